@@ -1,0 +1,79 @@
+# desk - one build description for Debian (gcc or clang) and macOS (Apple clang).
+#
+#   make            build build/desk and build/libdesk.a
+#   make test       build everything and run every test (see tests/run.sh)
+#   make SAN=1      AddressSanitizer + UBSan build (into build-san/)
+#   make CC=clang   another compiler
+#   make CROSS=aarch64-linux-gnu-   arm64 cross build (tests run under qemu-user)
+
+CC      ?= cc
+ifeq ($(origin CC),default)
+CC      := cc
+endif
+ifneq ($(CROSS),)
+CC      := $(CROSS)gcc
+endif
+SAN     ?= 0
+BUILD   ?= $(if $(filter 1,$(SAN)),build-san,$(if $(CROSS),build-$(patsubst %-,%,$(CROSS)),build))
+PKG     ?= pkg-config
+DEPS_CFLAGS := $(shell $(PKG) --cflags libpcre2-8 libutf8proc 2>/dev/null)
+DEPS_LIBS   := $(shell $(PKG) --libs libpcre2-8 libutf8proc 2>/dev/null || echo -lpcre2-8 -lutf8proc)
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+           -Wstrict-prototypes -ffp-contract=off -fno-math-errno -pthread \
+           -Iinclude -Isrc $(DEPS_CFLAGS)
+LDLIBS  += $(DEPS_LIBS) -lm -pthread
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+ARCH    := $(shell $(CC) -dumpmachine)
+LIB_SRC := $(wildcard src/base/*.c src/format/*.c src/kernels/*.c src/model/*.c src/text/*.c)
+ifneq ($(findstring x86_64,$(ARCH)),)
+LIB_SRC += src/kernels/x86/avx2.c src/kernels/x86/avx512.c
+CFLAGS  += -DDESK_HAVE_X86
+endif
+ifneq ($(findstring aarch64,$(ARCH))$(findstring arm64,$(ARCH)),)
+LIB_SRC += src/kernels/arm/neon.c
+CFLAGS  += -DDESK_HAVE_NEON
+endif
+CLI_SRC := $(wildcard src/cli/*.c)
+TEST_SRC := $(wildcard tests/*.c)
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+all: $(BUILD)/desk $(BUILD)/libdesk.a
+
+$(BUILD)/libdesk.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BUILD)/desk: $(CLI_OBJ) $(BUILD)/libdesk.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# per-file ISA flags: these files are only entered after a CPUID check
+$(BUILD)/src/kernels/x86/avx2.o: CFLAGS += -mavx2 -mfma -mf16c
+$(BUILD)/src/kernels/x86/avx512.o: CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
+$(BUILD)/src/kernels/arm/neon.o: CFLAGS += $(if $(findstring aarch64,$(ARCH)),-march=armv8.2-a+dotprod,)
+
+$(BUILD)/%.o: %.c include/desk.h $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libdesk.a tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(BUILD)/libdesk.a $(LDLIBS)
+
+tests: $(TEST_BIN)
+
+test: all tests
+	BUILD=$(BUILD) sh tests/run.sh
+
+clean:
+	rm -rf build build-san build-*
+
+.PHONY: all tests test clean

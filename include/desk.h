@@ -1,0 +1,317 @@
+/*
+ * desk.h - the public API of libdesk, and its table of contents.
+ *
+ * libdesk loads GGUF language models by mmap and runs Llama- and Qwen2-family
+ * transformers on the CPU with quantized SIMD kernels. Everything the `desk`
+ * command does, it does through this header.
+ *
+ * Parts, in the order a program uses them:
+ *   1. Status and errors    desk_status, desk_error
+ *   2. GGUF files           desk_gguf_* (reader), desk_gguf_writer_* (writer)
+ *   3. Tensor types         desk_type_*, desk_quantize_row, desk_dequantize_row
+ *   4. Models               desk_model_* (immutable once loaded; share it freely)
+ *   5. Tokenizer            desk_tokenize, desk_token_piece, desk_detok_*
+ *   6. Contexts             desk_ctx_* (KV-cache slots, scratch, thread pool)
+ *   7. Sampling             desk_sampler_*
+ *   8. Machine              desk_cpu_features
+ *
+ * Example: greedy completion.
+ *
+ *     desk_error err;
+ *     desk_model *m;
+ *     if (desk_model_load("model.gguf", &m, &err) != DESK_OK) { puts(err.msg); return 1; }
+ *     desk_ctx_params cp = desk_ctx_default_params();
+ *     desk_ctx *c;
+ *     if (desk_ctx_new(m, &cp, &c, &err) != DESK_OK) { ... }
+ *     int32_t toks[512]; int n;
+ *     desk_tokenize(m, "Once upon a time", 16, DESK_TOK_ADD_BOS, toks, 512, &n, &err);
+ *     desk_ctx_eval(c, 0, toks, n, &err);               // prefill slot 0
+ *     const float *logits = desk_ctx_logits(c, 0);      // last token's logits
+ *     ... pick a token, desk_ctx_eval(c, 0, &tok, 1, &err), repeat ...
+ *     desk_ctx_free(c); desk_model_free(m);
+ *
+ * Conventions: every object has a create/free pair and free(NULL) is harmless;
+ * functions that can fail return desk_status and fill a desk_error whose
+ * message names the file, tensor, key or byte offset at fault. The library
+ * never prints and never exits.
+ */
+#ifndef DESK_H
+#define DESK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DESK_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- 1. status */
+
+typedef enum {
+    DESK_OK = 0,
+    DESK_EIO,          /* could not open, read, map or write a file */
+    DESK_EFORMAT,      /* bytes that do not follow the format (file is corrupt or truncated) */
+    DESK_EUNSUPPORTED, /* valid, but not something desk implements (architecture, type) */
+    DESK_EINVAL,       /* a bad argument from the caller */
+    DESK_ENOMEM,       /* an allocation failed */
+    DESK_ERANGE        /* a limit was hit (context full, buffer too small) */
+} desk_status;
+
+typedef struct {
+    desk_status status;
+    char msg[512];
+} desk_error;
+
+const char *desk_status_name(desk_status s);
+
+/* ----------------------------------------------------------- 2. GGUF files */
+
+typedef enum {
+    DESK_GGUF_UINT8 = 0, DESK_GGUF_INT8 = 1, DESK_GGUF_UINT16 = 2, DESK_GGUF_INT16 = 3,
+    DESK_GGUF_UINT32 = 4, DESK_GGUF_INT32 = 5, DESK_GGUF_FLOAT32 = 6, DESK_GGUF_BOOL = 7,
+    DESK_GGUF_STRING = 8, DESK_GGUF_ARRAY = 9, DESK_GGUF_UINT64 = 10, DESK_GGUF_INT64 = 11,
+    DESK_GGUF_FLOAT64 = 12
+} desk_gguf_vtype;
+
+typedef struct desk_gguf desk_gguf;
+
+typedef struct {
+    const char *name;      /* NUL-terminated copy of the tensor name */
+    int type;              /* desk_type */
+    int n_dims;            /* 1..4 */
+    int64_t ne[4];         /* elements per dimension, ne[0] is the row length */
+    uint64_t offset;       /* from the start of the data section */
+    uint64_t nbytes;
+    const void *data;      /* points into the read-only mapping */
+} desk_tensor_info;
+
+/* Maps `path` read-only and validates the whole header, every string length,
+ * count, tensor shape, type, offset and size against the file size. */
+desk_status desk_gguf_open(const char *path, desk_gguf **out, desk_error *err);
+/* Same, over bytes the caller owns (they must outlive the handle). */
+desk_status desk_gguf_open_memory(const void *data, size_t size, const char *name,
+                                  desk_gguf **out, desk_error *err);
+void desk_gguf_close(desk_gguf *g);
+
+uint32_t    desk_gguf_version(const desk_gguf *g);
+uint64_t    desk_gguf_file_size(const desk_gguf *g);
+const char *desk_gguf_path(const desk_gguf *g);
+int64_t     desk_gguf_n_kv(const desk_gguf *g);
+const char *desk_gguf_key(const desk_gguf *g, int64_t i);
+int64_t     desk_gguf_find(const desk_gguf *g, const char *key);      /* -1 if absent */
+desk_gguf_vtype desk_gguf_kv_type(const desk_gguf *g, int64_t i);
+desk_gguf_vtype desk_gguf_arr_type(const desk_gguf *g, int64_t i);   /* element type of an array */
+uint64_t    desk_gguf_arr_n(const desk_gguf *g, int64_t i);
+/* Typed getters: return false if the key is absent or has another type.
+ * Integer getters accept any integer type whose value fits. */
+bool desk_gguf_get_u64(const desk_gguf *g, const char *key, uint64_t *v);
+bool desk_gguf_get_i64(const desk_gguf *g, const char *key, int64_t *v);
+bool desk_gguf_get_f32(const desk_gguf *g, const char *key, float *v);
+bool desk_gguf_get_bool(const desk_gguf *g, const char *key, bool *v);
+/* Strings are not NUL-terminated in the file: this gives pointer and length. */
+bool desk_gguf_get_str(const desk_gguf *g, const char *key, const char **s, uint64_t *len);
+/* Element j of a string array. */
+bool desk_gguf_arr_str(const desk_gguf *g, int64_t i, uint64_t j, const char **s, uint64_t *len);
+/* Pointer to the raw little-endian elements of a numeric array. */
+const void *desk_gguf_arr_data(const desk_gguf *g, int64_t i);
+/* Writes the value of KV i as text (arrays abbreviated) for display. */
+void desk_gguf_kv_format(const desk_gguf *g, int64_t i, char *buf, size_t cap);
+
+int64_t desk_gguf_n_tensors(const desk_gguf *g);
+const desk_tensor_info *desk_gguf_tensor(const desk_gguf *g, int64_t i);
+const desk_tensor_info *desk_gguf_find_tensor(const desk_gguf *g, const char *name);
+
+typedef struct desk_gguf_writer desk_gguf_writer;
+
+desk_gguf_writer *desk_gguf_writer_new(void);
+void desk_gguf_writer_free(desk_gguf_writer *w);
+/* Setters replace an existing key of the same name. */
+desk_status desk_gguf_set_str(desk_gguf_writer *w, const char *key, const char *val);
+desk_status desk_gguf_set_u32(desk_gguf_writer *w, const char *key, uint32_t val);
+desk_status desk_gguf_set_i32(desk_gguf_writer *w, const char *key, int32_t val);
+desk_status desk_gguf_set_f32(desk_gguf_writer *w, const char *key, float val);
+desk_status desk_gguf_set_bool(desk_gguf_writer *w, const char *key, bool val);
+desk_status desk_gguf_set_arr(desk_gguf_writer *w, const char *key, desk_gguf_vtype elem,
+                              const void *data, uint64_t n);            /* numeric elements */
+desk_status desk_gguf_set_arr_str(desk_gguf_writer *w, const char *key,
+                                  const char *const *strs, const uint64_t *lens, uint64_t n);
+/* Copies a KV pair from an open file (any type). */
+desk_status desk_gguf_copy_kv(desk_gguf_writer *w, const desk_gguf *src, int64_t i);
+/* Adds a tensor; `data` (desk_type_row_size(type, ne[0]) * rows bytes) is copied. */
+desk_status desk_gguf_add_tensor(desk_gguf_writer *w, const char *name, int type,
+                                 int n_dims, const int64_t *ne, const void *data);
+desk_status desk_gguf_write(desk_gguf_writer *w, const char *path, desk_error *err);
+
+/* ---------------------------------------------------------- 3. tensor types */
+
+/* Values are the GGML type ids used in GGUF files. */
+typedef enum {
+    DESK_TYPE_F32 = 0, DESK_TYPE_F16 = 1, DESK_TYPE_Q4_0 = 2, DESK_TYPE_Q4_1 = 3,
+    DESK_TYPE_Q5_0 = 6, DESK_TYPE_Q5_1 = 7, DESK_TYPE_Q8_0 = 8,
+    DESK_TYPE_Q2_K = 10, DESK_TYPE_Q3_K = 11, DESK_TYPE_Q4_K = 12, DESK_TYPE_Q5_K = 13,
+    DESK_TYPE_Q6_K = 14, DESK_TYPE_BF16 = 30,
+    DESK_TYPE_COUNT = 31
+} desk_type;
+
+bool        desk_type_supported(int type);
+const char *desk_type_name(int type);              /* "Q4_K", or "type 17" for unknown ids */
+int         desk_type_from_name(const char *name); /* -1 if unknown */
+int64_t     desk_type_block_elems(int type);       /* elements per block */
+int64_t     desk_type_block_bytes(int type);
+/* Bytes for a row of n elements; 0 if n is not a multiple of the block size. */
+uint64_t    desk_type_row_size(int type, int64_t n);
+/* Reference (scalar) conversions of one row; n must be a multiple of the block. */
+void desk_quantize_row(int type, const float *x, void *out, int64_t n);
+void desk_dequantize_row(int type, const void *x, float *out, int64_t n);
+
+/* ----------------------------------------------------------------- 4. model */
+
+typedef struct desk_model desk_model;
+
+typedef struct {
+    char arch[32];          /* "llama" or "qwen2" */
+    char name[128];         /* general.name, if present */
+    int64_t n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ff, head_dim, n_ctx_train;
+    float rope_base, rms_eps;
+    bool tied_embeddings;
+    int64_t n_params;
+    uint64_t file_size, weight_bytes;
+    int64_t type_count[DESK_TYPE_COUNT];   /* tensors per type */
+    int64_t type_params[DESK_TYPE_COUNT];  /* parameters per type */
+} desk_model_info;
+
+desk_status desk_model_load(const char *path, desk_model **out, desk_error *err);
+void desk_model_free(desk_model *m);
+void desk_model_get_info(const desk_model *m, desk_model_info *info);
+const desk_gguf *desk_model_gguf(const desk_model *m);
+/* Bytes of KV cache for n_ctx positions in one sequence (F16 K and V). */
+uint64_t desk_model_kv_bytes(const desk_model *m, int64_t n_ctx);
+
+/* ------------------------------------------------------------- 5. tokenizer */
+
+enum {
+    DESK_TOK_ADD_BOS = 1,       /* prepend BOS if the vocabulary asks for it */
+    DESK_TOK_PARSE_SPECIAL = 2  /* "<|eot_id|>" written in the text becomes that token */
+};
+
+int32_t desk_vocab_size(const desk_model *m);
+int32_t desk_token_bos(const desk_model *m);   /* -1 if none */
+int32_t desk_token_eos(const desk_model *m);
+bool    desk_token_is_eog(const desk_model *m, int32_t tok);  /* end of generation */
+bool    desk_token_is_special(const desk_model *m, int32_t tok);
+/* The token's text as stored in the vocabulary, for display. */
+const char *desk_token_text(const desk_model *m, int32_t tok, size_t *len);
+
+/* Tokenizes UTF-8 text. On DESK_ERANGE *n_out holds the count needed. */
+desk_status desk_tokenize(const desk_model *m, const char *text, size_t len, int flags,
+                          int32_t *out, int cap, int *n_out, desk_error *err);
+
+/* Streaming detokenizer: bytes of pieces are buffered until they form whole
+ * UTF-8 characters, so the text it yields is always valid UTF-8. */
+typedef struct {
+    unsigned char pending[8];
+    int n_pending;
+    bool first;          /* strip the SPM leading space of the first piece */
+} desk_detok;
+
+void desk_detok_init(desk_detok *d);
+/* Appends the text of `tok` to buf (NUL-terminated); returns bytes written
+ * (excluding NUL). cap >= 1024 always suffices for one token. Special tokens
+ * (BOS, EOS) produce no text unless `show_special`. */
+size_t desk_detok_push(const desk_model *m, desk_detok *d, int32_t tok, bool show_special,
+                       char *buf, size_t cap);
+/* Flushes an incomplete trailing sequence as U+FFFD. */
+size_t desk_detok_flush(desk_detok *d, char *buf, size_t cap);
+
+/* --------------------------------------------------------------- 6. context */
+
+typedef struct desk_ctx desk_ctx;
+
+typedef struct {
+    int n_ctx;      /* positions per sequence slot (0 = the model's training context, capped at 4096) */
+    int n_seq;      /* sequence slots (each has its own KV cache) */
+    int n_batch;    /* most tokens in one forward pass */
+    int n_threads;  /* 0 = every core */
+    int n_outputs;  /* most logit rows one decode may keep (0 = n_seq) */
+} desk_ctx_params;
+
+desk_ctx_params desk_ctx_default_params(void);
+desk_status desk_ctx_new(const desk_model *m, const desk_ctx_params *p, desk_ctx **out,
+                         desk_error *err);
+void desk_ctx_free(desk_ctx *c);
+int  desk_ctx_n_ctx(const desk_ctx *c);
+int  desk_ctx_n_seq(const desk_ctx *c);
+/* Bytes a context with these parameters would allocate (KV cache + scratch). */
+uint64_t desk_ctx_estimate_memory(const desk_model *m, const desk_ctx_params *p);
+/* Bytes the context allocated: KV cache and scratch. */
+uint64_t desk_ctx_memory(const desk_ctx *c);
+
+/* One forward pass over tokens of one or more sequences. Token i goes to slot
+ * seq[i] at position pos[i]; positions of a slot must continue that slot's
+ * cache (pos == slot length). Logits are kept for tokens whose want_logits[i]
+ * is set (NULL = the last token of each sequence in the batch). */
+typedef struct {
+    int n_tokens;
+    const int32_t *tokens;
+    const int32_t *pos;
+    const int32_t *seq;
+    const bool *want_logits;
+} desk_batch;
+
+desk_status desk_ctx_decode(desk_ctx *c, const desk_batch *b, desk_error *err);
+/* Logits (n_vocab floats) of batch token i of the last decode, or NULL. */
+const float *desk_ctx_batch_logits(const desk_ctx *c, int i);
+/* Convenience: append n tokens to slot `seq` (splitting into n_batch chunks)
+ * and keep the last token's logits, available from desk_ctx_logits(). */
+desk_status desk_ctx_eval(desk_ctx *c, int seq, const int32_t *tokens, int n, desk_error *err);
+const float *desk_ctx_logits(const desk_ctx *c, int seq);
+int  desk_ctx_seq_len(const desk_ctx *c, int seq);
+/* Forgets positions >= n of a slot (0 clears it). */
+void desk_ctx_seq_truncate(desk_ctx *c, int seq, int n);
+
+/* -------------------------------------------------------------- 7. sampling */
+
+typedef struct {
+    float temperature;        /* <= 0: greedy */
+    int   top_k;              /* 0 = off */
+    float top_p;              /* 1 = off */
+    float min_p;              /* 0 = off */
+    float repeat_penalty;     /* 1 = off; divides positive logits of recent tokens */
+    int   repeat_last_n;      /* tokens looked back for the penalties */
+    float frequency_penalty;  /* 0 = off; minus count * f */
+    float presence_penalty;   /* 0 = off; minus p if seen */
+    uint64_t seed;
+} desk_sampler_params;
+
+typedef struct desk_sampler desk_sampler;
+
+desk_sampler_params desk_sampler_default_params(void);
+desk_status desk_sampler_new(const desk_sampler_params *p, int32_t n_vocab, desk_sampler **out,
+                             desk_error *err);
+void desk_sampler_free(desk_sampler *s);
+/* Picks a token from logits (not modified). Deterministic for a seed. */
+int32_t desk_sampler_sample(desk_sampler *s, const float *logits);
+/* Records a token of the sequence (prompt and generated) for the penalties. */
+void desk_sampler_accept(desk_sampler *s, int32_t tok);
+void desk_sampler_reset(desk_sampler *s);
+
+/* --------------------------------------------------------------- 8. machine */
+
+typedef struct {
+    bool avx2, fma, f16c, avx512f, avx512bw, avx512vnni, avxvnni, neon, dotprod;
+    int n_cores;
+    const char *kernel;   /* the kernel set in use: "avx512", "avx2", "neon", "scalar" */
+} desk_cpu_info;
+
+void desk_cpu_features(desk_cpu_info *info);
+/* Forces a kernel set ("scalar", "avx2", "avx512", "neon"); for tests and
+ * benchmarks. Returns false if this CPU cannot run it. Not thread-safe. */
+bool desk_set_kernels(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

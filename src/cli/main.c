@@ -1,0 +1,45 @@
+/*
+ * main.c - the `desk` command: dispatches to one function per subcommand.
+ * Uses only the public API in desk.h.
+ */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "desk %s - private, local LLM inference\n"
+            "\n"
+            "usage: desk COMMAND [options]\n"
+            "\n"
+            "commands:\n"
+            "  run       generate text: desk run -m MODEL.gguf -p TEXT [-n N] [--temp T] [--seed S]\n"
+            "  tokenize  show tokens:   desk tokenize -m MODEL.gguf -p TEXT [--ids]\n"
+            "  info      describe a model file: desk info MODEL.gguf [-c CTX]\n"
+            "\n"
+            "`desk COMMAND --help` lists every option of a command.\n",
+            DESK_VERSION);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("desk %s\n", DESK_VERSION);
+        return 0;
+    }
+    fprintf(stderr, "desk: unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,31 @@
+/*
+ * ops.h - the non-matmul operations of a transformer layer and the
+ * matrix product driver. All of them have a fixed summation order, so their
+ * results do not depend on threads or batch composition.
+ */
+#ifndef DESK_OPS_H
+#define DESK_OPS_H
+
+#include "kernels/quant.h"
+#include <math.h>
+
+/* A weight matrix as found in the file: rows x cols, row-major, each row
+ * row_bytes long; data points into the mapping. */
+typedef struct {
+    int type;
+    const void *data;
+    int64_t rows, cols;
+    uint64_t row_bytes;
+} desk_mat;
+
+/* Y[t][r] = dot(W row r, X[t]) for t < T. `act` is scratch of at least
+ * desk_act_row_size(kind, cols) * T bytes. Work is split by rows of W. */
+void desk_matmul(desk_pool *pool, const desk_mat *W, const float *X, int T, float *Y, void *act);
+
+/* y = x / rms(x) * w, per row of n */
+void desk_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps);
+/* 8-lane fixed-order float dot (attention scores, weighted sums) */
+float desk_dot_f32(const float *a, const float *b, int64_t n);
+static inline float desk_silu(float x) { return x / (1.0f + expf(-x)); }
+
+#endif

@@ -1,0 +1,811 @@
+/*
+ * quant.c - the scalar reference for every block format: quantize,
+ * dequantize, activation quantization and vec_dot, plus the per-type traits
+ * table and run-time kernel dispatch.
+ *
+ * Nothing here is fast; everything here is the definition the SIMD variants
+ * must reproduce bit for bit (see the determinism contract in quant.h).
+ */
+#include "quant.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+
+static inline float h2f(uint16_t h) { return desk_h2f(h); }
+static inline uint16_t f2h(float f) { return desk_fp32_to_fp16(f); }
+/* round half to even, like the SIMD rounding instructions */
+static inline int rnd(float x) { return (int)nearbyintf(x); }
+static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* ================================================================ dequantize */
+
+static void deq_f32(const void *x, float *y, int64_t n) { memcpy(y, x, (size_t)n * 4); }
+static void deq_f16(const void *x, float *y, int64_t n) {
+    const uint16_t *h = x;
+    for (int64_t i = 0; i < n; i++) y[i] = h2f(h[i]);
+}
+static void deq_bf16(const void *x, float *y, int64_t n) {
+    const uint16_t *h = x;
+    for (int64_t i = 0; i < n; i++) y[i] = desk_bf16_to_fp32(h[i]);
+}
+
+static void deq_q4_0(const void *vx, float *y, int64_t n) {
+    const block_q4_0 *x = vx;
+    for (int64_t b = 0; b < n / QK; b++, y += QK) {
+        float d = h2f(x[b].d);
+        for (int j = 0; j < 16; j++) {
+            y[j] = (float)((x[b].qs[j] & 0xF) - 8) * d;
+            y[j + 16] = (float)((x[b].qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+static void deq_q4_1(const void *vx, float *y, int64_t n) {
+    const block_q4_1 *x = vx;
+    for (int64_t b = 0; b < n / QK; b++, y += QK) {
+        float d = h2f(x[b].d), m = h2f(x[b].m);
+        for (int j = 0; j < 16; j++) {
+            y[j] = (float)(x[b].qs[j] & 0xF) * d + m;
+            y[j + 16] = (float)(x[b].qs[j] >> 4) * d + m;
+        }
+    }
+}
+static void deq_q5_0(const void *vx, float *y, int64_t n) {
+    const block_q5_0 *x = vx;
+    for (int64_t b = 0; b < n / QK; b++, y += QK) {
+        float d = h2f(x[b].d);
+        uint32_t qh;
+        memcpy(&qh, x[b].qh, 4);
+        for (int j = 0; j < 16; j++) {
+            int q0 = (x[b].qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4);
+            int q1 = (x[b].qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
+            y[j] = (float)(q0 - 16) * d;
+            y[j + 16] = (float)(q1 - 16) * d;
+        }
+    }
+}
+static void deq_q5_1(const void *vx, float *y, int64_t n) {
+    const block_q5_1 *x = vx;
+    for (int64_t b = 0; b < n / QK; b++, y += QK) {
+        float d = h2f(x[b].d), m = h2f(x[b].m);
+        uint32_t qh;
+        memcpy(&qh, x[b].qh, 4);
+        for (int j = 0; j < 16; j++) {
+            int q0 = (x[b].qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4);
+            int q1 = (x[b].qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
+            y[j] = (float)q0 * d + m;
+            y[j + 16] = (float)q1 * d + m;
+        }
+    }
+}
+static void deq_q8_0(const void *vx, float *y, int64_t n) {
+    const block_q8_0 *x = vx;
+    for (int64_t b = 0; b < n / QK; b++, y += QK) {
+        float d = h2f(x[b].d);
+        for (int j = 0; j < QK; j++) y[j] = (float)x[b].qs[j] * d;
+    }
+}
+
+/* K-quants: each unpacks a super-block into integer quants q[256] and, per
+ * sub-block, an integer scale (and min) - shared by dequantize and vec_dot. */
+static void unpack_q2_K(const block_q2_K *x, int8_t *q, int *sc, int *mn) {
+    for (int i = 0; i < 16; i++) { sc[i] = x->scales[i] & 0xF; mn[i] = x->scales[i] >> 4; }
+    /* 2 halves of 128; in each, 4 shifts x 32 bytes */
+    for (int h = 0; h < 2; h++)
+        for (int s = 0; s < 4; s++)
+            for (int l = 0; l < 32; l++) q[h * 128 + s * 32 + l] = (int8_t)((x->qs[h * 32 + l] >> (2 * s)) & 3);
+}
+static void unpack_q3_K(const block_q3_K *x, int8_t *q, int *sc) {
+    for (int i = 0; i < 16; i++) sc[i] = desk_q3k_scale(i, x->scales);
+    for (int h = 0; h < 2; h++)
+        for (int s = 0; s < 4; s++)
+            for (int l = 0; l < 32; l++) {
+                int idx = h * 128 + s * 32 + l;
+                int lo = (x->qs[h * 32 + l] >> (2 * s)) & 3;
+                int hb = (x->hmask[l] >> (h * 4 + s)) & 1;
+                q[idx] = (int8_t)(lo - (hb ? 0 : 4));
+            }
+}
+static void unpack_q4_K(const block_q4_K *x, int8_t *q, int *sc, int *mn) {
+    for (int j = 0; j < 8; j++) {
+        uint8_t s, m;
+        desk_q4k_scale_min(j, x->scales, &s, &m);
+        sc[j] = s;
+        mn[j] = m;
+    }
+    for (int c = 0; c < 4; c++)
+        for (int l = 0; l < 32; l++) {
+            q[c * 64 + l] = (int8_t)(x->qs[c * 32 + l] & 0xF);
+            q[c * 64 + 32 + l] = (int8_t)(x->qs[c * 32 + l] >> 4);
+        }
+}
+static void unpack_q5_K(const block_q5_K *x, int8_t *q, int *sc, int *mn) {
+    for (int j = 0; j < 8; j++) {
+        uint8_t s, m;
+        desk_q4k_scale_min(j, x->scales, &s, &m);
+        sc[j] = s;
+        mn[j] = m;
+    }
+    for (int c = 0; c < 4; c++)
+        for (int l = 0; l < 32; l++) {
+            int h0 = (x->qh[l] >> (2 * c)) & 1, h1 = (x->qh[l] >> (2 * c + 1)) & 1;
+            q[c * 64 + l] = (int8_t)((x->qs[c * 32 + l] & 0xF) | (h0 << 4));
+            q[c * 64 + 32 + l] = (int8_t)((x->qs[c * 32 + l] >> 4) | (h1 << 4));
+        }
+}
+static void unpack_q6_K(const block_q6_K *x, int8_t *q, int *sc) {
+    for (int i = 0; i < 16; i++) sc[i] = x->scales[i];
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = x->ql + 64 * h, *qh = x->qh + 32 * h;
+        int8_t *o = q + 128 * h;
+        for (int l = 0; l < 32; l++) {
+            o[l] = (int8_t)(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+            o[l + 32] = (int8_t)(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+            o[l + 64] = (int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+            o[l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        }
+    }
+}
+
+static void deq_q2_K(const void *vx, float *y, int64_t n) {
+    const block_q2_K *x = vx;
+    int8_t q[QKK];
+    int sc[16], mn[16];
+    for (int64_t b = 0; b < n / QKK; b++, y += QKK) {
+        unpack_q2_K(&x[b], q, sc, mn);
+        float d = h2f(x[b].d), dm = h2f(x[b].dmin);
+        for (int i = 0; i < QKK; i++) y[i] = d * (float)sc[i / 16] * (float)q[i] - dm * (float)mn[i / 16];
+    }
+}
+static void deq_q3_K(const void *vx, float *y, int64_t n) {
+    const block_q3_K *x = vx;
+    int8_t q[QKK];
+    int sc[16];
+    for (int64_t b = 0; b < n / QKK; b++, y += QKK) {
+        unpack_q3_K(&x[b], q, sc);
+        float d = h2f(x[b].d);
+        for (int i = 0; i < QKK; i++) y[i] = d * (float)sc[i / 16] * (float)q[i];
+    }
+}
+static void deq_q4_K(const void *vx, float *y, int64_t n) {
+    const block_q4_K *x = vx;
+    int8_t q[QKK];
+    int sc[8], mn[8];
+    for (int64_t b = 0; b < n / QKK; b++, y += QKK) {
+        unpack_q4_K(&x[b], q, sc, mn);
+        float d = h2f(x[b].d), dm = h2f(x[b].dmin);
+        for (int i = 0; i < QKK; i++) y[i] = d * (float)sc[i / 32] * (float)q[i] - dm * (float)mn[i / 32];
+    }
+}
+static void deq_q5_K(const void *vx, float *y, int64_t n) {
+    const block_q5_K *x = vx;
+    int8_t q[QKK];
+    int sc[8], mn[8];
+    for (int64_t b = 0; b < n / QKK; b++, y += QKK) {
+        unpack_q5_K(&x[b], q, sc, mn);
+        float d = h2f(x[b].d), dm = h2f(x[b].dmin);
+        for (int i = 0; i < QKK; i++) y[i] = d * (float)sc[i / 32] * (float)q[i] - dm * (float)mn[i / 32];
+    }
+}
+static void deq_q6_K(const void *vx, float *y, int64_t n) {
+    const block_q6_K *x = vx;
+    int8_t q[QKK];
+    int sc[16];
+    for (int64_t b = 0; b < n / QKK; b++, y += QKK) {
+        unpack_q6_K(&x[b], q, sc);
+        float d = h2f(x[b].d);
+        for (int i = 0; i < QKK; i++) y[i] = d * (float)sc[i / 16] * (float)q[i];
+    }
+}
+
+/* ================================================================ quantize */
+
+static void qz_f32(const float *x, void *y, int64_t n) { memcpy(y, x, (size_t)n * 4); }
+static void qz_f16(const float *x, void *vy, int64_t n) {
+    uint16_t *y = vy;
+    for (int64_t i = 0; i < n; i++) y[i] = f2h(x[i]);
+}
+static void qz_bf16(const float *x, void *vy, int64_t n) {
+    uint16_t *y = vy;
+    for (int64_t i = 0; i < n; i++) y[i] = desk_fp32_to_bf16(x[i]);
+}
+
+/* signed max-magnitude element of a block (keeps its sign) */
+static float signed_absmax(const float *x, int n) {
+    float amax = 0, mx = 0;
+    for (int i = 0; i < n; i++)
+        if (fabsf(x[i]) > amax) { amax = fabsf(x[i]); mx = x[i]; }
+    return mx;
+}
+static void minmax(const float *x, int n, float *mn, float *mx) {
+    *mn = *mx = x[0];
+    for (int i = 1; i < n; i++) {
+        if (x[i] < *mn) *mn = x[i];
+        if (x[i] > *mx) *mx = x[i];
+    }
+}
+
+static void qz_q4_0(const float *x, void *vy, int64_t n) {
+    block_q4_0 *y = vy;
+    for (int64_t b = 0; b < n / QK; b++, x += QK) {
+        float mx = signed_absmax(x, QK), d = mx / -8.0f, id = d ? 1.0f / d : 0.0f;
+        y[b].d = f2h(d);
+        for (int j = 0; j < 16; j++) {
+            int q0 = clampi(rnd(x[j] * id) + 8, 0, 15), q1 = clampi(rnd(x[j + 16] * id) + 8, 0, 15);
+            y[b].qs[j] = (uint8_t)(q0 | (q1 << 4));
+        }
+    }
+}
+static void qz_q4_1(const float *x, void *vy, int64_t n) {
+    block_q4_1 *y = vy;
+    for (int64_t b = 0; b < n / QK; b++, x += QK) {
+        float mn, mx;
+        minmax(x, QK, &mn, &mx);
+        float d = (mx - mn) / 15.0f, id = d ? 1.0f / d : 0.0f;
+        y[b].d = f2h(d);
+        y[b].m = f2h(mn);
+        for (int j = 0; j < 16; j++) {
+            int q0 = clampi(rnd((x[j] - mn) * id), 0, 15), q1 = clampi(rnd((x[j + 16] - mn) * id), 0, 15);
+            y[b].qs[j] = (uint8_t)(q0 | (q1 << 4));
+        }
+    }
+}
+static void qz_q5_0(const float *x, void *vy, int64_t n) {
+    block_q5_0 *y = vy;
+    for (int64_t b = 0; b < n / QK; b++, x += QK) {
+        float mx = signed_absmax(x, QK), d = mx / -16.0f, id = d ? 1.0f / d : 0.0f;
+        y[b].d = f2h(d);
+        uint32_t qh = 0;
+        for (int j = 0; j < 16; j++) {
+            int q0 = clampi(rnd(x[j] * id) + 16, 0, 31), q1 = clampi(rnd(x[j + 16] * id) + 16, 0, 31);
+            y[b].qs[j] = (uint8_t)((q0 & 0xF) | ((q1 & 0xF) << 4));
+            qh |= (uint32_t)(q0 >> 4) << j;
+            qh |= (uint32_t)(q1 >> 4) << (j + 16);
+        }
+        memcpy(y[b].qh, &qh, 4);
+    }
+}
+static void qz_q5_1(const float *x, void *vy, int64_t n) {
+    block_q5_1 *y = vy;
+    for (int64_t b = 0; b < n / QK; b++, x += QK) {
+        float mn, mx;
+        minmax(x, QK, &mn, &mx);
+        float d = (mx - mn) / 31.0f, id = d ? 1.0f / d : 0.0f;
+        y[b].d = f2h(d);
+        y[b].m = f2h(mn);
+        uint32_t qh = 0;
+        for (int j = 0; j < 16; j++) {
+            int q0 = clampi(rnd((x[j] - mn) * id), 0, 31), q1 = clampi(rnd((x[j + 16] - mn) * id), 0, 31);
+            y[b].qs[j] = (uint8_t)((q0 & 0xF) | ((q1 & 0xF) << 4));
+            qh |= (uint32_t)(q0 >> 4) << j;
+            qh |= (uint32_t)(q1 >> 4) << (j + 16);
+        }
+        memcpy(y[b].qh, &qh, 4);
+    }
+}
+static void qz_q8_0(const float *x, void *vy, int64_t n) {
+    block_q8_0 *y = vy;
+    for (int64_t b = 0; b < n / QK; b++, x += QK) {
+        float amax = 0;
+        for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        y[b].d = f2h(d);
+        for (int j = 0; j < QK; j++) y[b].qs[j] = (int8_t)clampi(rnd(x[j] * id), -127, 127);
+    }
+}
+
+/* Asymmetric sub-block fit used by Q2_K/Q4_K/Q5_K: x ~ scale * q - min with
+ * q in [0, qmax], min >= 0. Returns scale, stores min. */
+static float fit_scale_min(const float *x, int n, int qmax, float *min_out) {
+    float mn, mx;
+    minmax(x, n, &mn, &mx);
+    if (mn > 0) mn = 0;
+    *min_out = -mn;
+    return (mx - mn) / (float)qmax;
+}
+
+static void qz_q2_K(const float *x, void *vy, int64_t n) {
+    block_q2_K *y = vy;
+    for (int64_t b = 0; b < n / QKK; b++, x += QKK) {
+        float sc[16], mn[16], msc = 0, mmn = 0;
+        for (int i = 0; i < 16; i++) {
+            sc[i] = fit_scale_min(x + 16 * i, 16, 3, &mn[i]);
+            msc = fmaxf(msc, sc[i]);
+            mmn = fmaxf(mmn, mn[i]);
+        }
+        float d = msc / 15.0f, dm = mmn / 15.0f;
+        y[b].d = f2h(d);
+        y[b].dmin = f2h(dm);
+        d = h2f(y[b].d);
+        dm = h2f(y[b].dmin);
+        int L[QKK];
+        for (int i = 0; i < 16; i++) {
+            int ls = d ? clampi(rnd(sc[i] / d), 0, 15) : 0, lm = dm ? clampi(rnd(mn[i] / dm), 0, 15) : 0;
+            y[b].scales[i] = (uint8_t)(ls | (lm << 4));
+            float s = d * (float)ls, m = dm * (float)lm;
+            for (int j = 0; j < 16; j++) L[16 * i + j] = s ? clampi(rnd((x[16 * i + j] + m) / s), 0, 3) : 0;
+        }
+        memset(y[b].qs, 0, sizeof y[b].qs);
+        for (int h = 0; h < 2; h++)
+            for (int s = 0; s < 4; s++)
+                for (int l = 0; l < 32; l++) y[b].qs[h * 32 + l] |= (uint8_t)(L[h * 128 + s * 32 + l] << (2 * s));
+    }
+}
+static void qz_q3_K(const float *x, void *vy, int64_t n) {
+    block_q3_K *y = vy;
+    for (int64_t b = 0; b < n / QKK; b++, x += QKK) {
+        float sc[16], mxs = 0, mxsv = 0;
+        for (int i = 0; i < 16; i++) {
+            sc[i] = signed_absmax(x + 16 * i, 16) / -4.0f;
+            if (fabsf(sc[i]) > mxs) { mxs = fabsf(sc[i]); mxsv = sc[i]; }
+        }
+        float d = mxsv / -32.0f;
+        y[b].d = f2h(d);
+        d = h2f(y[b].d);
+        int Ls[16], L[QKK];
+        for (int i = 0; i < 16; i++) Ls[i] = d ? clampi(rnd(sc[i] / d), -32, 31) : 0;
+        memset(y[b].scales, 0, 12);
+        for (int i = 0; i < 16; i++) {
+            int v = Ls[i] + 32;
+            if (i < 8) y[b].scales[i] |= (uint8_t)(v & 0xF);
+            else y[b].scales[i - 8] |= (uint8_t)((v & 0xF) << 4);
+            y[b].scales[8 + i % 4] |= (uint8_t)(((v >> 4) & 3) << (2 * (i / 4)));
+        }
+        for (int i = 0; i < 16; i++) {
+            float s = d * (float)Ls[i];
+            for (int j = 0; j < 16; j++) L[16 * i + j] = (s ? clampi(rnd(x[16 * i + j] / s), -4, 3) : 0) + 4;
+        }
+        memset(y[b].qs, 0, sizeof y[b].qs);
+        memset(y[b].hmask, 0, sizeof y[b].hmask);
+        for (int h = 0; h < 2; h++)
+            for (int s = 0; s < 4; s++)
+                for (int l = 0; l < 32; l++) {
+                    int v = L[h * 128 + s * 32 + l];
+                    y[b].qs[h * 32 + l] |= (uint8_t)((v & 3) << (2 * s));
+                    if (v >> 2) y[b].hmask[l] |= (uint8_t)(1 << (h * 4 + s));
+                }
+    }
+}
+static void pack_k_scales(const int *ls, const int *lm, uint8_t *q) {
+    for (int j = 0; j < 4; j++) {
+        q[j] = (uint8_t)(ls[j] | ((ls[j + 4] >> 4) << 6));
+        q[j + 4] = (uint8_t)(lm[j] | ((lm[j + 4] >> 4) << 6));
+        q[j + 8] = (uint8_t)((ls[j + 4] & 0xF) | ((lm[j + 4] & 0xF) << 4));
+    }
+}
+static void qz_q45_K(const float *x, uint16_t *pd, uint16_t *pdmin, uint8_t *scales, int *L, int qmax) {
+    float sc[8], mn[8], msc = 0, mmn = 0;
+    for (int j = 0; j < 8; j++) {
+        sc[j] = fit_scale_min(x + 32 * j, 32, qmax, &mn[j]);
+        msc = fmaxf(msc, sc[j]);
+        mmn = fmaxf(mmn, mn[j]);
+    }
+    *pd = f2h(msc / 63.0f);
+    *pdmin = f2h(mmn / 63.0f);
+    float d = h2f(*pd), dm = h2f(*pdmin);
+    int ls[8], lm[8];
+    for (int j = 0; j < 8; j++) {
+        ls[j] = d ? clampi(rnd(sc[j] / d), 0, 63) : 0;
+        lm[j] = dm ? clampi(rnd(mn[j] / dm), 0, 63) : 0;
+        float s = d * (float)ls[j], m = dm * (float)lm[j];
+        for (int i = 0; i < 32; i++) L[32 * j + i] = s ? clampi(rnd((x[32 * j + i] + m) / s), 0, qmax) : 0;
+    }
+    pack_k_scales(ls, lm, scales);
+}
+static void qz_q4_K(const float *x, void *vy, int64_t n) {
+    block_q4_K *y = vy;
+    int L[QKK];
+    for (int64_t b = 0; b < n / QKK; b++, x += QKK) {
+        qz_q45_K(x, &y[b].d, &y[b].dmin, y[b].scales, L, 15);
+        for (int c = 0; c < 4; c++)
+            for (int l = 0; l < 32; l++) y[b].qs[c * 32 + l] = (uint8_t)(L[c * 64 + l] | (L[c * 64 + 32 + l] << 4));
+    }
+}
+static void qz_q5_K(const float *x, void *vy, int64_t n) {
+    block_q5_K *y = vy;
+    int L[QKK];
+    for (int64_t b = 0; b < n / QKK; b++, x += QKK) {
+        qz_q45_K(x, &y[b].d, &y[b].dmin, y[b].scales, L, 31);
+        memset(y[b].qh, 0, sizeof y[b].qh);
+        for (int c = 0; c < 4; c++)
+            for (int l = 0; l < 32; l++) {
+                int a = L[c * 64 + l], bb = L[c * 64 + 32 + l];
+                y[b].qs[c * 32 + l] = (uint8_t)((a & 0xF) | ((bb & 0xF) << 4));
+                y[b].qh[l] |= (uint8_t)(((a >> 4) << (2 * c)) | ((bb >> 4) << (2 * c + 1)));
+            }
+    }
+}
+static void qz_q6_K(const float *x, void *vy, int64_t n) {
+    block_q6_K *y = vy;
+    for (int64_t b = 0; b < n / QKK; b++, x += QKK) {
+        float sc[16], mxs = 0, mxsv = 0;
+        for (int i = 0; i < 16; i++) {
+            sc[i] = signed_absmax(x + 16 * i, 16) / -32.0f;
+            if (fabsf(sc[i]) > mxs) { mxs = fabsf(sc[i]); mxsv = sc[i]; }
+        }
+        float d = mxsv / -128.0f;
+        y[b].d = f2h(d);
+        d = h2f(y[b].d);
+        int L[QKK];
+        for (int i = 0; i < 16; i++) {
+            int ls = d ? clampi(rnd(sc[i] / d), -128, 127) : 0;
+            y[b].scales[i] = (int8_t)ls;
+            float s = d * (float)ls;
+            for (int j = 0; j < 16; j++) L[16 * i + j] = (s ? clampi(rnd(x[16 * i + j] / s), -32, 31) : 0) + 32;
+        }
+        for (int h = 0; h < 2; h++) {
+            uint8_t *ql = y[b].ql + 64 * h, *qh = y[b].qh + 32 * h;
+            const int *o = L + 128 * h;
+            for (int l = 0; l < 32; l++) {
+                ql[l] = (uint8_t)((o[l] & 0xF) | ((o[l + 64] & 0xF) << 4));
+                ql[l + 32] = (uint8_t)((o[l + 32] & 0xF) | ((o[l + 96] & 0xF) << 4));
+                qh[l] = (uint8_t)((o[l] >> 4) | ((o[l + 32] >> 4) << 2) | ((o[l + 64] >> 4) << 4) | ((o[l + 96] >> 4) << 6));
+            }
+        }
+    }
+}
+
+/* ================================================================ activations */
+
+size_t desk_act_row_size(desk_act_kind k, int64_t n) {
+    switch (k) {
+    case ACT_F32: return (size_t)n * sizeof(float);
+    case ACT_Q8A: return (size_t)(n / QK) * sizeof(desk_q8a);
+    case ACT_Q8K: return (size_t)(n / QKK) * sizeof(desk_q8k);
+    }
+    return 0;
+}
+
+void desk_act_quantize(desk_act_kind k, const float *x, void *out, int64_t n) {
+    if (k == ACT_F32) {
+        memcpy(out, x, (size_t)n * 4);
+    } else if (k == ACT_Q8A) {
+        desk_q8a *y = out;
+        for (int64_t b = 0; b < n / QK; b++, x += QK) {
+            float amax = 0;
+            for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+            float d = amax / 127.0f, id = amax ? 127.0f / amax : 0.0f;
+            int sum = 0;
+            for (int j = 0; j < QK; j++) {
+                int q = clampi(rnd(x[j] * id), -127, 127);
+                y[b].qs[j] = (int8_t)q;
+                sum += q;
+            }
+            y[b].d = d;
+            y[b].sum = sum;
+        }
+    } else {
+        desk_q8k *y = out;
+        for (int64_t b = 0; b < n / QKK; b++, x += QKK) {
+            float amax = 0;
+            for (int j = 0; j < QKK; j++) amax = fmaxf(amax, fabsf(x[j]));
+            float d = amax / 127.0f, id = amax ? 127.0f / amax : 0.0f;
+            for (int g = 0; g < 16; g++) {
+                int sum = 0;
+                for (int j = 0; j < 16; j++) {
+                    int q = clampi(rnd(x[16 * g + j] * id), -127, 127);
+                    y[b].qs[16 * g + j] = (int8_t)q;
+                    sum += q;
+                }
+                y[b].bsums[g] = (int16_t)sum;
+            }
+            y[b].d = d;
+        }
+    }
+}
+
+/* ================================================================ vec_dot (reference) */
+
+static float dot_f32(int64_t n, const void *vw, const void *va) {
+    const float *w = vw, *a = va;
+    float l[16] = {0};
+    for (int64_t i = 0; i < n; i++) l[i % 16] = l[i % 16] + w[i] * a[i];
+    return desk_reduce16(l);
+}
+static float dot_f16(int64_t n, const void *vw, const void *va) {
+    const uint16_t *w = vw;
+    const float *a = va;
+    float l[16] = {0};
+    for (int64_t i = 0; i < n; i++) l[i % 16] = l[i % 16] + h2f(w[i]) * a[i];
+    return desk_reduce16(l);
+}
+static float dot_bf16(int64_t n, const void *vw, const void *va) {
+    const uint16_t *w = vw;
+    const float *a = va;
+    float l[16] = {0};
+    for (int64_t i = 0; i < n; i++) l[i % 16] = l[i % 16] + desk_bf16_to_fp32(w[i]) * a[i];
+    return desk_reduce16(l);
+}
+
+static float dot_q4_0(int64_t n, const void *vw, const void *va) {
+    const block_q4_0 *w = vw;
+    const desk_q8a *a = va;
+    float l[8] = {0};
+    for (int64_t b = 0; b < n / QK; b++) {
+        int s = 0;
+        for (int j = 0; j < 16; j++)
+            s += ((w[b].qs[j] & 0xF) - 8) * a[b].qs[j] + ((w[b].qs[j] >> 4) - 8) * a[b].qs[j + 16];
+        l[b % 8] += (h2f(w[b].d) * a[b].d) * (float)s;
+    }
+    return desk_reduce8(l);
+}
+static float dot_q4_1(int64_t n, const void *vw, const void *va) {
+    const block_q4_1 *w = vw;
+    const desk_q8a *a = va;
+    float l[8] = {0};
+    for (int64_t b = 0; b < n / QK; b++) {
+        int s = 0;
+        for (int j = 0; j < 16; j++) s += (w[b].qs[j] & 0xF) * a[b].qs[j] + (w[b].qs[j] >> 4) * a[b].qs[j + 16];
+        float da = a[b].d;
+        l[b % 8] += (h2f(w[b].d) * da) * (float)s + h2f(w[b].m) * (da * (float)a[b].sum);
+    }
+    return desk_reduce8(l);
+}
+static float dot_q5_0(int64_t n, const void *vw, const void *va) {
+    const block_q5_0 *w = vw;
+    const desk_q8a *a = va;
+    float l[8] = {0};
+    for (int64_t b = 0; b < n / QK; b++) {
+        uint32_t qh;
+        memcpy(&qh, w[b].qh, 4);
+        int s = 0;
+        for (int j = 0; j < 16; j++) {
+            int q0 = ((w[b].qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4)) - 16;
+            int q1 = ((w[b].qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4)) - 16;
+            s += q0 * a[b].qs[j] + q1 * a[b].qs[j + 16];
+        }
+        l[b % 8] += (h2f(w[b].d) * a[b].d) * (float)s;
+    }
+    return desk_reduce8(l);
+}
+static float dot_q5_1(int64_t n, const void *vw, const void *va) {
+    const block_q5_1 *w = vw;
+    const desk_q8a *a = va;
+    float l[8] = {0};
+    for (int64_t b = 0; b < n / QK; b++) {
+        uint32_t qh;
+        memcpy(&qh, w[b].qh, 4);
+        int s = 0;
+        for (int j = 0; j < 16; j++) {
+            int q0 = (w[b].qs[j] & 0xF) | (int)(((qh >> j) & 1) << 4);
+            int q1 = (w[b].qs[j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
+            s += q0 * a[b].qs[j] + q1 * a[b].qs[j + 16];
+        }
+        float da = a[b].d;
+        l[b % 8] += (h2f(w[b].d) * da) * (float)s + h2f(w[b].m) * (da * (float)a[b].sum);
+    }
+    return desk_reduce8(l);
+}
+static float dot_q8_0(int64_t n, const void *vw, const void *va) {
+    const block_q8_0 *w = vw;
+    const desk_q8a *a = va;
+    float l[8] = {0};
+    for (int64_t b = 0; b < n / QK; b++) {
+        int s = 0;
+        for (int j = 0; j < QK; j++) s += w[b].qs[j] * a[b].qs[j];
+        l[b % 8] += (h2f(w[b].d) * a[b].d) * (float)s;
+    }
+    return desk_reduce8(l);
+}
+
+static float dot_q2_K(int64_t n, const void *vw, const void *va) {
+    const block_q2_K *w = vw;
+    const desk_q8k *a = va;
+    float l[8] = {0};
+    int8_t q[QKK];
+    int sc[16], mn[16];
+    for (int64_t b = 0; b < n / QKK; b++) {
+        unpack_q2_K(&w[b], q, sc, mn);
+        int sumi = 0, summ = 0;
+        for (int g = 0; g < 16; g++) {
+            int s = 0;
+            for (int j = 0; j < 16; j++) s += q[16 * g + j] * a[b].qs[16 * g + j];
+            sumi += sc[g] * s;
+            summ += mn[g] * a[b].bsums[g];
+        }
+        float da = a[b].d;
+        l[b % 8] += (h2f(w[b].d) * da) * (float)sumi - (h2f(w[b].dmin) * da) * (float)summ;
+    }
+    return desk_reduce8(l);
+}
+static float dot_q3_K(int64_t n, const void *vw, const void *va) {
+    const block_q3_K *w = vw;
+    const desk_q8k *a = va;
+    float l[8] = {0};
+    int8_t q[QKK];
+    int sc[16];
+    for (int64_t b = 0; b < n / QKK; b++) {
+        unpack_q3_K(&w[b], q, sc);
+        int sumi = 0;
+        for (int g = 0; g < 16; g++) {
+            int s = 0;
+            for (int j = 0; j < 16; j++) s += q[16 * g + j] * a[b].qs[16 * g + j];
+            sumi += sc[g] * s;
+        }
+        l[b % 8] += (h2f(w[b].d) * a[b].d) * (float)sumi;
+    }
+    return desk_reduce8(l);
+}
+static float dot_q45_K(const int8_t *q, const int *sc, const int *mn, const desk_q8k *a, float d, float dmin) {
+    int sumi = 0, summ = 0;
+    for (int g = 0; g < 8; g++) {
+        int s = 0;
+        for (int j = 0; j < 32; j++) s += q[32 * g + j] * a->qs[32 * g + j];
+        sumi += sc[g] * s;
+        summ += mn[g] * (a->bsums[2 * g] + a->bsums[2 * g + 1]);
+    }
+    return (d * a->d) * (float)sumi - (dmin * a->d) * (float)summ;
+}
+static float dot_q4_K(int64_t n, const void *vw, const void *va) {
+    const block_q4_K *w = vw;
+    const desk_q8k *a = va;
+    float l[8] = {0};
+    int8_t q[QKK];
+    int sc[8], mn[8];
+    for (int64_t b = 0; b < n / QKK; b++) {
+        unpack_q4_K(&w[b], q, sc, mn);
+        l[b % 8] += dot_q45_K(q, sc, mn, &a[b], h2f(w[b].d), h2f(w[b].dmin));
+    }
+    return desk_reduce8(l);
+}
+static float dot_q5_K(int64_t n, const void *vw, const void *va) {
+    const block_q5_K *w = vw;
+    const desk_q8k *a = va;
+    float l[8] = {0};
+    int8_t q[QKK];
+    int sc[8], mn[8];
+    for (int64_t b = 0; b < n / QKK; b++) {
+        unpack_q5_K(&w[b], q, sc, mn);
+        l[b % 8] += dot_q45_K(q, sc, mn, &a[b], h2f(w[b].d), h2f(w[b].dmin));
+    }
+    return desk_reduce8(l);
+}
+static float dot_q6_K(int64_t n, const void *vw, const void *va) {
+    const block_q6_K *w = vw;
+    const desk_q8k *a = va;
+    float l[8] = {0};
+    int8_t q[QKK];
+    int sc[16];
+    for (int64_t b = 0; b < n / QKK; b++) {
+        unpack_q6_K(&w[b], q, sc);
+        int sumi = 0;
+        for (int g = 0; g < 16; g++) {
+            int s = 0;
+            for (int j = 0; j < 16; j++) s += q[16 * g + j] * a[b].qs[16 * g + j];
+            sumi += sc[g] * s;
+        }
+        l[b % 8] += (h2f(w[b].d) * a[b].d) * (float)sumi;
+    }
+    return desk_reduce8(l);
+}
+
+/* ================================================================ traits */
+
+typedef struct {
+    desk_type_traits t;
+    void (*quantize)(const float *, void *, int64_t);
+    void (*dequantize)(const void *, float *, int64_t);
+} type_entry;
+
+static const type_entry TYPES[DESK_TYPE_COUNT] = {
+    [DESK_TYPE_F32] = {{"F32", 1, 4, ACT_F32, dot_f32}, qz_f32, deq_f32},
+    [DESK_TYPE_F16] = {{"F16", 1, 2, ACT_F32, dot_f16}, qz_f16, deq_f16},
+    [DESK_TYPE_BF16] = {{"BF16", 1, 2, ACT_F32, dot_bf16}, qz_bf16, deq_bf16},
+    [DESK_TYPE_Q4_0] = {{"Q4_0", QK, 18, ACT_Q8A, dot_q4_0}, qz_q4_0, deq_q4_0},
+    [DESK_TYPE_Q4_1] = {{"Q4_1", QK, 20, ACT_Q8A, dot_q4_1}, qz_q4_1, deq_q4_1},
+    [DESK_TYPE_Q5_0] = {{"Q5_0", QK, 22, ACT_Q8A, dot_q5_0}, qz_q5_0, deq_q5_0},
+    [DESK_TYPE_Q5_1] = {{"Q5_1", QK, 24, ACT_Q8A, dot_q5_1}, qz_q5_1, deq_q5_1},
+    [DESK_TYPE_Q8_0] = {{"Q8_0", QK, 34, ACT_Q8A, dot_q8_0}, qz_q8_0, deq_q8_0},
+    [DESK_TYPE_Q2_K] = {{"Q2_K", QKK, 84, ACT_Q8K, dot_q2_K}, qz_q2_K, deq_q2_K},
+    [DESK_TYPE_Q3_K] = {{"Q3_K", QKK, 110, ACT_Q8K, dot_q3_K}, qz_q3_K, deq_q3_K},
+    [DESK_TYPE_Q4_K] = {{"Q4_K", QKK, 144, ACT_Q8K, dot_q4_K}, qz_q4_K, deq_q4_K},
+    [DESK_TYPE_Q5_K] = {{"Q5_K", QKK, 176, ACT_Q8K, dot_q5_K}, qz_q5_K, deq_q5_K},
+    [DESK_TYPE_Q6_K] = {{"Q6_K", QKK, 210, ACT_Q8K, dot_q6_K}, qz_q6_K, deq_q6_K},
+};
+
+const desk_type_traits *desk_traits(int type) {
+    if (type < 0 || type >= DESK_TYPE_COUNT || !TYPES[type].t.name) return NULL;
+    return &TYPES[type].t;
+}
+bool desk_type_supported(int type) { return desk_traits(type) != NULL; }
+
+const char *desk_type_name(int type) {
+    static const char *known_unsupported[] = {[4] = "Q4_2", [5] = "Q4_3", [9] = "Q8_1", [15] = "Q8_K",
+                                              [16] = "IQ2_XXS", [17] = "IQ2_XS", [18] = "IQ3_XXS",
+                                              [19] = "IQ1_S", [20] = "IQ4_NL", [21] = "IQ3_S", [22] = "IQ2_S",
+                                              [23] = "IQ4_XS", [24] = "I8", [25] = "I16", [26] = "I32",
+                                              [27] = "I64", [28] = "F64", [29] = "IQ1_M"};
+    const desk_type_traits *t = desk_traits(type);
+    if (t) return t->name;
+    if (type >= 0 && type < 30 && known_unsupported[type]) return known_unsupported[type];
+    static _Thread_local char buf[32];
+    snprintf(buf, sizeof buf, "unknown type id %d", type);
+    return buf;
+}
+int desk_type_from_name(const char *name) {
+    for (int i = 0; i < DESK_TYPE_COUNT; i++)
+        if (TYPES[i].t.name && strcasecmp(name, TYPES[i].t.name) == 0) return i;
+    return -1;
+}
+int64_t desk_type_block_elems(int type) { const desk_type_traits *t = desk_traits(type); return t ? t->blck : 0; }
+int64_t desk_type_block_bytes(int type) { const desk_type_traits *t = desk_traits(type); return t ? t->bytes : 0; }
+uint64_t desk_type_row_size(int type, int64_t n) {
+    const desk_type_traits *t = desk_traits(type);
+    if (!t || n < 0 || n % t->blck) return 0;
+    return (uint64_t)(n / t->blck) * (uint64_t)t->bytes;
+}
+void desk_quantize_row(int type, const float *x, void *out, int64_t n) {
+    desk_base_init();
+    if (desk_traits(type)) TYPES[type].quantize(x, out, n);
+}
+void desk_dequantize_row(int type, const void *x, float *out, int64_t n) {
+    desk_base_init();
+    if (desk_traits(type)) TYPES[type].dequantize(x, out, n);
+}
+
+/* ================================================================ dispatch */
+
+static const desk_kernel_set *active_set;  /* NULL = scalar reference */
+static atomic_int dispatch_ready;
+
+static bool never(void) { return false; }
+#if !defined(DESK_HAVE_X86)
+const desk_kernel_set desk_kernels_avx2 = {"avx2", never, {0}};
+const desk_kernel_set desk_kernels_avx512 = {"avx512", never, {0}};
+#endif
+#if !defined(DESK_HAVE_NEON)
+const desk_kernel_set desk_kernels_neon = {"neon", never, {0}};
+#endif
+
+static const desk_kernel_set *const SETS[] = {&desk_kernels_avx512, &desk_kernels_avx2, &desk_kernels_neon};
+
+static void dispatch_init(void) {
+    if (atomic_load(&dispatch_ready)) return;
+    const char *env = getenv("DESK_KERNELS");
+    if (!(env && desk_set_kernels(env))) {
+        active_set = NULL;
+        for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
+            if (SETS[i]->usable()) { active_set = SETS[i]; break; }
+    }
+    atomic_store(&dispatch_ready, 1);
+}
+
+bool desk_set_kernels(const char *name) {
+    if (strcmp(name, "scalar") == 0) {
+        active_set = NULL;
+        atomic_store(&dispatch_ready, 1);
+        return true;
+    }
+    for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
+        if (strcmp(SETS[i]->name, name) == 0) {
+            if (!SETS[i]->usable()) return false;
+            active_set = SETS[i];
+            atomic_store(&dispatch_ready, 1);
+            return true;
+        }
+    return false;
+}
+
+desk_vec_dot_fn desk_vec_dot(int type) {
+    dispatch_init();
+    if (active_set && active_set->dot[type]) return active_set->dot[type];
+    return TYPES[type].t.dot_ref;
+}
+
+desk_vec_dot_fn desk_vec_dot_for(const char *kernels, int type) {
+    if (!desk_traits(type)) return NULL;
+    if (strcmp(kernels, "scalar") == 0) return TYPES[type].t.dot_ref;
+    for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
+        if (strcmp(SETS[i]->name, kernels) == 0) {
+            if (!SETS[i]->usable()) return NULL;
+            return SETS[i]->dot[type] ? SETS[i]->dot[type] : TYPES[type].t.dot_ref;
+        }
+    return NULL;
+}
+
+const char *desk_kernels_active(void) {
+    dispatch_init();
+    return active_set ? active_set->name : "scalar";
+}

@@ -1,0 +1,115 @@
+/*
+ * quant.h - quantized block formats, activation formats, and the kernel table.
+ *
+ * Weight blocks are the GGML formats found in GGUF files (one struct and a
+ * static_assert on its size each). Activations are quantized per token to
+ * one of two internal formats before a matrix product:
+ *   desk_q8a  32 values, float scale, int8 quants, their integer sum (for Q4_0..Q8_0)
+ *   desk_q8k 256 values, float scale, int8 quants, sums of each 16 (for the K-quants)
+ *
+ * Determinism contract shared by every kernel variant (scalar, AVX2, AVX-512,
+ * NEON): a dot product of a weight row with an activation row is
+ *   - for quantized types: an exact integer dot per block, turned into one
+ *     float per block by a fixed sequence of float multiplies and adds, and
+ *     block b added into accumulator lane b % 8; the 8 lanes are then summed
+ *     as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7));
+ *   - for float types: element i multiplied and added (no FMA) into lane
+ *     i % 16, lanes summed pairwise in the same tree shape.
+ * So every variant gives bit-identical results, whatever the thread count or
+ * batch size, and the scalar code below is the reference each SIMD variant is
+ * tested against.
+ */
+#ifndef DESK_QUANT_H
+#define DESK_QUANT_H
+
+#include "base/base.h"
+#include <assert.h>
+
+#define QK 32   /* elements per block of the simple formats */
+#define QKK 256 /* elements per K-quant super-block */
+
+typedef struct { uint16_t d; uint8_t qs[QK / 2]; } block_q4_0;
+static_assert(sizeof(block_q4_0) == 18, "block_q4_0 size");
+typedef struct { uint16_t d, m; uint8_t qs[QK / 2]; } block_q4_1;
+static_assert(sizeof(block_q4_1) == 20, "block_q4_1 size");
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[QK / 2]; } block_q5_0;
+static_assert(sizeof(block_q5_0) == 22, "block_q5_0 size");
+typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[QK / 2]; } block_q5_1;
+static_assert(sizeof(block_q5_1) == 24, "block_q5_1 size");
+typedef struct { uint16_t d; int8_t qs[QK]; } block_q8_0;
+static_assert(sizeof(block_q8_0) == 34, "block_q8_0 size");
+
+typedef struct { uint8_t scales[QKK / 16]; uint8_t qs[QKK / 4]; uint16_t d, dmin; } block_q2_K;
+static_assert(sizeof(block_q2_K) == 84, "block_q2_K size");
+typedef struct { uint8_t hmask[QKK / 8]; uint8_t qs[QKK / 4]; uint8_t scales[12]; uint16_t d; } block_q3_K;
+static_assert(sizeof(block_q3_K) == 110, "block_q3_K size");
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[QKK / 2]; } block_q4_K;
+static_assert(sizeof(block_q4_K) == 144, "block_q4_K size");
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[QKK / 8]; uint8_t qs[QKK / 2]; } block_q5_K;
+static_assert(sizeof(block_q5_K) == 176, "block_q5_K size");
+typedef struct { uint8_t ql[QKK / 2]; uint8_t qh[QKK / 4]; int8_t scales[QKK / 16]; uint16_t d; } block_q6_K;
+static_assert(sizeof(block_q6_K) == 210, "block_q6_K size");
+
+/* activation blocks */
+typedef struct { float d; int32_t sum; int8_t qs[QK]; } desk_q8a;
+static_assert(sizeof(desk_q8a) == 40, "desk_q8a size");
+typedef struct { float d; int16_t bsums[QKK / 16]; int8_t qs[QKK]; } desk_q8k;
+static_assert(sizeof(desk_q8k) == 292, "desk_q8k size");
+
+typedef enum { ACT_F32, ACT_Q8A, ACT_Q8K } desk_act_kind;
+
+/* dot of one weight row (n elements) with one quantized/float activation row */
+typedef float (*desk_vec_dot_fn)(int64_t n, const void *w, const void *act);
+
+typedef struct {
+    const char *name;
+    int64_t blck, bytes;      /* elements and bytes per block */
+    desk_act_kind act;
+    desk_vec_dot_fn dot_ref;  /* scalar reference */
+} desk_type_traits;
+
+const desk_type_traits *desk_traits(int type);   /* NULL for unsupported types */
+
+/* Activation row size in bytes for n elements of the given kind. */
+size_t desk_act_row_size(desk_act_kind k, int64_t n);
+/* Quantize a float row into activation format (scalar; deterministic). */
+void desk_act_quantize(desk_act_kind k, const float *x, void *out, int64_t n);
+
+/* The vec_dot in use for a type (chosen by CPU features / desk_set_kernels). */
+desk_vec_dot_fn desk_vec_dot(int type);
+/* The vec_dot of a named kernel set, or NULL if not built / not runnable. */
+desk_vec_dot_fn desk_vec_dot_for(const char *kernels, int type);
+
+const char *desk_kernels_active(void);   /* name of the kernel set in use */
+
+/* Fixed-order lane reductions of the contract above. */
+static inline float desk_reduce8(const float l[8]) {
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+static inline float desk_reduce16(const float l[16]) {
+    float a[8];
+    for (int i = 0; i < 8; i++) a[i] = l[i] + l[i + 8];
+    return desk_reduce8(a);
+}
+
+/* K-quant scale unpacking shared by the reference and SIMD variants */
+static inline void desk_q4k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+static inline int desk_q3k_scale(int i, const uint8_t *s) {
+    int low = i < 8 ? (s[i] & 0xF) : (s[i - 8] >> 4);
+    int high = (s[8 + (i % 4)] >> (2 * (i / 4))) & 3;
+    return (low | (high << 4)) - 32;
+}
+
+/* SIMD variant tables (defined in x86/ and arm/ when built) */
+typedef struct { const char *name; bool (*usable)(void); desk_vec_dot_fn dot[DESK_TYPE_COUNT]; } desk_kernel_set;
+extern const desk_kernel_set desk_kernels_avx2, desk_kernels_avx512, desk_kernels_neon;
+
+#endif

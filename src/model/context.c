@@ -1,0 +1,328 @@
+/*
+ * context.c - a context runs a model: it owns the KV-cache slots (one per
+ * sequence, F16), the scratch buffers for up to n_batch tokens, and the
+ * thread pool. desk_ctx_decode runs one forward pass over any mix of
+ * sequences. All memory is allocated in desk_ctx_new; a forward pass
+ * allocates nothing.
+ *
+ * Every output value is computed by code whose summation order depends only
+ * on the token's own sequence, never on the batch or the thread split, so a
+ * sequence's logits are bit-identical however it is batched.
+ */
+#include "model/model.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+struct desk_ctx {
+    const desk_model *m;
+    desk_ctx_params p;
+    desk_pool *pool;
+    int64_t kv_dim;                /* n_head_kv * head_dim */
+    uint16_t *k_cache, *v_cache;   /* [n_seq][n_layer][n_ctx][kv_dim] */
+    int *seq_len;
+    /* scratch for n_batch tokens */
+    float *x, *xb, *q, *k, *v, *att, *ff1, *ff2;
+    void *act;
+    float *scores;                 /* [n_threads][n_ctx] */
+    float *xn_out, *logits_out;    /* [n_outputs][d], [n_outputs][vocab] */
+    int *out_index;                /* batch token -> output row, or -1 */
+    float *seq_logits;             /* [n_seq][vocab], filled by desk_ctx_eval */
+    int *seq_tmp;                  /* [n_seq] */
+    int32_t *eval_pos, *eval_seq;  /* [n_batch] */
+    bool *eval_want;
+    uint64_t bytes;
+};
+
+desk_ctx_params desk_ctx_default_params(void) {
+    return (desk_ctx_params){.n_ctx = 0, .n_seq = 1, .n_batch = 256, .n_threads = 0, .n_outputs = 0};
+}
+/* Every buffer a context owns, with its size: one table used both to
+ * allocate and to estimate memory before allocating. */
+enum { B_K, B_V, B_SEQLEN, B_X, B_XB, B_Q, B_KT, B_VT, B_ATT, B_FF1, B_FF2, B_ACT, B_SCORES, B_XN, B_LOGITS,
+       B_OUTIDX, B_SEQLOGITS, B_SEQTMP, B_EPOS, B_ESEQ, B_EWANT, B_COUNT };
+
+static bool normalize_params(const desk_model *m, desk_ctx_params *p, desk_error *err) {
+    const desk_model_info *in = &m->info;
+    if (p->n_ctx <= 0) p->n_ctx = (int)(in->n_ctx_train < 4096 ? in->n_ctx_train : 4096);
+    if (p->n_seq <= 0) p->n_seq = 1;
+    if (p->n_batch <= 0) p->n_batch = 256;
+    if (p->n_threads <= 0) p->n_threads = desk_n_cores();
+    if (p->n_outputs <= 0) p->n_outputs = p->n_seq;
+    if (p->n_outputs > p->n_batch) p->n_outputs = p->n_batch;
+    if (p->n_ctx > (1 << 22) || p->n_seq > 4096 || p->n_batch > 65536 || p->n_threads > 512) {
+        desk_fail(err, DESK_EINVAL, "context parameters out of range (n_ctx %d, n_seq %d, n_batch %d, threads %d)",
+                  p->n_ctx, p->n_seq, p->n_batch, p->n_threads);
+        return false;
+    }
+    return true;
+}
+
+static void plan(const desk_model *m, const desk_ctx_params *p, size_t sz[B_COUNT]) {
+    const desk_model_info *in = &m->info;
+    size_t T = (size_t)p->n_batch, d = (size_t)in->n_embd, nq = (size_t)(in->n_head * in->head_dim),
+           ff = (size_t)in->n_ff, V = (size_t)in->n_vocab, kvd = (size_t)(in->n_head_kv * in->head_dim);
+    size_t kv = (size_t)p->n_seq * (size_t)in->n_layer * (size_t)p->n_ctx * kvd * 2;
+    size_t widest = d > ff ? d : ff;
+    if (nq > widest) widest = nq;
+    size_t act_row = desk_act_row_size(ACT_Q8A, (int64_t)widest) + desk_act_row_size(ACT_Q8K, (int64_t)widest) + 64;
+    size_t s[B_COUNT] = {
+        [B_K] = kv, [B_V] = kv, [B_SEQLEN] = (size_t)p->n_seq * sizeof(int), [B_X] = T * d * 4, [B_XB] = T * d * 4,
+        [B_Q] = T * nq * 4, [B_KT] = T * kvd * 4, [B_VT] = T * kvd * 4, [B_ATT] = T * nq * 4, [B_FF1] = T * ff * 4,
+        [B_FF2] = T * ff * 4, [B_ACT] = T * act_row, [B_SCORES] = (size_t)p->n_threads * (size_t)p->n_ctx * 4,
+        [B_XN] = (size_t)p->n_outputs * d * 4, [B_LOGITS] = (size_t)p->n_outputs * V * 4, [B_OUTIDX] = T * sizeof(int),
+        [B_SEQLOGITS] = (size_t)p->n_seq * V * 4, [B_SEQTMP] = (size_t)p->n_seq * sizeof(int),
+        [B_EPOS] = T * sizeof(int32_t), [B_ESEQ] = T * sizeof(int32_t), [B_EWANT] = T * sizeof(bool)};
+    memcpy(sz, s, sizeof s);
+}
+
+uint64_t desk_ctx_estimate_memory(const desk_model *m, const desk_ctx_params *pp) {
+    desk_ctx_params p = pp ? *pp : desk_ctx_default_params();
+    if (!normalize_params(m, &p, NULL)) return 0;
+    size_t sz[B_COUNT];
+    plan(m, &p, sz);
+    uint64_t total = 0;
+    for (int i = 0; i < B_COUNT; i++) total += sz[i];
+    return total;
+}
+
+desk_status desk_ctx_new(const desk_model *m, const desk_ctx_params *pp, desk_ctx **out, desk_error *err) {
+    *out = NULL;
+    desk_ctx_params p = pp ? *pp : desk_ctx_default_params();
+    if (!normalize_params(m, &p, err)) return err ? err->status : DESK_EINVAL;
+    uint64_t kv_elems;
+    if (!desk_mul_ok((uint64_t)p.n_seq * (uint64_t)m->info.n_layer,
+                     (uint64_t)p.n_ctx * (uint64_t)(m->info.n_head_kv * m->info.head_dim), &kv_elems) ||
+        kv_elems > (SIZE_MAX / 8))
+        return desk_fail(err, DESK_ENOMEM, "KV cache of %d x %d positions is too large", p.n_seq, p.n_ctx);
+    desk_ctx *c = calloc(1, sizeof *c);
+    if (!c) return desk_fail(err, DESK_ENOMEM, "out of memory");
+    c->m = m;
+    c->p = p;
+    c->kv_dim = m->info.n_head_kv * m->info.head_dim;
+    c->pool = desk_pool_new(p.n_threads);
+    c->p.n_threads = desk_pool_size(c->pool);
+    size_t sz[B_COUNT];
+    plan(m, &c->p, sz);
+    void **slot[B_COUNT] = {
+        [B_K] = (void **)&c->k_cache, [B_V] = (void **)&c->v_cache, [B_SEQLEN] = (void **)&c->seq_len,
+        [B_X] = (void **)&c->x, [B_XB] = (void **)&c->xb, [B_Q] = (void **)&c->q, [B_KT] = (void **)&c->k,
+        [B_VT] = (void **)&c->v, [B_ATT] = (void **)&c->att, [B_FF1] = (void **)&c->ff1, [B_FF2] = (void **)&c->ff2,
+        [B_ACT] = (void **)&c->act, [B_SCORES] = (void **)&c->scores, [B_XN] = (void **)&c->xn_out,
+        [B_LOGITS] = (void **)&c->logits_out, [B_OUTIDX] = (void **)&c->out_index,
+        [B_SEQLOGITS] = (void **)&c->seq_logits, [B_SEQTMP] = (void **)&c->seq_tmp, [B_EPOS] = (void **)&c->eval_pos,
+        [B_ESEQ] = (void **)&c->eval_seq, [B_EWANT] = (void **)&c->eval_want};
+    bool ok = c->pool != NULL;
+    for (int i = 0; i < B_COUNT && ok; i++) {
+        *slot[i] = desk_aligned_alloc(sz[i]);
+        ok = *slot[i] != NULL;
+        c->bytes += sz[i];
+    }
+    if (!ok) {
+        desk_ctx_free(c);
+        return desk_fail(err, DESK_ENOMEM, "out of memory allocating a context (%d slots x %d positions)", p.n_seq, p.n_ctx);
+    }
+    *out = c;
+    return DESK_OK;
+}
+
+void desk_ctx_free(desk_ctx *c) {
+    if (!c) return;
+    desk_pool_free(c->pool);
+    void *bufs[] = {c->k_cache, c->v_cache, c->seq_len, c->x, c->xb, c->q, c->k, c->v, c->att, c->ff1, c->ff2,
+                    c->act, c->scores, c->xn_out, c->logits_out, c->out_index, c->seq_logits, c->seq_tmp,
+                    c->eval_pos, c->eval_seq, c->eval_want};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) desk_aligned_free(bufs[i]);
+    free(c);
+}
+
+int desk_ctx_n_ctx(const desk_ctx *c) { return c->p.n_ctx; }
+int desk_ctx_n_seq(const desk_ctx *c) { return c->p.n_seq; }
+uint64_t desk_ctx_memory(const desk_ctx *c) { return c->bytes; }
+int desk_ctx_seq_len(const desk_ctx *c, int seq) { return seq >= 0 && seq < c->p.n_seq ? c->seq_len[seq] : 0; }
+void desk_ctx_seq_truncate(desk_ctx *c, int seq, int n) {
+    if (seq >= 0 && seq < c->p.n_seq && n >= 0 && n < c->seq_len[seq]) c->seq_len[seq] = n;
+}
+
+/* ------------------------------------------------------------ forward pass */
+
+static void rope_apply(const desk_model *m, float *v, int n_heads, int64_t hd, int pos) {
+    int64_t half = m->n_rot / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *x = v + h * hd;
+        for (int64_t i = 0; i < half; i++) {
+            float theta = (float)pos * m->rope_inv_freq[i];
+            float cs = cosf(theta), sn = sinf(theta);
+            int64_t a = m->rope == ROPE_NORM ? 2 * i : i, b = m->rope == ROPE_NORM ? 2 * i + 1 : i + half;
+            float x0 = x[a], x1 = x[b];
+            x[a] = x0 * cs - x1 * sn;
+            x[b] = x0 * sn + x1 * cs;
+        }
+    }
+}
+
+typedef struct {
+    desk_ctx *c;
+    const desk_batch *b;
+    int layer;
+} attn_job;
+
+static void attention_job(void *arg, int ith, int nth) {
+    attn_job *j = arg;
+    desk_ctx *c = j->c;
+    const desk_model_info *in = &c->m->info;
+    int64_t hd = in->head_dim, nh = in->n_head, group = in->n_head / in->n_head_kv, kvd = c->kv_dim;
+    int64_t total = (int64_t)j->b->n_tokens * nh;
+    int64_t i0 = total * ith / nth, i1 = total * (ith + 1) / nth;
+    float *sc = c->scores + (size_t)ith * (size_t)c->p.n_ctx;
+    float scale = 1.0f / sqrtf((float)hd);
+    float kbuf[512];
+    for (int64_t i = i0; i < i1; i++) {
+        int t = (int)(i / nh);
+        int64_t h = i % nh, kvh = h / group;
+        int seq = j->b->seq[t], pos = j->b->pos[t];
+        size_t base = ((size_t)seq * (size_t)in->n_layer + (size_t)j->layer) * (size_t)c->p.n_ctx;
+        const float *qv = c->q + (size_t)t * (size_t)(nh * hd) + h * hd;
+        for (int p = 0; p <= pos; p++) {
+            const uint16_t *kr = c->k_cache + (base + (size_t)p) * (size_t)kvd + kvh * hd;
+            for (int64_t e = 0; e < hd; e++) kbuf[e] = desk_h2f(kr[e]);
+            sc[p] = desk_dot_f32(qv, kbuf, hd) * scale;
+        }
+        float mx = sc[0];
+        for (int p = 1; p <= pos; p++) mx = sc[p] > mx ? sc[p] : mx;
+        float sum = 0;
+        for (int p = 0; p <= pos; p++) {
+            sc[p] = expf(sc[p] - mx);
+            sum += sc[p];
+        }
+        float inv = 1.0f / sum;
+        float *o = c->att + (size_t)t * (size_t)(nh * hd) + h * hd;
+        for (int64_t e = 0; e < hd; e++) o[e] = 0;
+        for (int p = 0; p <= pos; p++) {
+            const uint16_t *vr = c->v_cache + (base + (size_t)p) * (size_t)kvd + kvh * hd;
+            float w = sc[p] * inv;
+            for (int64_t e = 0; e < hd; e++) o[e] += w * desk_h2f(vr[e]);
+        }
+    }
+}
+
+static void add_bias(float *y, const float *b, int T, int64_t n) {
+    if (!b) return;
+    for (int t = 0; t < T; t++)
+        for (int64_t i = 0; i < n; i++) y[(size_t)t * (size_t)n + i] += b[i];
+}
+
+desk_status desk_ctx_decode(desk_ctx *c, const desk_batch *b, desk_error *err) {
+    const desk_model *m = c->m;
+    const desk_model_info *in = &m->info;
+    int T = b->n_tokens;
+    if (T <= 0 || T > c->p.n_batch)
+        return desk_fail(err, DESK_EINVAL, "batch of %d tokens (1..%d allowed)", T, c->p.n_batch);
+    /* validate: tokens, slots, and positions that continue each slot */
+    for (int s = 0; s < c->p.n_seq; s++) c->seq_tmp[s] = c->seq_len[s];
+    int n_out = 0;
+    for (int t = 0; t < T; t++) {
+        int s = b->seq[t];
+        if (b->tokens[t] < 0 || b->tokens[t] >= in->n_vocab)
+            return desk_fail(err, DESK_EINVAL, "token %d at batch index %d is outside the vocabulary (%lld)", b->tokens[t], t,
+                             (long long)in->n_vocab);
+        if (s < 0 || s >= c->p.n_seq)
+            return desk_fail(err, DESK_EINVAL, "sequence %d at batch index %d (0..%d allowed)", s, t, c->p.n_seq - 1);
+        if (b->pos[t] != c->seq_tmp[s])
+            return desk_fail(err, DESK_EINVAL, "sequence %d: position %d at batch index %d, expected %d", s, b->pos[t], t,
+                             c->seq_tmp[s]);
+        if (b->pos[t] >= c->p.n_ctx)
+            return desk_fail(err, DESK_ERANGE, "sequence %d is full: context of %d positions", s, c->p.n_ctx);
+        c->seq_tmp[s]++;
+    }
+    for (int t = 0; t < T; t++) {
+        bool want;
+        if (b->want_logits) {
+            want = b->want_logits[t];
+        } else {
+            want = true;
+            for (int u = t + 1; u < T; u++)
+                if (b->seq[u] == b->seq[t]) { want = false; break; }
+        }
+        c->out_index[t] = want ? n_out++ : -1;
+    }
+    if (n_out > c->p.n_outputs)
+        return desk_fail(err, DESK_ERANGE, "batch asks for %d logit rows, the context keeps %d", n_out, c->p.n_outputs);
+
+    int64_t d = in->n_embd, hd = in->head_dim, nq = in->n_head * hd, kvd = c->kv_dim, ff = in->n_ff;
+    for (int t = 0; t < T; t++)
+        desk_dequantize_row(m->tok_embd.type, (const char *)m->tok_embd.data + (size_t)b->tokens[t] * m->tok_embd.row_bytes,
+                            c->x + (size_t)t * (size_t)d, d);
+    for (int l = 0; l < in->n_layer; l++) {
+        const desk_layer *L = &m->layers[l];
+        for (int t = 0; t < T; t++)
+            desk_rmsnorm(c->xb + (size_t)t * d, c->x + (size_t)t * d, L->attn_norm, d, in->rms_eps);
+        desk_matmul(c->pool, &L->wq, c->xb, T, c->q, c->act);
+        desk_matmul(c->pool, &L->wk, c->xb, T, c->k, c->act);
+        desk_matmul(c->pool, &L->wv, c->xb, T, c->v, c->act);
+        add_bias(c->q, L->bq, T, nq);
+        add_bias(c->k, L->bk, T, kvd);
+        add_bias(c->v, L->bv, T, kvd);
+        for (int t = 0; t < T; t++) {
+            rope_apply(m, c->q + (size_t)t * nq, (int)in->n_head, hd, b->pos[t]);
+            rope_apply(m, c->k + (size_t)t * kvd, (int)in->n_head_kv, hd, b->pos[t]);
+            size_t row = (((size_t)b->seq[t] * (size_t)in->n_layer + (size_t)l) * (size_t)c->p.n_ctx + (size_t)b->pos[t]) * (size_t)kvd;
+            for (int64_t e = 0; e < kvd; e++) {
+                c->k_cache[row + e] = desk_fp32_to_fp16(c->k[(size_t)t * kvd + e]);
+                c->v_cache[row + e] = desk_fp32_to_fp16(c->v[(size_t)t * kvd + e]);
+            }
+        }
+        attn_job aj = {c, b, l};
+        desk_pool_run(c->pool, attention_job, &aj);
+        desk_matmul(c->pool, &L->wo, c->att, T, c->xb, c->act);
+        for (size_t i = 0; i < (size_t)T * d; i++) c->x[i] += c->xb[i];
+        for (int t = 0; t < T; t++)
+            desk_rmsnorm(c->xb + (size_t)t * d, c->x + (size_t)t * d, L->ffn_norm, d, in->rms_eps);
+        desk_matmul(c->pool, &L->w_gate, c->xb, T, c->ff1, c->act);
+        desk_matmul(c->pool, &L->w_up, c->xb, T, c->ff2, c->act);
+        for (size_t i = 0; i < (size_t)T * ff; i++) c->ff1[i] = desk_silu(c->ff1[i]) * c->ff2[i];
+        desk_matmul(c->pool, &L->w_down, c->ff1, T, c->xb, c->act);
+        for (size_t i = 0; i < (size_t)T * d; i++) c->x[i] += c->xb[i];
+    }
+    for (int s = 0; s < c->p.n_seq; s++) c->seq_len[s] = c->seq_tmp[s];
+    if (n_out) {
+        for (int t = 0; t < T; t++)
+            if (c->out_index[t] >= 0)
+                desk_rmsnorm(c->xn_out + (size_t)c->out_index[t] * d, c->x + (size_t)t * d, m->output_norm, d, in->rms_eps);
+        desk_matmul(c->pool, &m->output, c->xn_out, n_out, c->logits_out, c->act);
+    }
+    return DESK_OK;
+}
+
+const float *desk_ctx_batch_logits(const desk_ctx *c, int i) {
+    if (i < 0 || i >= c->p.n_batch || c->out_index[i] < 0) return NULL;
+    return c->logits_out + (size_t)c->out_index[i] * (size_t)c->m->info.n_vocab;
+}
+
+desk_status desk_ctx_eval(desk_ctx *c, int seq, const int32_t *tokens, int n, desk_error *err) {
+    if (seq < 0 || seq >= c->p.n_seq) return desk_fail(err, DESK_EINVAL, "sequence %d (0..%d allowed)", seq, c->p.n_seq - 1);
+    if (n <= 0) return desk_fail(err, DESK_EINVAL, "nothing to evaluate");
+    if (c->seq_len[seq] + n > c->p.n_ctx)
+        return desk_fail(err, DESK_ERANGE, "%d tokens do not fit: sequence %d holds %d of %d positions", n, seq,
+                         c->seq_len[seq], c->p.n_ctx);
+    for (int done = 0; done < n;) {
+        int k = n - done < c->p.n_batch ? n - done : c->p.n_batch;
+        for (int i = 0; i < k; i++) {
+            c->eval_pos[i] = c->seq_len[seq] + i;
+            c->eval_seq[i] = seq;
+            c->eval_want[i] = done + i == n - 1;
+        }
+        desk_batch b = {k, tokens + done, c->eval_pos, c->eval_seq, c->eval_want};
+        desk_status s = desk_ctx_decode(c, &b, err);
+        if (s) return s;
+        done += k;
+    }
+    memcpy(c->seq_logits + (size_t)seq * (size_t)c->m->info.n_vocab, desk_ctx_batch_logits(c, 0 + ((n - 1) % c->p.n_batch)),
+           (size_t)c->m->info.n_vocab * 4);
+    return DESK_OK;
+}
+
+const float *desk_ctx_logits(const desk_ctx *c, int seq) {
+    if (seq < 0 || seq >= c->p.n_seq) return NULL;
+    return c->seq_logits + (size_t)seq * (size_t)c->m->info.n_vocab;
+}

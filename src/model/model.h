@@ -1,0 +1,34 @@
+/*
+ * model.h - the loaded model (immutable after desk_model_load) and the
+ * context that runs it. Shared by model/llama.c and engine/context.c.
+ */
+#ifndef DESK_MODEL_H
+#define DESK_MODEL_H
+
+#include "kernels/ops.h"
+#include "text/tokenizer.h"
+
+typedef struct {
+    desk_mat wq, wk, wv, wo;          /* (n_head*hd, d) (n_kv*hd, d) (n_kv*hd, d) (d, n_head*hd) */
+    desk_mat w_gate, w_up, w_down;    /* (ff, d) (ff, d) (d, ff) */
+    const float *attn_norm, *ffn_norm;/* (d) */
+    const float *bq, *bk, *bv;        /* qwen2 biases, or NULL */
+} desk_layer;
+
+typedef enum { ROPE_NORM, ROPE_NEOX } rope_style;
+
+struct desk_model {
+    desk_gguf *gguf;
+    desk_model_info info;
+    int64_t n_rot;                    /* rotated dims per head */
+    rope_style rope;
+    float *rope_inv_freq;             /* (n_rot/2) base^(-2i/n_rot) / freq_factor_i */
+    desk_mat tok_embd;                /* (vocab, d) */
+    desk_mat output;                  /* (vocab, d); == tok_embd when tied */
+    const float *output_norm;         /* (d) */
+    desk_layer *layers;
+    float *owned_f32;                 /* norms/biases converted from non-F32 storage */
+    desk_vocab vocab;
+};
+
+#endif

@@ -1,0 +1,177 @@
+/*
+ * sampler.c - turns logits into the next token: repetition, frequency and
+ * presence penalties, then greedy or temperature sampling restricted by
+ * top-k, top-p and min-p. The random stream is xoshiro256** seeded by
+ * splitmix64 from the user's seed, so a seed always gives the same tokens.
+ * All memory is allocated when the sampler is created.
+ */
+#include "base/base.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+typedef struct { float logit; int32_t id; } cand;
+
+struct desk_sampler {
+    desk_sampler_params p;
+    int32_t n_vocab;
+    uint64_t rng[4];
+    cand *c;             /* [n_vocab] */
+    int32_t *hist;       /* ring of the last repeat_last_n tokens */
+    int hist_n, hist_pos;
+    uint16_t *count;     /* [n_vocab] scratch for penalties */
+};
+
+desk_sampler_params desk_sampler_default_params(void) {
+    return (desk_sampler_params){.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f,
+                                 .repeat_penalty = 1.0f, .repeat_last_n = 64, .frequency_penalty = 0,
+                                 .presence_penalty = 0, .seed = 0};
+}
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t next_u64(uint64_t *s) {
+    uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3]; s[2] ^= t; s[3] = rotl(s[3], 45);
+    return r;
+}
+
+void desk_sampler_reset(desk_sampler *s) {
+    uint64_t x = s->p.seed;
+    for (int i = 0; i < 4; i++) s->rng[i] = splitmix64(&x);
+    s->hist_n = s->hist_pos = 0;
+}
+
+desk_status desk_sampler_new(const desk_sampler_params *p, int32_t n_vocab, desk_sampler **out, desk_error *err) {
+    *out = NULL;
+    if (n_vocab <= 0) return desk_fail(err, DESK_EINVAL, "vocabulary size %d", n_vocab);
+    if (!(p->temperature >= 0) || !isfinite(p->temperature)) return desk_fail(err, DESK_EINVAL, "temperature must be a number >= 0");
+    if (p->top_k < 0) return desk_fail(err, DESK_EINVAL, "top_k must be >= 0");
+    if (!(p->top_p > 0 && p->top_p <= 1)) return desk_fail(err, DESK_EINVAL, "top_p must be in (0, 1]");
+    if (!(p->min_p >= 0 && p->min_p <= 1)) return desk_fail(err, DESK_EINVAL, "min_p must be in [0, 1]");
+    if (!(p->repeat_penalty > 0) || !isfinite(p->repeat_penalty)) return desk_fail(err, DESK_EINVAL, "repeat_penalty must be > 0");
+    if (p->repeat_last_n < 0 || p->repeat_last_n > 65536) return desk_fail(err, DESK_EINVAL, "repeat_last_n must be in 0..65536");
+    if (!isfinite(p->frequency_penalty) || !isfinite(p->presence_penalty))
+        return desk_fail(err, DESK_EINVAL, "penalties must be finite numbers");
+    desk_sampler *s = calloc(1, sizeof *s);
+    if (!s) return desk_fail(err, DESK_ENOMEM, "out of memory");
+    s->p = *p;
+    s->n_vocab = n_vocab;
+    s->c = malloc((size_t)n_vocab * sizeof *s->c);
+    s->count = calloc((size_t)n_vocab, sizeof *s->count);
+    s->hist = malloc((size_t)(p->repeat_last_n ? p->repeat_last_n : 1) * sizeof *s->hist);
+    if (!s->c || !s->count || !s->hist) {
+        desk_sampler_free(s);
+        return desk_fail(err, DESK_ENOMEM, "out of memory");
+    }
+    desk_sampler_reset(s);
+    *out = s;
+    return DESK_OK;
+}
+
+void desk_sampler_free(desk_sampler *s) {
+    if (!s) return;
+    free(s->c);
+    free(s->count);
+    free(s->hist);
+    free(s);
+}
+
+void desk_sampler_accept(desk_sampler *s, int32_t tok) {
+    if (s->p.repeat_last_n == 0 || tok < 0 || tok >= s->n_vocab) return;
+    s->hist[s->hist_pos] = tok;
+    s->hist_pos = (s->hist_pos + 1) % s->p.repeat_last_n;
+    if (s->hist_n < s->p.repeat_last_n) s->hist_n++;
+}
+
+/* descending logit, then ascending id: a total order, so sorting is deterministic */
+static int cand_cmp(const void *a, const void *b) {
+    const cand *x = a, *y = b;
+    if (x->logit != y->logit) return x->logit > y->logit ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int32_t desk_sampler_sample(desk_sampler *s, const float *logits) {
+    int32_t n = s->n_vocab;
+    cand *c = s->c;
+    for (int32_t i = 0; i < n; i++) c[i] = (cand){isnan(logits[i]) ? -INFINITY : logits[i], i};
+    const desk_sampler_params *p = &s->p;
+    bool penalize = p->repeat_penalty != 1.0f || p->frequency_penalty != 0 || p->presence_penalty != 0;
+    if (penalize && s->hist_n) {
+        for (int i = 0; i < s->hist_n; i++) s->count[s->hist[i]]++;
+        for (int i = 0; i < s->hist_n; i++) {
+            int32_t t = s->hist[i];
+            if (!s->count[t]) continue; /* already applied */
+            float *l = &c[t].logit;
+            if (p->repeat_penalty != 1.0f) *l = *l > 0 ? *l / p->repeat_penalty : *l * p->repeat_penalty;
+            *l -= (float)s->count[t] * p->frequency_penalty + p->presence_penalty;
+            s->count[t] = 0;
+        }
+    }
+    if (p->temperature <= 0) {
+        int32_t best = 0;
+        for (int32_t i = 1; i < n; i++)
+            if (c[i].logit > c[best].logit) best = i;
+        return best;
+    }
+    /* top-k: keep the k best (a partial selection, then sort those) */
+    int32_t m = n;
+    if (p->top_k > 0 && p->top_k < n) {
+        int32_t k = p->top_k;
+        /* quickselect on the total order, then sort the first k */
+        int32_t lo = 0, hi = n - 1;
+        while (lo < hi) {
+            cand pivot = c[lo + (hi - lo) / 2];
+            int32_t i = lo, j = hi;
+            while (i <= j) {
+                while (cand_cmp(&c[i], &pivot) < 0) i++;
+                while (cand_cmp(&c[j], &pivot) > 0) j--;
+                if (i <= j) { cand t = c[i]; c[i] = c[j]; c[j] = t; i++; j--; }
+            }
+            if (k - 1 <= j) hi = j;
+            else if (k - 1 >= i) lo = i;
+            else break;
+        }
+        m = k;
+    }
+    qsort(c, (size_t)m, sizeof *c, cand_cmp);
+    /* softmax at temperature over the m candidates (c[0] is the max) */
+    float mx = c[0].logit;
+    if (!isfinite(mx)) return c[0].id;
+    double sum = 0;
+    for (int32_t i = 0; i < m; i++) {
+        float e = expf((c[i].logit - mx) / p->temperature);
+        c[i].logit = e;
+        sum += e;
+    }
+    /* min-p relative to the best, then top-p on the sorted prefix */
+    int32_t keep = m;
+    if (p->min_p > 0) {
+        float thr = p->min_p * c[0].logit;
+        for (int32_t i = 1; i < keep; i++)
+            if (c[i].logit < thr) { keep = i; break; }
+    }
+    double total = 0;
+    for (int32_t i = 0; i < keep; i++) total += c[i].logit;
+    if (p->top_p < 1.0f) {
+        double cum = 0;
+        for (int32_t i = 0; i < keep; i++) {
+            cum += c[i].logit;
+            if (cum >= p->top_p * total) { keep = i + 1; break; }
+        }
+        total = 0;
+        for (int32_t i = 0; i < keep; i++) total += c[i].logit;
+    }
+    (void)sum;
+    double r = (double)(next_u64(s->rng) >> 11) * (1.0 / 9007199254740992.0) * total, acc = 0;
+    for (int32_t i = 0; i < keep; i++) {
+        acc += c[i].logit;
+        if (r < acc) return c[i].id;
+    }
+    return c[keep - 1].id;
+}
