@@ -39,6 +39,7 @@ ifneq ($(findstring aarch64,$(ARCH))$(findstring arm64,$(ARCH)),)
 LIB_SRC += src/kernels/arm/neon.c
 CFLAGS  += -DDESK_HAVE_NEON
 endif
+TEST_LIBS := $(shell $(PKG) --libs jansson 2>/dev/null || echo -ljansson)
 CLI_SRC := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/*.c)
 
@@ -66,7 +67,7 @@ $(BUILD)/%.o: %.c include/desk.h $(wildcard src/*/*.h)
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libdesk.a tests/testutil.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(BUILD)/libdesk.a $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(BUILD)/libdesk.a $(LDLIBS) $(TEST_LIBS)
 
 tests: $(TEST_BIN)
 

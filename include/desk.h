@@ -184,6 +184,9 @@ typedef struct {
 } desk_model_info;
 
 desk_status desk_model_load(const char *path, desk_model **out, desk_error *err);
+/* Loads only the tokenizer (any GGUF with tokenizer metadata, weights or
+ * not): enough for desk_tokenize and detokenization, not for a context. */
+desk_status desk_model_load_vocab(const char *path, desk_model **out, desk_error *err);
 void desk_model_free(desk_model *m);
 void desk_model_get_info(const desk_model *m, desk_model_info *info);
 const desk_gguf *desk_model_gguf(const desk_model *m);

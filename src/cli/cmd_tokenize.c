@@ -43,7 +43,7 @@ int cmd_tokenize(int argc, char **argv) {
     desk_model *m = NULL;
     int rc = 1, n = 0;
     int32_t *t = NULL;
-    if (desk_model_load(model, &m, &err)) { fprintf(stderr, "desk tokenize: %s\n", err.msg); goto done; }
+    if (desk_model_load_vocab(model, &m, &err)) { fprintf(stderr, "desk tokenize: %s\n", err.msg); goto done; }
     int flags = (bos ? DESK_TOK_ADD_BOS : 0) | (special ? DESK_TOK_PARSE_SPECIAL : 0);
     desk_tokenize(m, prompt, len, flags, NULL, 0, &n, &err);
     t = malloc(((size_t)n + 1) * sizeof *t);
@@ -69,6 +69,7 @@ int cmd_tokenize(int argc, char **argv) {
             printf("'\n");
         }
     }
+    fflush(stdout);
     fprintf(ids ? stderr : stdout, "%d tokens\n", n);
     rc = 0;
 done:

@@ -89,6 +89,7 @@ uint64_t desk_ctx_estimate_memory(const desk_model *m, const desk_ctx_params *pp
 desk_status desk_ctx_new(const desk_model *m, const desk_ctx_params *pp, desk_ctx **out, desk_error *err) {
     *out = NULL;
     desk_ctx_params p = pp ? *pp : desk_ctx_default_params();
+    if (m->vocab_only) return desk_fail(err, DESK_EINVAL, "%s was loaded without weights (vocabulary only)", desk_gguf_path(m->gguf));
     if (!normalize_params(m, &p, err)) return err ? err->status : DESK_EINVAL;
     uint64_t kv_elems;
     if (!desk_mul_ok((uint64_t)p.n_seq * (uint64_t)m->info.n_layer,

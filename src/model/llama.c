@@ -235,18 +235,32 @@ static desk_status model_bind(desk_model *m, desk_error *err) {
     return DESK_OK;
 }
 
-desk_status desk_model_load(const char *path, desk_model **out, desk_error *err) {
+static desk_status model_open(const char *path, bool vocab_only, desk_model **out, desk_error *err) {
     *out = NULL;
     desk_model *m = calloc(1, sizeof *m);
     if (!m) return desk_fail(err, DESK_ENOMEM, "out of memory");
     desk_status s = desk_gguf_open(path, &m->gguf, err);
-    if (!s) s = model_bind(m, err);
+    if (!s && vocab_only) {
+        s = desk_vocab_load(&m->vocab, m->gguf, err);
+        m->info.n_vocab = m->vocab.n;
+        m->vocab_only = true;
+    } else if (!s) {
+        s = model_bind(m, err);
+    }
     if (s) {
         desk_model_free(m);
         return s;
     }
     *out = m;
     return DESK_OK;
+}
+
+desk_status desk_model_load(const char *path, desk_model **out, desk_error *err) {
+    return model_open(path, false, out, err);
+}
+
+desk_status desk_model_load_vocab(const char *path, desk_model **out, desk_error *err) {
+    return model_open(path, true, out, err);
 }
 
 void desk_model_free(desk_model *m) {

@@ -29,6 +29,7 @@ struct desk_model {
     desk_layer *layers;
     float *owned_f32;                 /* norms/biases converted from non-F32 storage */
     desk_vocab vocab;
+    bool vocab_only;                  /* loaded by desk_model_load_vocab: no weights */
 };
 
 #endif

@@ -216,8 +216,11 @@ desk_status desk_vocab_load(desk_vocab *v, const desk_gguf *g, desk_error *err) 
     v->special = malloc(n * sizeof(int32_t));
     if (!v->special) return desk_fail(err, DESK_ENOMEM, "out of memory");
     for (int32_t i = 0; i < v->n; i++)
-        if ((v->types[i] == TOKTYPE_CONTROL || v->types[i] == TOKTYPE_USER) && v->text[i].len > 0)
+        if ((v->types[i] == TOKTYPE_CONTROL || v->types[i] == TOKTYPE_USER) && v->text[i].len > 0) {
             v->special[v->n_special++] = i;
+            unsigned char c0 = (unsigned char)v->text[i].s[0];
+            v->special_first[c0 >> 3] |= (uint8_t)(1u << (c0 & 7));
+        }
     static pthread_mutex_t sort_mu = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_lock(&sort_mu);
     sort_ctx = v;
@@ -559,9 +562,14 @@ static desk_status bpe_text(const desk_vocab *v, const char *s, size_t n, tokbuf
 
 /* ------------------------------------------------------------ entry point */
 
-/* Longest special token starting at s, or -1. */
-static int32_t match_special(const desk_vocab *v, const char *s, size_t n) {
+/* Longest special token starting at s, or -1. User-defined tokens (added
+ * vocabulary) always match, as in Hugging Face tokenizers; control tokens
+ * only when the caller asks to parse specials. */
+static int32_t match_special(const desk_vocab *v, const char *s, size_t n, bool control) {
+    unsigned char c0 = (unsigned char)s[0];
+    if (!(v->special_first[c0 >> 3] & (1u << (c0 & 7)))) return -1;
     for (int32_t i = 0; i < v->n_special; i++) {
+        if (!control && v->types[v->special[i]] == TOKTYPE_CONTROL) continue;
         const desk_str *t = &v->text[v->special[i]];
         if (t->len <= n && memcmp(t->s, s, t->len) == 0) return v->special[i];
     }
@@ -577,7 +585,7 @@ desk_status desk_vocab_tokenize(const desk_vocab *v, const char *text, size_t le
     size_t i = 0, frag = 0;
     while (i <= len && !st) {
         int32_t sp = -1;
-        if (i < len && (flags & DESK_TOK_PARSE_SPECIAL)) sp = match_special(v, text + i, len - i);
+        if (i < len) sp = match_special(v, text + i, len - i, flags & DESK_TOK_PARSE_SPECIAL);
         if (sp < 0 && i < len) { i++; continue; }
         if (i > frag) {
             if (v->kind == VOCAB_SPM) st = spm_text(v, text + frag, i - frag, v->add_space_prefix && prev_special, &b, err);

@@ -39,6 +39,7 @@ typedef struct {
     int32_t byte_token[256];      /* SPM: <0xXX>; BPE: token of the mapped byte */
     int32_t *special;             /* ids of tokens matched in text when parsing specials, longest first */
     int32_t n_special;
+    uint8_t special_first[32];    /* bitset of the first bytes of special tokens */
     bool *is_eog;                 /* per token */
     void *regex[8];               /* compiled PCRE2 pre-tokenizer patterns, applied in order */
     int n_regex;
