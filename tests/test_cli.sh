@@ -1,0 +1,80 @@
+#!/bin/sh
+# test_cli.sh - the desk command end to end: each subcommand on a generated
+# model, the summary line, reproducibility of seeded sampling through the CLI,
+# and bad flags / bad files: a one-line error naming the problem, exit code
+# 1 or 2, never a crash (exit codes >= 128 are signals).
+# usage: test_cli.sh BUILD TMPDIR
+set -u
+BUILD=$1 TMP=$2
+D=$BUILD/desk
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+# expect_fail CODE NEEDLE CMD... : exits with CODE, stderr has NEEDLE on its first line
+expect_fail() {
+    code=$1 needle=$2; shift 2
+    "$@" > "$TMP/out" 2> "$TMP/err"; rc=$?
+    if [ $rc -ne "$code" ]; then bad "$* -> exit $rc, want $code: $(head -c 300 "$TMP/err")"; return; fi
+    if ! head -n 1 "$TMP/err" | grep -q -- "$needle"; then bad "$*: stderr lacks '$needle': $(head -c 300 "$TMP/err")"; return; fi
+    ok
+}
+
+M=$TMP/cli.gguf
+$BUILD/tests/make_model "$M" qwen2 Q4_K_M 3 || { echo "cannot make model"; exit 1; }
+
+# run: output, summary line
+$D run -m "$M" -p "the market" -n 12 --temp 0.7 --seed 5 > "$TMP/a" 2> "$TMP/sum" && ok || bad "run failed: $(cat "$TMP/sum")"
+grep -Eq '^desk: prompt [0-9]+ tokens, generated 12 tokens \(length\); prefill [0-9.]+ tok/s, decode [0-9.]+ tok/s$' "$TMP/sum" && ok || bad "summary line: $(cat "$TMP/sum")"
+$D run -m "$M" -p "the market" -n 12 --temp 0.7 --seed 5 -t 1 > "$TMP/b" 2>/dev/null
+cmp -s "$TMP/a" "$TMP/b" && ok || bad "same seed, different output (1 vs all threads)"
+M2=$TMP/cli-mistral.gguf  # untied output: a flatter distribution than the tied model's
+$BUILD/tests/make_model "$M2" mistral Q4_K_M 3
+$D run -m "$M2" -p "the market" -n 24 --temp 1.5 --top-k 0 --min-p 0 --seed 5 > "$TMP/c1" 2>/dev/null
+$D run -m "$M2" -p "the market" -n 24 --temp 1.5 --top-k 0 --min-p 0 --seed 6 > "$TMP/c2" 2>/dev/null
+cmp -s "$TMP/c1" "$TMP/c2" && bad "seeds 5 and 6 gave identical output" || ok
+printf 'the market' > "$TMP/prompt.txt"
+$D run -m "$M" -f "$TMP/prompt.txt" -n 12 --temp 0.7 --seed 5 > "$TMP/d" 2>/dev/null
+cmp -s "$TMP/a" "$TMP/d" && ok || bad "-f PATH differs from -p TEXT"
+printf 'the market' | $D run -m "$M" -f - -n 12 --temp 0.7 --seed 5 > "$TMP/e" 2>/dev/null
+cmp -s "$TMP/a" "$TMP/e" && ok || bad "-f - (stdin) differs from -p TEXT"
+$D run -m "$M" -p "x" -n 300 --temp 0 -c 64 > /dev/null 2> "$TMP/sum"
+grep -q "context full" "$TMP/sum" && ok || bad "a full context should end generation: $(cat "$TMP/sum")"
+
+# info and tokenize
+$D info "$M" > "$TMP/info" && ok || bad "info failed"
+for k in "architecture  qwen2" "Q4_K:" "Q6_K:" "KV cache" "parameters"; do grep -q "$k" "$TMP/info" && ok || bad "info lacks '$k'"; done
+$D info "$M" -c 128 --parallel 2 | grep -q "2 x 128 positions" && ok || bad "info -c/--parallel"
+[ "$($D tokenize -m "$M" -p "the<|im_end|>" --ids 2>/dev/null)" = "256 101 262" ] && ok || bad "tokenize --ids with a special token: $($D tokenize -m "$M" -p "the<|im_end|>" --ids 2>&1)"
+[ "$($D tokenize -m "$M" -p "ab" --ids 2>&1 >/dev/null)" = "2 tokens" ] && ok || bad "tokenize count on stderr"
+$D tokenize -m "$M" -p "the" | grep -q "^2 tokens" && ok || bad "tokenize listing count"
+
+# bad flags
+expect_fail 2 "unknown command" $D frobnicate
+expect_fail 2 "unknown option '--bogus'" $D run -m "$M" -p x --bogus
+expect_fail 2 "-m MODEL is required" $D run -p x
+expect_fail 2 "exactly one of -p" $D run -m "$M"
+expect_fail 2 "exactly one of -p" $D run -m "$M" -p x -f y
+expect_fail 2 "'abc' is not an integer" $D run -m "$M" -p x -n abc
+expect_fail 2 "-n: '-5' is not an integer" $D run -m "$M" -p x -n -5
+expect_fail 2 "--temp: 'nan' is not a number" $D run -m "$M" -p x --temp nan
+expect_fail 2 "--top-p: '0' is not a number" $D run -m "$M" -p x --top-p 0
+expect_fail 2 "--seed: '-1' is not an unsigned" $D run -m "$M" -p x --seed -1
+expect_fail 2 "-t needs a value" $D run -m "$M" -p x -t
+expect_fail 2 "-c: '0'" $D run -m "$M" -p x -c 0
+
+# bad files
+expect_fail 1 "$TMP/none.gguf: cannot open" $D run -m "$TMP/none.gguf" -p x
+head -c 2000 "$0" > "$TMP/text.txt"
+expect_fail 1 "$TMP/text.txt: not a GGUF file" $D info "$TMP/text.txt"
+: > "$TMP/empty.gguf"
+expect_fail 1 "empty" $D info "$TMP/empty.gguf"
+head -c 100000 "$M" > "$TMP/trunc.gguf"
+expect_fail 1 "runs past the end of the file" $D run -m "$TMP/trunc.gguf" -p x
+head -c 400 "$M" > "$TMP/trunc2.gguf"
+expect_fail 1 "$TMP/trunc2.gguf: tensor count 26 is impossible for a 400-byte file" $D info "$TMP/trunc2.gguf"
+expect_fail 1 "no such file\|No such file" $D run -m "$M" -f "$TMP/missing.txt"
+expect_fail 1 "the prompt has" $D run -m "$M" -p "$(head -c 3000 /dev/zero | tr '\0' 'a')" -c 64
+
+echo "cli: $pass passed, $fail failed"
+[ $fail -eq 0 ]

@@ -1,0 +1,114 @@
+/*
+ * test_repro.c - desk's bit-reproducibility guarantee: a sequence's logits
+ * are bit-identical whatever the thread count, however its prompt is split
+ * into batches, whichever other sequences share its batch, and whichever
+ * kernel set (scalar, AVX2, AVX-512, NEON) runs it.
+ *
+ * usage: test_repro MODEL.gguf
+ */
+#include "testutil.h"
+
+#define N 24
+
+static int32_t toks_a[N], toks_b[N];
+static int32_t V;
+
+/* logits of every position of sequence A, computed in `chunk`-token batches */
+static float *run_alone(desk_model *m, int threads, int chunk) {
+    desk_error err;
+    desk_ctx_params p = desk_ctx_default_params();
+    p.n_ctx = 64; p.n_batch = chunk; p.n_outputs = chunk; p.n_threads = threads;
+    desk_ctx *c;
+    if (desk_ctx_new(m, &p, &c, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+    float *out = malloc((size_t)N * (size_t)V * 4);
+    int32_t pos[N], seq[N];
+    bool want[N];
+    for (int done = 0; done < N; done += chunk) {
+        int k = N - done < chunk ? N - done : chunk;
+        for (int i = 0; i < k; i++) { pos[i] = done + i; seq[i] = 0; want[i] = true; }
+        desk_batch b = {k, toks_a + done, pos, seq, want};
+        if (desk_ctx_decode(c, &b, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+        for (int i = 0; i < k; i++) memcpy(out + (size_t)(done + i) * V, desk_ctx_batch_logits(c, i), (size_t)V * 4);
+    }
+    desk_ctx_free(c);
+    return out;
+}
+
+/* A and B interleaved in shared batches (B's slot first, different lengths) */
+static float *run_shared(desk_model *m, int threads) {
+    desk_error err;
+    desk_ctx_params p = desk_ctx_default_params();
+    p.n_ctx = 64; p.n_seq = 3; p.n_batch = 2 * N; p.n_outputs = 2 * N; p.n_threads = threads;
+    desk_ctx *c;
+    if (desk_ctx_new(m, &p, &c, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+    /* first B alone for 5 tokens in slot 2, then batches mixing A (slot 1) and B */
+    int32_t t[2 * N], pos[2 * N], seq[2 * N];
+    bool want[2 * N];
+    for (int i = 0; i < 5; i++) { t[i] = toks_b[i]; pos[i] = i; seq[i] = 2; want[i] = false; }
+    desk_batch b0 = {5, t, pos, seq, want};
+    if (desk_ctx_decode(c, &b0, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+    float *out = malloc((size_t)N * (size_t)V * 4);
+    int a = 0, bb = 5, step = 0;
+    while (a < N) {
+        int n = 0, ka = 1 + step % 4;
+        for (int i = 0; i < ka && a < N; i++, a++) { t[n] = toks_a[a]; pos[n] = a; seq[n] = 1; want[n] = true; n++; }
+        if (bb < N) { t[n] = toks_b[bb]; pos[n] = bb; seq[n] = 2; want[n] = true; n++; bb++; }
+        desk_batch b = {n, t, pos, seq, want};
+        if (desk_ctx_decode(c, &b, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+        for (int i = 0; i < n; i++)
+            if (seq[i] == 1) memcpy(out + (size_t)pos[i] * V, desk_ctx_batch_logits(c, i), (size_t)V * 4);
+        step++;
+    }
+    desk_ctx_free(c);
+    return out;
+}
+
+static int first_diff(const float *x, const float *y) {
+    for (int i = 0; i < N * V; i++)
+        if (memcmp(&x[i], &y[i], 4) != 0) return i;
+    return -1;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) { fprintf(stderr, "usage: %s MODEL.gguf\n", argv[0]); return 2; }
+    desk_error err;
+    desk_model *m;
+    if (desk_model_load(argv[1], &m, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+    V = desk_vocab_size(m);
+    uint64_t rng = 99;
+    for (int i = 0; i < N; i++) { toks_a[i] = (int32_t)(t_rand(&rng) % (uint64_t)V); toks_b[i] = (int32_t)(t_rand(&rng) % (uint64_t)V); }
+    float *base = run_alone(m, 1, N);
+    int threads[] = {2, 3, 4};
+    for (int i = 0; i < 3; i++) {
+        float *x = run_alone(m, threads[i], N);
+        int d = first_diff(base, x);
+        CHECK(d < 0, "%d threads differ from 1 thread at logit %d", threads[i], d);
+        free(x);
+    }
+    int chunks[] = {1, 3, 7, 16};
+    for (int i = 0; i < 4; i++) {
+        float *x = run_alone(m, 2, chunks[i]);
+        int d = first_diff(base, x);
+        CHECK(d < 0, "prompt in batches of %d differs from one batch at logit %d", chunks[i], d);
+        free(x);
+    }
+    float *x = run_shared(m, 2);
+    int d = first_diff(base, x);
+    CHECK(d < 0, "sharing batches with another sequence changes logits at %d", d);
+    free(x);
+    const char *sets[] = {"scalar", "avx2", "avx512", "neon"};
+    int ran = 0;
+    for (int i = 0; i < 4; i++) {
+        if (!desk_set_kernels(sets[i])) continue;
+        float *y = run_alone(m, 2, 5);
+        d = first_diff(base, y);
+        CHECK(d < 0, "kernel set %s differs at logit %d", sets[i], d);
+        free(y);
+        ran++;
+    }
+    CHECK(ran >= 1, "no kernel set ran");
+    printf("%s: threads 1-4, batches of 1/3/7/16/24, shared batches, %d kernel sets: identical\n", argv[1], ran);
+    free(base);
+    desk_model_free(m);
+    return t_done("reproducibility");
+}

@@ -1,0 +1,147 @@
+/*
+ * test_sampler.c - the sampler against direct computation on small
+ * vocabularies: greedy picks the arg-max; top-k / top-p / min-p never emit a
+ * token outside their set; sampled frequencies follow softmax(logits / T)
+ * (chi-square-style bound); penalties change exactly the tokens seen; the
+ * same seed gives the same sequence and another seed a different one.
+ */
+#include "testutil.h"
+
+#include <math.h>
+
+#define V 16
+
+static desk_sampler *mk(desk_sampler_params p) {
+    desk_sampler *s;
+    desk_error err;
+    if (desk_sampler_new(&p, V, &s, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+    return s;
+}
+
+int main(void) {
+    float logits[V];
+    for (int i = 0; i < V; i++) logits[i] = (float)(i % 5) * 0.7f - (float)i * 0.05f; /* max at 4 */
+    desk_sampler_params p = desk_sampler_default_params();
+
+    p.temperature = 0;
+    desk_sampler *s = mk(p);
+    CHECK(desk_sampler_sample(s, logits) == 4, "greedy picks the arg-max");
+    desk_sampler_free(s);
+
+    /* pure temperature sampling matches softmax frequencies */
+    p = desk_sampler_default_params();
+    p.temperature = 0.9f; p.top_k = 0; p.top_p = 1; p.min_p = 0; p.seed = 42;
+    s = mk(p);
+    int counts[V] = {0}, n = 200000;
+    for (int i = 0; i < n; i++) counts[desk_sampler_sample(s, logits)]++;
+    double z = 0, pr[V];
+    for (int i = 0; i < V; i++) z += exp(logits[i] / 0.9);
+    double worst = 0;
+    for (int i = 0; i < V; i++) {
+        pr[i] = exp(logits[i] / 0.9) / z;
+        double sd = sqrt(n * pr[i] * (1 - pr[i]));
+        double dev = fabs(counts[i] - n * pr[i]) / sd;
+        if (dev > worst) worst = dev;
+    }
+    CHECK(worst < 5.0, "frequencies deviate from softmax by %.1f sd", worst);
+    desk_sampler_free(s);
+
+    /* top-k: only the k best ever appear */
+    p.top_k = 3; p.seed = 1;
+    s = mk(p);
+    bool ok = true;
+    for (int i = 0; i < 5000; i++) {
+        int t = desk_sampler_sample(s, logits);
+        ok &= (t == 4 || t == 9 || t == 14); /* 4: 2.6, 9: 2.35, 14: 2.1 */
+    }
+    CHECK(ok, "top-k=3 emitted a token outside the best three");
+    desk_sampler_free(s);
+
+    /* min-p: tokens below min_p * p_max never appear */
+    p.top_k = 0; p.min_p = 0.5f; p.seed = 2;
+    s = mk(p);
+    ok = true;
+    double pmax = 0;
+    for (int i = 0; i < V; i++) pmax = pr[i] > pmax ? pr[i] : pmax;
+    for (int i = 0; i < 5000; i++) {
+        int t = desk_sampler_sample(s, logits);
+        ok &= pr[t] >= 0.5 * pmax * 0.999;
+    }
+    CHECK(ok, "min-p let a token below the threshold through");
+    desk_sampler_free(s);
+
+    /* top-p: only the smallest prefix reaching p appears */
+    p.min_p = 0; p.top_p = 0.5f; p.seed = 3;
+    s = mk(p);
+    int order[V];
+    for (int i = 0; i < V; i++) order[i] = i;
+    for (int i = 0; i < V; i++)
+        for (int j = i + 1; j < V; j++)
+            if (logits[order[j]] > logits[order[i]]) { int t = order[i]; order[i] = order[j]; order[j] = t; }
+    bool allowed[V] = {0};
+    double cum = 0;
+    for (int i = 0; i < V && cum < 0.5; i++) { allowed[order[i]] = true; cum += pr[order[i]]; }
+    ok = true;
+    for (int i = 0; i < 5000; i++) ok &= allowed[desk_sampler_sample(s, logits)];
+    CHECK(ok, "top-p emitted a token outside the nucleus");
+    desk_sampler_free(s);
+
+    /* same seed, same sequence; other seed, other sequence */
+    p = desk_sampler_default_params();
+    p.top_k = 0; p.min_p = 0; p.top_p = 1; p.temperature = 1.5f; p.seed = 7;
+    desk_sampler *a = mk(p), *b = mk(p);
+    p.seed = 8;
+    desk_sampler *c = mk(p);
+    int same = 0, diff = 0;
+    for (int i = 0; i < 200; i++) {
+        int x = desk_sampler_sample(a, logits), y = desk_sampler_sample(b, logits), w = desk_sampler_sample(c, logits);
+        same += x == y;
+        diff += x != w;
+    }
+    CHECK(same == 200, "same seed diverged");
+    CHECK(diff > 50, "different seeds agree too often (%d differences)", diff);
+    desk_sampler_reset(a);
+    desk_sampler_free(b);
+    b = mk((desk_sampler_params){.temperature = 1.5f, .top_p = 1, .seed = 7, .repeat_penalty = 1});
+    for (int i = 0; i < 50; i++) same -= desk_sampler_sample(a, logits) == desk_sampler_sample(b, logits);
+    CHECK(same == 150, "reset did not restart the stream");
+    desk_sampler_free(a); desk_sampler_free(b); desk_sampler_free(c);
+
+    /* penalties: a seen token loses, greedy moves to the next best */
+    p = desk_sampler_default_params();
+    p.temperature = 0; p.presence_penalty = 1.0f;
+    s = mk(p);
+    desk_sampler_accept(s, 4);
+    CHECK(desk_sampler_sample(s, logits) == 9, "presence penalty should move greedy from 4 to 9");
+    desk_sampler_free(s);
+    p.presence_penalty = 0; p.repeat_penalty = 2.0f;
+    s = mk(p);
+    desk_sampler_accept(s, 4);
+    CHECK(desk_sampler_sample(s, logits) == 9, "repeat penalty 2 halves 2.6 to 1.3 < 2.35");
+    desk_sampler_free(s);
+    p.repeat_penalty = 1; p.frequency_penalty = 0.2f;
+    s = mk(p);
+    desk_sampler_accept(s, 4);
+    CHECK(desk_sampler_sample(s, logits) == 4, "one occurrence x 0.2 keeps 4 ahead");
+    for (int i = 0; i < 3; i++) desk_sampler_accept(s, 4);
+    CHECK(desk_sampler_sample(s, logits) == 9, "four occurrences x 0.2 drop 4 below 9");
+    desk_sampler_free(s);
+
+    /* bad parameters are refused */
+    desk_error err;
+    desk_sampler_params bad = desk_sampler_default_params();
+    bad.top_p = 0;
+    CHECK(desk_sampler_new(&bad, V, &s, &err) == DESK_EINVAL && strstr(err.msg, "top_p"), "top_p 0 refused");
+    bad = desk_sampler_default_params();
+    bad.temperature = NAN;
+    CHECK(desk_sampler_new(&bad, V, &s, &err) == DESK_EINVAL, "NaN temperature refused");
+    /* NaN logits never win */
+    float nanl[V];
+    for (int i = 0; i < V; i++) nanl[i] = NAN;
+    nanl[3] = 0;
+    p = desk_sampler_default_params();
+    s = mk(p);
+    CHECK(desk_sampler_sample(s, nanl) == 3, "NaN logits are never sampled");
+    desk_sampler_free(s);
+    return t_done("sampler");
+}
