@@ -24,10 +24,12 @@ CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-par
            -Wstrict-prototypes -ffp-contract=off -fno-math-errno -pthread \
            -Iinclude -Isrc $(DEPS_CFLAGS)
 LDLIBS  += $(DEPS_LIBS) -lm -pthread
+ASAN_UBSAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 ifeq ($(SAN),1)
-CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-LDFLAGS += -fsanitize=address,undefined
+SAN_FLAGS ?= $(ASAN_UBSAN)
 endif
+CFLAGS  += $(SAN_FLAGS)
+LDFLAGS += $(SAN_FLAGS)
 
 ARCH    := $(shell $(CC) -dumpmachine)
 LIB_SRC := $(wildcard src/base/*.c src/format/*.c src/kernels/*.c src/model/*.c src/text/*.c)
@@ -71,10 +73,18 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libdesk.a tests/testutil.h
 
 tests: $(TEST_BIN)
 
-test: all tests
+HAVE_CLANG := $(shell command -v clang 2>/dev/null)
+test: all tests $(if $(HAVE_CLANG),$(if $(filter 1,$(SAN)),,$(if $(CROSS),,fuzz)))
 	BUILD=$(BUILD) sh tests/run.sh
+
+# fuzz targets: clang + libFuzzer, ASan and UBSan, into build-fuzz/
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang SAN_FLAGS="$(ASAN_UBSAN) -fsanitize=fuzzer-no-link" build-fuzz/libdesk.a
+	@mkdir -p build-fuzz/fuzz
+	clang -O1 -g -Iinclude $(ASAN_UBSAN) -fsanitize=fuzzer -o build-fuzz/fuzz/fuzz_gguf fuzz/fuzz_gguf.c build-fuzz/libdesk.a $(LDLIBS)
+	clang -O1 -g -Iinclude $(ASAN_UBSAN) -fsanitize=fuzzer -o build-fuzz/fuzz/fuzz_tokenize fuzz/fuzz_tokenize.c build-fuzz/libdesk.a $(LDLIBS)
 
 clean:
 	rm -rf build build-san build-*
 
-.PHONY: all tests test clean
+.PHONY: all tests test clean fuzz

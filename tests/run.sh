@@ -110,8 +110,9 @@ suite "cli: desk run/info/tokenize, bad flags and bad files" sh tests/test_cli.s
 suite "sampler: seeds, penalties, top-k/p, min-p" $B/test_sampler
 
 # ---- fuzzing (clang + libFuzzer) ----------------------------------------------
-if [ -x "$BUILD/fuzz/fuzz_gguf" ]; then
-    fz() { sh fuzz/run.sh "$BUILD/fuzz" "${FUZZ_SECONDS:-30}"; }
+FUZZ_DIR=${FUZZ_DIR:-build-fuzz/fuzz}
+if [ -x "$FUZZ_DIR/fuzz_gguf" ]; then
+    fz() { sh fuzz/run.sh "$FUZZ_DIR" "${FUZZ_SECONDS:-30}"; }
     suite "fuzz: GGUF reader and tokenizer under ASan+UBSan (${FUZZ_SECONDS:-30} s each)" fz
 else
     skip "fuzz" "fuzzers not built (make fuzz, needs clang)"

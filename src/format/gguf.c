@@ -485,18 +485,21 @@ static void fmt_scalar(uint32_t t, const uint8_t *p, char *buf, size_t cap) {
     }
 }
 
-/* Printable, single-line rendering of a string (control bytes escaped). */
+/* Printable, single-line rendering of a string (control bytes escaped),
+ * cut with "..." when it does not fit. */
 static void fmt_str(const char *s, uint64_t len, char *buf, size_t cap) {
     size_t o = 0;
     if (cap < 8) { if (cap) buf[0] = 0; return; }
     buf[o++] = '"';
-    for (uint64_t k = 0; k < len && o + 6 < cap; k++) {
+    uint64_t k = 0;
+    /* each byte takes at most 4 output bytes; keep 5 for '..."' and the NUL */
+    for (; k < len && o + 4 + 5 <= cap; k++) {
         unsigned char ch = (unsigned char)s[k];
         if (ch == '\n') { buf[o++] = '\\'; buf[o++] = 'n'; }
         else if (ch < 0x20 || ch == 0x7f) o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", ch);
         else buf[o++] = (char)ch;
     }
-    if (o + 6 >= cap) { buf[o++] = '.'; buf[o++] = '.'; buf[o++] = '.'; }
+    if (k < len) { memcpy(buf + o, "...", 3); o += 3; }
     buf[o++] = '"';
     buf[o] = 0;
 }

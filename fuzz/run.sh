@@ -1,0 +1,27 @@
+#!/bin/sh
+# run.sh - runs each fuzz target for a bounded time from a seed corpus made
+# on the spot (small valid GGUF files and text), under ASan + UBSan.
+# usage: fuzz/run.sh FUZZ_BUILD_DIR SECONDS
+set -eu
+F=$1 S=$2
+B=${BUILD:-build}/tests   # make_model for the seed corpus
+W=$(mktemp -d "${TMPDIR:-/tmp}/desk-fuzz.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+mkdir -p "$W/gguf" "$W/text"
+$B/make_model "$W/q.gguf" qwen2 Q4_0 1
+$B/make_model "$W/l.gguf" llama2 Q2_K 1
+# keep seeds small: the reader gets the headers (tensor data is cut off), plus one whole small file
+head -c 8192 "$W/q.gguf" > "$W/gguf/q-head"
+head -c 8192 "$W/l.gguf" > "$W/gguf/l-head"
+printf 'GGUF\003\000\000\000' > "$W/gguf/magic"
+printf 'Hello world, it'"'"'s 2024!\n\tcaf\303\251 <|im_end|> \360\237\232\200 \377\376' > "$W/text/a"
+printf '<s>the market up \342\226\201\n\n  x' > "$W/text/b"
+export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+rc=0
+$F/fuzz_gguf -max_total_time="$S" -max_len=16384 -rss_limit_mb=2048 -artifact_prefix="$W/" "$W/gguf" > "$W/log1" 2>&1 || rc=1
+grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log1" || true
+DESK_FUZZ_VOCABS="$W/q.gguf:$W/l.gguf" $F/fuzz_tokenize -max_total_time="$S" -max_len=512 -artifact_prefix="$W/" "$W/text" > "$W/log2" 2>&1 || rc=1
+grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log2" || true
+if [ $rc -ne 0 ]; then grep -h -A30 -e "ERROR" -e "runtime error" -e "deadly signal" "$W/log1" "$W/log2" | head -60; fi
+exit $rc
