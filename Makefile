@@ -53,23 +53,29 @@ all: $(BUILD)/desk $(BUILD)/libdesk.a
 
 $(BUILD)/libdesk.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
 $(BUILD)/desk: $(CLI_OBJ) $(BUILD)/libdesk.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # per-file ISA flags: these files are only entered after a CPUID check
 $(BUILD)/src/kernels/x86/avx2.o: CFLAGS += -mavx2 -mfma -mf16c
 $(BUILD)/src/kernels/x86/avx512.o: CFLAGS += -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
 $(BUILD)/src/kernels/arm/neon.o: CFLAGS += $(if $(findstring aarch64,$(ARCH)),-march=armv8.2-a+dotprod,)
 
-$(BUILD)/%.o: %.c include/desk.h $(wildcard src/*/*.h)
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+
+$(BUILD)/%.o: %.c include/desk.h $(wildcard src/*/*.h src/*/*/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libdesk.a tests/testutil.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(BUILD)/libdesk.a $(LDLIBS) $(TEST_LIBS)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(BUILD)/libdesk.a $(LDLIBS) $(TEST_LIBS)
 
 tests: $(TEST_BIN)
 
@@ -84,7 +90,13 @@ fuzz:
 	clang -O1 -g -Iinclude $(ASAN_UBSAN) -fsanitize=fuzzer -o build-fuzz/fuzz/fuzz_gguf fuzz/fuzz_gguf.c build-fuzz/libdesk.a $(LDLIBS)
 	clang -O1 -g -Iinclude $(ASAN_UBSAN) -fsanitize=fuzzer -o build-fuzz/fuzz/fuzz_tokenize fuzz/fuzz_tokenize.c build-fuzz/libdesk.a $(LDLIBS)
 
+# arm64: cross-compile (Debian's gcc-aarch64-linux-gnu + arm64 library packages) and run under qemu-user
+ARM64_PKG := env PKG_CONFIG_LIBDIR=/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig pkg-config
+test-arm64:
+	$(MAKE) CROSS=aarch64-linux-gnu- PKG="$(ARM64_PKG)" all tests
+	sh tests/run_arm64.sh
+
 clean:
 	rm -rf build build-san build-*
 
-.PHONY: all tests test clean fuzz
+.PHONY: all tests test clean fuzz test-arm64

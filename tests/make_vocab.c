@@ -88,6 +88,12 @@ int main(int argc, char **argv) {
     }
     printf("%s: %zu tokens, %zu merges\n", argv[3], n, nm);
     desk_gguf_writer_free(w);
+    for (i = 0; i < n; i++)
+        if (types[i] == 5) free((char *)tok[i]);
+    for (i = 0; i < nm; i++) free(mg[i]);
+    free(mg);
+    free(tok);
+    free(types);
     json_decref(root);
     return 0;
 }

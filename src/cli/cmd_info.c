@@ -34,7 +34,8 @@ int cmd_info(int argc, char **argv) {
     printf("file          %s (%s, GGUF v%u)\n", path, cli_bytes(in.file_size, b1, sizeof b1), desk_gguf_version(desk_model_gguf(m)));
     if (in.name[0]) printf("name          %s\n", in.name);
     printf("architecture  %s\n", in.arch);
-    printf("parameters    %lld (%.2f B)\n", (long long)in.n_params, (double)in.n_params / 1e9);
+    if (in.n_params >= 1000000000) printf("parameters    %lld (%.2f B)\n", (long long)in.n_params, (double)in.n_params / 1e9);
+    else printf("parameters    %lld (%.2f M)\n", (long long)in.n_params, (double)in.n_params / 1e6);
     printf("layers        %lld, embedding %lld, feed-forward %lld\n", (long long)in.n_layer, (long long)in.n_embd, (long long)in.n_ff);
     printf("heads         %lld query, %lld key/value, head size %lld\n", (long long)in.n_head, (long long)in.n_head_kv, (long long)in.head_dim);
     printf("vocabulary    %lld tokens%s\n", (long long)in.n_vocab, in.tied_embeddings ? ", output tied to the embedding" : "");

@@ -1,0 +1,172 @@
+/*
+ * neon.c - arm64 NEON vec_dot variants using the dot-product extension
+ * (sdot, ARMv8.2; every Apple arm64 CPU has it). Same bit-exact contract as
+ * the x86 kernels: exact integer block sums, then the reference's float
+ * sequence per block and lane. Tested under qemu-user in CI.
+ */
+#include "kernels/quant.h"
+
+#include <arm_neon.h>
+#if defined(__linux__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
+static bool neon_usable(void) {
+#if defined(__APPLE__)
+    return true;
+#elif defined(__linux__) && defined(HWCAP_ASIMDDP)
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#else
+    return false;
+#endif
+}
+
+static inline int dot32(int8x16_t w0, int8x16_t w1, const int8_t *a) {
+    int32x4_t s = vdotq_s32(vdupq_n_s32(0), w0, vld1q_s8(a));
+    s = vdotq_s32(s, w1, vld1q_s8(a + 16));
+    return vaddvq_s32(s);
+}
+static inline int dot16(int8x16_t w, const int8_t *a) { return vaddvq_s32(vdotq_s32(vdupq_n_s32(0), w, vld1q_s8(a))); }
+
+static float dot_q8_0(int64_t n, const void *vw, const void *va) {
+    const block_q8_0 *w = vw;
+    const desk_q8a *a = va;
+    float l[8] = {0};
+    for (int64_t b = 0; b < n / QK; b++) {
+        int s = dot32(vld1q_s8(w[b].qs), vld1q_s8(w[b].qs + 16), a[b].qs);
+        l[b % 8] += (desk_h2f(w[b].d) * a[b].d) * (float)s;
+    }
+    return desk_reduce8(l);
+}
+
+static float dot_q4_0(int64_t n, const void *vw, const void *va) {
+    const block_q4_0 *w = vw;
+    const desk_q8a *a = va;
+    float l[8] = {0};
+    const uint8x16_t m4 = vdupq_n_u8(0xF);
+    const int8x16_t eight = vdupq_n_s8(8);
+    for (int64_t b = 0; b < n / QK; b++) {
+        uint8x16_t q = vld1q_u8(w[b].qs);
+        int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, m4)), eight);
+        int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), eight);
+        int s = dot32(lo, hi, a[b].qs);
+        l[b % 8] += (desk_h2f(w[b].d) * a[b].d) * (float)s;
+    }
+    return desk_reduce8(l);
+}
+
+static float dot_q4_K(int64_t n, const void *vw, const void *va) {
+    const block_q4_K *w = vw;
+    const desk_q8k *a = va;
+    float l[8] = {0};
+    const uint8x16_t m4 = vdupq_n_u8(0xF);
+    for (int64_t b = 0; b < n / QKK; b++) {
+        const block_q4_K *x = &w[b];
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) desk_q4k_scale_min(j, x->scales, &sc[j], &mn[j]);
+        int sumi = 0, summ = 0;
+        for (int c = 0; c < 4; c++) {
+            uint8x16_t q0 = vld1q_u8(x->qs + 32 * c), q1 = vld1q_u8(x->qs + 32 * c + 16);
+            const int8_t *aq = a[b].qs + 64 * c;
+            int slo = dot32(vreinterpretq_s8_u8(vandq_u8(q0, m4)), vreinterpretq_s8_u8(vandq_u8(q1, m4)), aq);
+            int shi = dot32(vreinterpretq_s8_u8(vshrq_n_u8(q0, 4)), vreinterpretq_s8_u8(vshrq_n_u8(q1, 4)), aq + 32);
+            sumi += sc[2 * c] * slo + sc[2 * c + 1] * shi;
+        }
+        for (int j = 0; j < 8; j++) summ += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+        float da = a[b].d;
+        l[b % 8] += (desk_h2f(x->d) * da) * (float)sumi - (desk_h2f(x->dmin) * da) * (float)summ;
+    }
+    return desk_reduce8(l);
+}
+
+static float dot_q5_K(int64_t n, const void *vw, const void *va) {
+    const block_q5_K *w = vw;
+    const desk_q8k *a = va;
+    float l[8] = {0};
+    const uint8x16_t m4 = vdupq_n_u8(0xF), one = vdupq_n_u8(1);
+    for (int64_t b = 0; b < n / QKK; b++) {
+        const block_q5_K *x = &w[b];
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) desk_q4k_scale_min(j, x->scales, &sc[j], &mn[j]);
+        uint8x16_t h0 = vld1q_u8(x->qh), h1 = vld1q_u8(x->qh + 16);
+        int sumi = 0, summ = 0;
+        for (int c = 0; c < 4; c++) {
+            uint8x16_t q0 = vld1q_u8(x->qs + 32 * c), q1 = vld1q_u8(x->qs + 32 * c + 16);
+            int8x16_t shl = vdupq_n_s8((int8_t)-(2 * c)), shh = vdupq_n_s8((int8_t)-(2 * c + 1));
+            uint8x16_t b0l = vshlq_n_u8(vandq_u8(vshlq_u8(h0, shl), one), 4), b1l = vshlq_n_u8(vandq_u8(vshlq_u8(h1, shl), one), 4);
+            uint8x16_t b0h = vshlq_n_u8(vandq_u8(vshlq_u8(h0, shh), one), 4), b1h = vshlq_n_u8(vandq_u8(vshlq_u8(h1, shh), one), 4);
+            const int8_t *aq = a[b].qs + 64 * c;
+            int slo = dot32(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q0, m4), b0l)), vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q1, m4), b1l)), aq);
+            int shi = dot32(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q0, 4), b0h)), vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q1, 4), b1h)), aq + 32);
+            sumi += sc[2 * c] * slo + sc[2 * c + 1] * shi;
+        }
+        for (int j = 0; j < 8; j++) summ += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+        float da = a[b].d;
+        l[b % 8] += (desk_h2f(x->d) * da) * (float)sumi - (desk_h2f(x->dmin) * da) * (float)summ;
+    }
+    return desk_reduce8(l);
+}
+
+static float dot_q6_K(int64_t n, const void *vw, const void *va) {
+    const block_q6_K *w = vw;
+    const desk_q8k *a = va;
+    float l[8] = {0};
+    const uint8x16_t m4 = vdupq_n_u8(0xF), m3 = vdupq_n_u8(3);
+    const int8x16_t off = vdupq_n_s8(32);
+    for (int64_t b = 0; b < n / QKK; b++) {
+        const block_q6_K *x = &w[b];
+        int sumi = 0;
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = x->ql + 64 * h, *qh = x->qh + 32 * h;
+            const int8_t *sc = x->scales + 8 * h, *aq = a[b].qs + 128 * h;
+            for (int half = 0; half < 2; half++) { /* the 16-byte halves of each 32-element group */
+                int o = 16 * half;
+                uint8x16_t l0 = vld1q_u8(ql + o), l1 = vld1q_u8(ql + 32 + o), hh = vld1q_u8(qh + o);
+                uint8x16_t q[4];
+                q[0] = vorrq_u8(vandq_u8(l0, m4), vshlq_n_u8(vandq_u8(hh, m3), 4));
+                q[1] = vorrq_u8(vandq_u8(l1, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hh, 2), m3), 4));
+                q[2] = vorrq_u8(vshrq_n_u8(l0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hh, 4), m3), 4));
+                q[3] = vorrq_u8(vshrq_n_u8(l1, 4), vshlq_n_u8(vshrq_n_u8(hh, 6), 4));
+                for (int k = 0; k < 4; k++)
+                    sumi += sc[2 * k + half] * dot16(vsubq_s8(vreinterpretq_s8_u8(q[k]), off), aq + 32 * k + o);
+            }
+        }
+        l[b % 8] += (desk_h2f(x->d) * a[b].d) * (float)sumi;
+    }
+    return desk_reduce8(l);
+}
+
+/* float weights: 16 lanes as four 4-wide accumulators, multiply then add */
+static float dot_f32(int64_t n, const void *vw, const void *va) {
+    const float *w = vw, *a = va;
+    float32x4_t acc[4] = {vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0)};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 4; k++) acc[k] = vaddq_f32(acc[k], vmulq_f32(vld1q_f32(w + i + 4 * k), vld1q_f32(a + i + 4 * k)));
+    float l[16];
+    for (int k = 0; k < 4; k++) vst1q_f32(l + 4 * k, acc[k]);
+    for (; i < n; i++) l[i % 16] += w[i] * a[i];
+    return desk_reduce16(l);
+}
+
+static float dot_f16(int64_t n, const void *vw, const void *va) {
+    const uint16_t *w = vw;
+    const float *a = va;
+    float32x4_t acc[4] = {vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0)};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 4; k++) {
+            float32x4_t wf = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(w + i + 4 * k)));
+            acc[k] = vaddq_f32(acc[k], vmulq_f32(wf, vld1q_f32(a + i + 4 * k)));
+        }
+    float l[16];
+    for (int k = 0; k < 4; k++) vst1q_f32(l + 4 * k, acc[k]);
+    for (; i < n; i++) l[i % 16] += desk_h2f(w[i]) * a[i];
+    return desk_reduce16(l);
+}
+
+const desk_kernel_set desk_kernels_neon = {
+    "neon", neon_usable,
+    {[DESK_TYPE_F32] = dot_f32, [DESK_TYPE_F16] = dot_f16, [DESK_TYPE_Q8_0] = dot_q8_0, [DESK_TYPE_Q4_0] = dot_q4_0,
+     [DESK_TYPE_Q4_K] = dot_q4_K, [DESK_TYPE_Q5_K] = dot_q5_K, [DESK_TYPE_Q6_K] = dot_q6_K}};

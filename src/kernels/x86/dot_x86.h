@@ -1,0 +1,204 @@
+/*
+ * dot_x86.h - the x86 vec_dot kernels, written once and compiled twice:
+ * by avx2.c (AVX2 + FMA + F16C) and by avx512.c (adds AVX-512 VNNI for the
+ * 8-bit products and 16-wide float lanes). Included only from those files;
+ * DOT_PAIRS_I32 and the float-lane macros are defined by the includer.
+ *
+ * Each function reproduces the scalar reference in quant.c bit for bit:
+ * integer block sums are exact in any order; the float combination per block
+ * and its lane (block b -> lane b % 8, element i -> lane i % 16 for float
+ * types) follow the contract in quant.h.
+ *
+ * DOT_PAIRS_I32(u, s): 8 int32 lanes, lane k = sum of u8(u) * s8(s) over
+ * bytes 4k..4k+3.
+ */
+#include <immintrin.h>
+
+/* u8 x s8 products of a signed weight vector w and activations a: the
+ * sign of w is moved onto a so the unsigned operand is |w|. */
+static inline __m256i dot_s8_i32(__m256i w, __m256i a) {
+    return DOT_PAIRS_I32(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+}
+
+/* Sum of the 8 lanes of each of v[0..7], in one vector (exact integers). */
+static inline __m256i hsum8x8(const __m256i v[8]) {
+    __m256i h1 = _mm256_hadd_epi32(v[0], v[1]), h2 = _mm256_hadd_epi32(v[2], v[3]);
+    __m256i h3 = _mm256_hadd_epi32(v[4], v[5]), h4 = _mm256_hadd_epi32(v[6], v[7]);
+    __m256i h5 = _mm256_hadd_epi32(h1, h2), h6 = _mm256_hadd_epi32(h3, h4);
+    __m256i lo = _mm256_permute2x128_si256(h5, h6, 0x20), hi = _mm256_permute2x128_si256(h5, h6, 0x31);
+    return _mm256_add_epi32(lo, hi);
+}
+static inline int hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+static inline __m256i q4_unpack(const uint8_t *qs) {
+    __m128i q = _mm_loadu_si128((const __m128i *)qs);
+    __m128i lo = _mm_and_si128(q, _mm_set1_epi8(0xF)), hi = _mm_and_si128(_mm_srli_epi16(q, 4), _mm_set1_epi8(0xF));
+    return _mm256_set_m128i(hi, lo);
+}
+
+/* ---- Q8_0 and Q4_0: 8 blocks per step, float combination in lanes ---- */
+
+#define BLOCK32_DOT(NAME, BLOCK, WEIGHTS)                                                        \
+    static float NAME(int64_t n, const void *vw, const void *va) {                               \
+        const BLOCK *w = vw;                                                                     \
+        const desk_q8a *a = va;                                                                  \
+        int64_t nb = n / QK, b = 0;                                                              \
+        __m256 acc = _mm256_setzero_ps();                                                        \
+        for (; b + 8 <= nb; b += 8) {                                                            \
+            __m256i s[8];                                                                        \
+            float dw[8], da[8];                                                                  \
+            for (int k = 0; k < 8; k++) {                                                        \
+                const BLOCK *x = &w[b + k];                                                      \
+                __m256i wq = WEIGHTS;                                                            \
+                s[k] = dot_s8_i32(wq, _mm256_loadu_si256((const __m256i *)a[b + k].qs));         \
+                dw[k] = desk_h2f(x->d);                                                          \
+                da[k] = a[b + k].d;                                                              \
+            }                                                                                    \
+            __m256 isum = _mm256_cvtepi32_ps(hsum8x8(s));                                        \
+            __m256 scale = _mm256_mul_ps(_mm256_loadu_ps(dw), _mm256_loadu_ps(da));              \
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(scale, isum));                                \
+        }                                                                                        \
+        float l[8];                                                                              \
+        _mm256_storeu_ps(l, acc);                                                                \
+        for (; b < nb; b++) {                                                                    \
+            const BLOCK *x = &w[b];                                                              \
+            __m256i wq = WEIGHTS;                                                                \
+            int s = hsum_i32(dot_s8_i32(wq, _mm256_loadu_si256((const __m256i *)a[b].qs)));      \
+            l[b % 8] += (desk_h2f(x->d) * a[b].d) * (float)s;                                    \
+        }                                                                                        \
+        return desk_reduce8(l);                                                                  \
+    }
+
+BLOCK32_DOT(dot_q8_0, block_q8_0, _mm256_loadu_si256((const __m256i *)x->qs))
+BLOCK32_DOT(dot_q4_0, block_q4_0, _mm256_sub_epi8(q4_unpack(x->qs), _mm256_set1_epi8(8)))
+
+/* ---- K-quants: integer super-block sums in SIMD, one float per super-block ---- */
+
+/* sum over 32 elements of u8 weights (0..63) x s8 activations, times a
+ * per-16 scale pair (sc_lo for elements 0..15, sc_hi for 16..31) */
+static inline __m256i dot_u8_scaled(__m256i wq, __m256i aq, int sc_lo, int sc_hi) {
+    __m256i p16 = _mm256_maddubs_epi16(wq, aq); /* lanes 0-7: elements 0..15; 8-15: 16..31 */
+    __m256i sc = _mm256_set_m128i(_mm_set1_epi16((short)sc_hi), _mm_set1_epi16((short)sc_lo));
+    return _mm256_madd_epi16(p16, sc);
+}
+
+static float dot_q4_K(int64_t n, const void *vw, const void *va) {
+    const block_q4_K *w = vw;
+    const desk_q8k *a = va;
+    float l[8] = {0};
+    for (int64_t b = 0; b < n / QKK; b++) {
+        const block_q4_K *x = &w[b];
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) desk_q4k_scale_min(j, x->scales, &sc[j], &mn[j]);
+        __m256i acc = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * c));
+            __m256i lo = _mm256_and_si256(q, _mm256_set1_epi8(0xF));
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0xF));
+            __m256i a0 = _mm256_loadu_si256((const __m256i *)(a[b].qs + 64 * c));
+            __m256i a1 = _mm256_loadu_si256((const __m256i *)(a[b].qs + 64 * c + 32));
+            acc = _mm256_add_epi32(acc, dot_u8_scaled(lo, a0, sc[2 * c], sc[2 * c]));
+            acc = _mm256_add_epi32(acc, dot_u8_scaled(hi, a1, sc[2 * c + 1], sc[2 * c + 1]));
+        }
+        int sumi = hsum_i32(acc), summ = 0;
+        for (int j = 0; j < 8; j++) summ += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+        float da = a[b].d;
+        l[b % 8] += (desk_h2f(x->d) * da) * (float)sumi - (desk_h2f(x->dmin) * da) * (float)summ;
+    }
+    return desk_reduce8(l);
+}
+
+static float dot_q5_K(int64_t n, const void *vw, const void *va) {
+    const block_q5_K *w = vw;
+    const desk_q8k *a = va;
+    float l[8] = {0};
+    for (int64_t b = 0; b < n / QKK; b++) {
+        const block_q5_K *x = &w[b];
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) desk_q4k_scale_min(j, x->scales, &sc[j], &mn[j]);
+        __m256i qh = _mm256_loadu_si256((const __m256i *)x->qh), one = _mm256_set1_epi8(1);
+        __m256i acc = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * c));
+            __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4);
+            __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4);
+            __m256i lo = _mm256_or_si256(_mm256_and_si256(q, _mm256_set1_epi8(0xF)), h0);
+            __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0xF)), h1);
+            __m256i a0 = _mm256_loadu_si256((const __m256i *)(a[b].qs + 64 * c));
+            __m256i a1 = _mm256_loadu_si256((const __m256i *)(a[b].qs + 64 * c + 32));
+            acc = _mm256_add_epi32(acc, dot_u8_scaled(lo, a0, sc[2 * c], sc[2 * c]));
+            acc = _mm256_add_epi32(acc, dot_u8_scaled(hi, a1, sc[2 * c + 1], sc[2 * c + 1]));
+        }
+        int sumi = hsum_i32(acc), summ = 0;
+        for (int j = 0; j < 8; j++) summ += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+        float da = a[b].d;
+        l[b % 8] += (desk_h2f(x->d) * da) * (float)sumi - (desk_h2f(x->dmin) * da) * (float)summ;
+    }
+    return desk_reduce8(l);
+}
+
+static float dot_q6_K(int64_t n, const void *vw, const void *va) {
+    const block_q6_K *w = vw;
+    const desk_q8k *a = va;
+    float l[8] = {0};
+    const __m256i m4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
+    for (int64_t b = 0; b < n / QKK; b++) {
+        const block_q6_K *x = &w[b];
+        __m256i acc = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = x->ql + 64 * h, *qhp = x->qh + 32 * h;
+            const int8_t *sc = x->scales + 8 * h, *aq = a[b].qs + 128 * h;
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i qh = _mm256_loadu_si256((const __m256i *)qhp);
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
+            for (int k = 0; k < 4; k++) {
+                __m256i ak = _mm256_loadu_si256((const __m256i *)(aq + 32 * k));
+                /* (q - 32) * a = q * a - 32 * a: keep q unsigned for maddubs */
+                __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], ak), _mm256_maddubs_epi16(off, ak));
+                __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, s));
+            }
+        }
+        l[b % 8] += (desk_h2f(x->d) * a[b].d) * (float)hsum_i32(acc);
+    }
+    return desk_reduce8(l);
+}
+
+/* ---- float weights: 16 lanes, multiply then add (no FMA) ---- */
+
+#define FLOAT_DOT(NAME, LOAD8, LOAD16)                                           \
+    static float NAME(int64_t n, const void *vw, const void *va) {               \
+        const float *a = va;                                                     \
+        FLOAT_LANES_DECL;                                                        \
+        int64_t i = 0;                                                           \
+        for (; i + 16 <= n; i += 16) FLOAT_LANES_STEP(LOAD8, LOAD16);            \
+        float l[16];                                                             \
+        FLOAT_LANES_STORE(l);                                                    \
+        for (; i < n; i++) l[i % 16] += scalar_##NAME(vw, i) * a[i];             \
+        return desk_reduce16(l);                                                 \
+    }
+
+static inline float scalar_dot_f32(const void *w, int64_t i) { return ((const float *)w)[i]; }
+static inline float scalar_dot_f16(const void *w, int64_t i) { return desk_h2f(((const uint16_t *)w)[i]); }
+#define LOAD8_F32(off) _mm256_loadu_ps((const float *)vw + (off))
+#define LOAD8_F16(off) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)vw + (off))))
+#define LOAD16_F32(off) _mm512_loadu_ps((const float *)vw + (off))
+#define LOAD16_F16(off) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)vw + (off))))
+FLOAT_DOT(dot_f32, LOAD8_F32, LOAD16_F32)
+FLOAT_DOT(dot_f16, LOAD8_F16, LOAD16_F16)
+
+#define X86_KERNEL_TABLE                                                                        \
+    {[DESK_TYPE_F32] = dot_f32, [DESK_TYPE_F16] = dot_f16, [DESK_TYPE_Q8_0] = dot_q8_0,         \
+     [DESK_TYPE_Q4_0] = dot_q4_0, [DESK_TYPE_Q4_K] = dot_q4_K, [DESK_TYPE_Q5_K] = dot_q5_K,     \
+     [DESK_TYPE_Q6_K] = dot_q6_K}
