@@ -11,6 +11,13 @@
 
 #define V 16
 
+static const float *big_logits;
+static int by_logit_desc(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    if (big_logits[x] != big_logits[y]) return big_logits[x] > big_logits[y] ? -1 : 1;
+    return x - y;
+}
+
 static desk_sampler *mk(desk_sampler_params p) {
     desk_sampler *s;
     desk_error err;
@@ -126,6 +133,31 @@ int main(void) {
     for (int i = 0; i < 3; i++) desk_sampler_accept(s, 4);
     CHECK(desk_sampler_sample(s, logits) == 9, "four occurrences x 0.2 drop 4 below 9");
     desk_sampler_free(s);
+
+    /* a large vocabulary with top-p only: every sample inside the nucleus
+     * computed here by sorting with qsort */
+    {
+        enum { BIG = 50000 };
+        static float bl[BIG];
+        static int idx[BIG];
+        static bool in_nucleus[BIG];
+        uint64_t r = 5;
+        for (int i = 0; i < BIG; i++) { bl[i] = t_randf(&r) * 8.0f; idx[i] = i; }
+        double zz = 0;
+        for (int i = 0; i < BIG; i++) zz += exp(bl[i]);
+        big_logits = bl;
+        qsort(idx, BIG, sizeof *idx, by_logit_desc);
+        double c2 = 0;
+        for (int i = 0; i < BIG && c2 < 0.9 * zz; i++) { in_nucleus[idx[i]] = true; c2 += exp(bl[idx[i]]); }
+        desk_sampler_params bp = {.temperature = 1, .top_k = 0, .top_p = 0.9f, .min_p = 0, .repeat_penalty = 1, .seed = 11};
+        desk_sampler *bs;
+        desk_error e2;
+        CHECK(desk_sampler_new(&bp, BIG, &bs, &e2) == DESK_OK, "big sampler");
+        bool all_in = true;
+        for (int i = 0; i < 2000; i++) all_in &= in_nucleus[desk_sampler_sample(bs, bl)];
+        CHECK(all_in, "top-p over 50000 tokens sampled outside the nucleus");
+        desk_sampler_free(bs);
+    }
 
     /* bad parameters are refused */
     desk_error err;

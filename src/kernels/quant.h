@@ -81,6 +81,9 @@ desk_vec_dot_fn desk_vec_dot(int type);
 desk_vec_dot_fn desk_vec_dot_for(const char *kernels, int type);
 
 const char *desk_kernels_active(void);   /* name of the kernel set in use */
+#if defined(__x86_64__) || defined(__i386__)
+bool desk_x86_f16c(void);                /* CPUID leaf 1: F16C (not every compiler's builtin knows it) */
+#endif
 
 /* Fixed-order lane reductions of the contract above. */
 static inline float desk_reduce8(const float l[8]) {

@@ -3,7 +3,8 @@
  * presence penalties, then greedy or temperature sampling restricted by
  * top-k, top-p and min-p. The random stream is xoshiro256** seeded by
  * splitmix64 from the user's seed, so a seed always gives the same tokens.
- * All memory is allocated when the sampler is created.
+ * All memory is allocated when the sampler is created; sampling allocates
+ * nothing.
  */
 #include "base/base.h"
 
@@ -96,6 +97,86 @@ static int cand_cmp(const void *a, const void *b) {
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* In-place sort by cand_cmp without allocating (qsort may malloc for large
+ * arrays): quicksort on the smaller side, loop on the larger, insertion sort
+ * for short runs. The order is total, so the result is unique. */
+static void cand_sort(cand *c, int32_t n) {
+    while (n > 16) {
+        cand *m = &c[n / 2], *e = &c[n - 1], pivot;
+        /* median of three */
+        if (cand_cmp(m, c) < 0) { cand t = *m; *m = *c; *c = t; }
+        if (cand_cmp(e, c) < 0) { cand t = *e; *e = *c; *c = t; }
+        if (cand_cmp(e, m) < 0) { cand t = *e; *e = *m; *m = t; }
+        pivot = *m;
+        int32_t i = 0, j = n - 1;
+        while (i <= j) {
+            while (cand_cmp(&c[i], &pivot) < 0) i++;
+            while (cand_cmp(&c[j], &pivot) > 0) j--;
+            if (i <= j) { cand t = c[i]; c[i] = c[j]; c[j] = t; i++; j--; }
+        }
+        /* [0, j] and [i, n) remain */
+        if (j + 1 < n - i) { cand_sort(c, j + 1); c += i; n -= i; }
+        else { cand_sort(c + i, n - i); n = j + 1; }
+    }
+    for (int32_t i = 1; i < n; i++) {
+        cand x = c[i];
+        int32_t j = i - 1;
+        while (j >= 0 && cand_cmp(&c[j], &x) > 0) { c[j + 1] = c[j]; j--; }
+        c[j + 1] = x;
+    }
+}
+
+/* Partitions c[lo, hi) around a median-of-three pivot: better candidates
+ * first. Returns the pivot's final index. */
+static int32_t partition(cand *c, int32_t lo, int32_t hi) {
+    int32_t mid = lo + (hi - lo) / 2, last = hi - 1;
+    if (cand_cmp(&c[mid], &c[lo]) < 0) { cand t = c[mid]; c[mid] = c[lo]; c[lo] = t; }
+    if (cand_cmp(&c[last], &c[lo]) < 0) { cand t = c[last]; c[last] = c[lo]; c[lo] = t; }
+    if (cand_cmp(&c[mid], &c[last]) < 0) { cand t = c[mid]; c[mid] = c[last]; c[last] = t; }
+    cand pivot = c[last]; /* the median now sits at the end */
+    int32_t store = lo;
+    for (int32_t i = lo; i < last; i++)
+        if (cand_cmp(&c[i], &pivot) < 0) { cand t = c[i]; c[i] = c[store]; c[store] = t; store++; }
+    cand t = c[store]; c[store] = c[last]; c[last] = t;
+    return store;
+}
+
+/* Moves the k best candidates (by logit) to c[0, k), unordered; returns k. */
+static int32_t select_best(cand *c, int32_t n, int32_t k) {
+    int32_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+        int32_t q = partition(c, lo, hi);
+        if (q == k - 1 || q == k) break;
+        if (q > k) hi = q;
+        else lo = q + 1;
+    }
+    return k;
+}
+
+/* Rearranges c[0, n) (values are probabilities) so that c[0, k) holds the k
+ * best and their mass reaches `need` (or k = n); returns k. Expected O(n). */
+static int32_t mass_prefix(cand *c, int32_t n, double need) {
+    int32_t lo = 0, hi = n;
+    double before = 0; /* mass of c[0, lo): all better than anything in c[lo, n) */
+    while (hi - lo > 32) {
+        int32_t q = partition(c, lo, hi);
+        double upper = 0;
+        for (int32_t i = lo; i <= q; i++) upper += c[i].logit;
+        if (before + upper >= need) {
+            hi = q + 1;
+        } else {
+            before += upper;
+            lo = q + 1;
+        }
+    }
+    cand_sort(c + lo, hi - lo);
+    for (int32_t i = lo; i < hi; i++) {
+        before += c[i].logit;
+        if (before >= need) return i + 1;
+    }
+    return hi < n ? hi : n;
+}
+
 int32_t desk_sampler_sample(desk_sampler *s, const float *logits) {
     int32_t n = s->n_vocab;
     cand *c = s->c;
@@ -119,59 +200,42 @@ int32_t desk_sampler_sample(desk_sampler *s, const float *logits) {
             if (c[i].logit > c[best].logit) best = i;
         return best;
     }
-    /* top-k: keep the k best (a partial selection, then sort those) */
     int32_t m = n;
-    if (p->top_k > 0 && p->top_k < n) {
-        int32_t k = p->top_k;
-        /* quickselect on the total order, then sort the first k */
-        int32_t lo = 0, hi = n - 1;
-        while (lo < hi) {
-            cand pivot = c[lo + (hi - lo) / 2];
-            int32_t i = lo, j = hi;
-            while (i <= j) {
-                while (cand_cmp(&c[i], &pivot) < 0) i++;
-                while (cand_cmp(&c[j], &pivot) > 0) j--;
-                if (i <= j) { cand t = c[i]; c[i] = c[j]; c[j] = t; i++; j--; }
-            }
-            if (k - 1 <= j) hi = j;
-            else if (k - 1 >= i) lo = i;
-            else break;
-        }
+    if (p->top_k > 0 && p->top_k < n) m = select_best(c, n, p->top_k);
+    /* softmax numerators at temperature (the best becomes exactly 1) */
+    float mx = -INFINITY;
+    for (int32_t i = 0; i < m; i++) mx = c[i].logit > mx ? c[i].logit : mx;
+    if (!isfinite(mx)) return c[select_best(c, m, 1) - 1].id;
+    for (int32_t i = 0; i < m; i++) c[i].logit = expf((c[i].logit - mx) / p->temperature);
+    /* min-p: keep tokens at least min_p times as likely as the best */
+    if (p->min_p > 0) {
+        int32_t k = 0;
+        for (int32_t i = 0; i < m; i++)
+            if (c[i].logit >= p->min_p) { cand t = c[k]; c[k] = c[i]; c[i] = t; k++; }
         m = k;
     }
-    qsort(c, (size_t)m, sizeof *c, cand_cmp);
-    /* softmax at temperature over the m candidates (c[0] is the max) */
-    float mx = c[0].logit;
-    if (!isfinite(mx)) return c[0].id;
-    double sum = 0;
-    for (int32_t i = 0; i < m; i++) {
-        float e = expf((c[i].logit - mx) / p->temperature);
-        c[i].logit = e;
-        sum += e;
-    }
-    /* min-p relative to the best, then top-p on the sorted prefix */
-    int32_t keep = m;
-    if (p->min_p > 0) {
-        float thr = p->min_p * c[0].logit;
-        for (int32_t i = 1; i < keep; i++)
-            if (c[i].logit < thr) { keep = i; break; }
-    }
     double total = 0;
-    for (int32_t i = 0; i < keep; i++) total += c[i].logit;
+    for (int32_t i = 0; i < m; i++) total += c[i].logit;
+    /* top-p: the smallest best-first prefix holding top_p of the mass. A
+     * selection finds a prefix that surely contains it; only that is sorted. */
     if (p->top_p < 1.0f) {
+        double target = p->top_p * total;
+        int32_t k = mass_prefix(c, m, target * (1.0 + 1e-9));
+        cand_sort(c, k);
         double cum = 0;
-        for (int32_t i = 0; i < keep; i++) {
+        int32_t keep = k;
+        for (int32_t i = 0; i < k; i++) {
             cum += c[i].logit;
-            if (cum >= p->top_p * total) { keep = i + 1; break; }
+            if (cum >= target) { keep = i + 1; break; }
         }
+        m = keep;
         total = 0;
-        for (int32_t i = 0; i < keep; i++) total += c[i].logit;
+        for (int32_t i = 0; i < m; i++) total += c[i].logit;
     }
-    (void)sum;
     double r = (double)(next_u64(s->rng) >> 11) * (1.0 / 9007199254740992.0) * total, acc = 0;
-    for (int32_t i = 0; i < keep; i++) {
+    for (int32_t i = 0; i < m; i++) {
         acc += c[i].logit;
         if (r < acc) return c[i].id;
     }
-    return c[keep - 1].id;
+    return c[m - 1].id;
 }

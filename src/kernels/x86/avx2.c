@@ -18,7 +18,7 @@
 
 static bool avx2_usable(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && desk_x86_f16c();
 }
 
 const desk_kernel_set desk_kernels_avx2 = {"avx2", avx2_usable, X86_KERNEL_TABLE};

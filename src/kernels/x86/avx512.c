@@ -15,7 +15,7 @@ static bool avx512_usable(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-           __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma");
+           desk_x86_f16c() && __builtin_cpu_supports("fma");
 }
 
 const desk_kernel_set desk_kernels_avx512 = {"avx512", avx512_usable, X86_KERNEL_TABLE};
