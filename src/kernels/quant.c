@@ -108,26 +108,16 @@ static void unpack_q3_K(const block_q3_K *x, int8_t *q, int *sc) {
                 q[idx] = (int8_t)(lo - (hb ? 0 : 4));
             }
 }
-static void unpack_q4_K(const block_q4_K *x, int8_t *q, int *sc, int *mn) {
-    for (int j = 0; j < 8; j++) {
-        uint8_t s, m;
-        desk_q4k_scale_min(j, x->scales, &s, &m);
-        sc[j] = s;
-        mn[j] = m;
-    }
+static void unpack_q4_K(const block_q4_K *x, int8_t *q, uint8_t *sc, uint8_t *mn) {
+    for (int j = 0; j < 8; j++) desk_q4k_scale_min(j, x->scales, &sc[j], &mn[j]);
     for (int c = 0; c < 4; c++)
         for (int l = 0; l < 32; l++) {
             q[c * 64 + l] = (int8_t)(x->qs[c * 32 + l] & 0xF);
             q[c * 64 + 32 + l] = (int8_t)(x->qs[c * 32 + l] >> 4);
         }
 }
-static void unpack_q5_K(const block_q5_K *x, int8_t *q, int *sc, int *mn) {
-    for (int j = 0; j < 8; j++) {
-        uint8_t s, m;
-        desk_q4k_scale_min(j, x->scales, &s, &m);
-        sc[j] = s;
-        mn[j] = m;
-    }
+static void unpack_q5_K(const block_q5_K *x, int8_t *q, uint8_t *sc, uint8_t *mn) {
+    for (int j = 0; j < 8; j++) desk_q4k_scale_min(j, x->scales, &sc[j], &mn[j]);
     for (int c = 0; c < 4; c++)
         for (int l = 0; l < 32; l++) {
             int h0 = (x->qh[l] >> (2 * c)) & 1, h1 = (x->qh[l] >> (2 * c + 1)) & 1;
@@ -172,7 +162,7 @@ static void deq_q3_K(const void *vx, float *y, int64_t n) {
 static void deq_q4_K(const void *vx, float *y, int64_t n) {
     const block_q4_K *x = vx;
     int8_t q[QKK];
-    int sc[8], mn[8];
+    uint8_t sc[8], mn[8];
     for (int64_t b = 0; b < n / QKK; b++, y += QKK) {
         unpack_q4_K(&x[b], q, sc, mn);
         float d = h2f(x[b].d), dm = h2f(x[b].dmin);
@@ -182,7 +172,7 @@ static void deq_q4_K(const void *vx, float *y, int64_t n) {
 static void deq_q5_K(const void *vx, float *y, int64_t n) {
     const block_q5_K *x = vx;
     int8_t q[QKK];
-    int sc[8], mn[8];
+    uint8_t sc[8], mn[8];
     for (int64_t b = 0; b < n / QKK; b++, y += QKK) {
         unpack_q5_K(&x[b], q, sc, mn);
         float d = h2f(x[b].d), dm = h2f(x[b].dmin);
@@ -628,25 +618,24 @@ static float dot_q3_K(int64_t n, const void *vw, const void *va) {
     }
     return desk_reduce8(l);
 }
-static float dot_q45_K(const int8_t *q, const int *sc, const int *mn, const desk_q8k *a, float d, float dmin) {
-    int sumi = 0, summ = 0;
+static int sumi_q45_K(const int8_t *q, const uint8_t *sc, const desk_q8k *a) {
+    int sumi = 0;
     for (int g = 0; g < 8; g++) {
         int s = 0;
         for (int j = 0; j < 32; j++) s += q[32 * g + j] * a->qs[32 * g + j];
         sumi += sc[g] * s;
-        summ += mn[g] * (a->bsums[2 * g] + a->bsums[2 * g + 1]);
     }
-    return (d * a->d) * (float)sumi - (dmin * a->d) * (float)summ;
+    return sumi;
 }
 static float dot_q4_K(int64_t n, const void *vw, const void *va) {
     const block_q4_K *w = vw;
     const desk_q8k *a = va;
     float l[8] = {0};
     int8_t q[QKK];
-    int sc[8], mn[8];
+    uint8_t sc[8], mn[8];
     for (int64_t b = 0; b < n / QKK; b++) {
         unpack_q4_K(&w[b], q, sc, mn);
-        l[b % 8] += dot_q45_K(q, sc, mn, &a[b], h2f(w[b].d), h2f(w[b].dmin));
+        l[b % 8] += desk_q45k_combine(w[b].d, w[b].dmin, mn, &a[b], sumi_q45_K(q, sc, &a[b]));
     }
     return desk_reduce8(l);
 }
@@ -655,10 +644,10 @@ static float dot_q5_K(int64_t n, const void *vw, const void *va) {
     const desk_q8k *a = va;
     float l[8] = {0};
     int8_t q[QKK];
-    int sc[8], mn[8];
+    uint8_t sc[8], mn[8];
     for (int64_t b = 0; b < n / QKK; b++) {
         unpack_q5_K(&w[b], q, sc, mn);
-        l[b % 8] += dot_q45_K(q, sc, mn, &a[b], h2f(w[b].d), h2f(w[b].dmin));
+        l[b % 8] += desk_q45k_combine(w[b].d, w[b].dmin, mn, &a[b], sumi_q45_K(q, sc, &a[b]));
     }
     return desk_reduce8(l);
 }

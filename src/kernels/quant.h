@@ -105,6 +105,13 @@ static inline void desk_q4k_scale_min(int j, const uint8_t *q, uint8_t *sc, uint
         *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
     }
 }
+/* Q4_K/Q5_K: a super-block's contribution from its scaled integer sum and
+ * the mins against the activation block sums (the reference's float order) */
+static inline float desk_q45k_combine(uint16_t d, uint16_t dmin, const uint8_t *mn, const desk_q8k *a, int sumi) {
+    int summ = 0;
+    for (int j = 0; j < 8; j++) summ += mn[j] * (a->bsums[2 * j] + a->bsums[2 * j + 1]);
+    return (desk_h2f(d) * a->d) * (float)sumi - (desk_h2f(dmin) * a->d) * (float)summ;
+}
 static inline int desk_q3k_scale(int i, const uint8_t *s) {
     int low = i < 8 ? (s[i] & 0xF) : (s[i - 8] >> 4);
     int high = (s[8 + (i % 4)] >> (2 * (i / 4))) & 3;

@@ -314,21 +314,31 @@ static void emit(tokbuf *b, int32_t t) {
 
 /* ------------------------------------------------------------ SPM */
 
-typedef struct { int prev, next; const char *s; uint32_t len; } spm_sym;
-typedef struct { int left, right; float score; uint32_t size; } spm_bigram;
+/* ------------------------------------------------------------ merge queue */
+
+/* A candidate merge of two adjacent symbols, shared by SPM and BPE. Lower
+ * `prio` goes first (SPM: minus the merged token's score; BPE: the merge
+ * rank), then the leftmost. A candidate is stale once either symbol changed;
+ * `size` (SPM) or `lid`/`rid` (BPE) detect that when it is popped. */
+typedef struct {
+    int left, right;
+    float prio;
+    uint32_t size;
+    int32_t result, lid, rid;
+} merge_cand;
 
 typedef struct {
-    spm_bigram *a;
+    merge_cand *a;
     int n, cap;
-} bigram_heap;
+} merge_queue;
 
-static bool bigram_before(const spm_bigram *x, const spm_bigram *y) {
-    return x->score > y->score || (x->score == y->score && x->left < y->left);
+static bool cand_before(const merge_cand *x, const merge_cand *y) {
+    return x->prio < y->prio || (x->prio == y->prio && x->left < y->left);
 }
-static bool heap_push(bigram_heap *h, spm_bigram b) {
+static bool queue_push(merge_queue *h, merge_cand b) {
     if (h->n == h->cap) {
         int nc = h->cap ? h->cap * 2 : 64;
-        spm_bigram *na = realloc(h->a, (size_t)nc * sizeof *na);
+        merge_cand *na = realloc(h->a, (size_t)nc * sizeof *na);
         if (!na) return false;
         h->a = na;
         h->cap = nc;
@@ -336,21 +346,21 @@ static bool heap_push(bigram_heap *h, spm_bigram b) {
     int i = h->n++;
     while (i > 0) {
         int p = (i - 1) / 2;
-        if (!bigram_before(&b, &h->a[p])) break;
+        if (!cand_before(&b, &h->a[p])) break;
         h->a[i] = h->a[p];
         i = p;
     }
     h->a[i] = b;
     return true;
 }
-static spm_bigram heap_pop(bigram_heap *h) {
-    spm_bigram top = h->a[0], last = h->a[--h->n];
+static merge_cand queue_pop(merge_queue *h) {
+    merge_cand top = h->a[0], last = h->a[--h->n];
     int i = 0;
     for (;;) {
         int c = 2 * i + 1;
         if (c >= h->n) break;
-        if (c + 1 < h->n && bigram_before(&h->a[c + 1], &h->a[c])) c++;
-        if (!bigram_before(&h->a[c], &last)) break;
+        if (c + 1 < h->n && cand_before(&h->a[c + 1], &h->a[c])) c++;
+        if (!cand_before(&h->a[c], &last)) break;
         h->a[i] = h->a[c];
         i = c;
     }
@@ -358,18 +368,22 @@ static spm_bigram heap_pop(bigram_heap *h) {
     return top;
 }
 
-static bool spm_try_pair(const desk_vocab *v, spm_sym *sy, int l, int r, bigram_heap *h) {
+/* ------------------------------------------------------------ SPM */
+
+typedef struct { int prev, next; const char *s; uint32_t len; } spm_sym;
+
+static bool spm_try_pair(const desk_vocab *v, spm_sym *sy, int l, int r, merge_queue *h) {
     if (l < 0 || r < 0) return true;
     int32_t id = desk_vocab_find(v, sy[l].s, sy[l].len + sy[r].len);
     if (id < 0) return true;
-    return heap_push(h, (spm_bigram){l, r, v->scores ? v->scores[id] : 0.0f, sy[l].len + sy[r].len});
+    return queue_push(h, (merge_cand){l, r, v->scores ? -v->scores[id] : 0.0f, sy[l].len + sy[r].len, id, 0, 0});
 }
 
 /* Tokenizes one text fragment (already with spaces as U+2581). */
 static desk_status spm_fragment(const desk_vocab *v, const char *s, size_t n, tokbuf *out, desk_error *err) {
     if (n == 0) return DESK_OK;
     spm_sym *sy = malloc(n * sizeof *sy);
-    bigram_heap h = {0};
+    merge_queue h = {0};
     if (!sy) return desk_fail(err, DESK_ENOMEM, "out of memory");
     int ns = 0;
     for (size_t i = 0; i < n;) {
@@ -382,7 +396,7 @@ static desk_status spm_fragment(const desk_vocab *v, const char *s, size_t n, to
     bool ok = true;
     for (int i = 1; i < ns && ok; i++) ok = spm_try_pair(v, sy, i - 1, i, &h);
     while (ok && h.n) {
-        spm_bigram b = heap_pop(&h);
+        merge_cand b = queue_pop(&h);
         spm_sym *L = &sy[b.left], *R = &sy[b.right];
         if (L->len == 0 || R->len == 0 || L->len + R->len != b.size || L->next != b.right) continue;
         L->len += R->len;
@@ -425,55 +439,17 @@ static desk_status spm_text(const desk_vocab *v, const char *s, size_t n, bool p
 /* ------------------------------------------------------------ BPE */
 
 typedef struct { int32_t id; int prev, next; } bpe_sym;
-typedef struct { int left, right; int32_t rank; int32_t result; int32_t lid, rid; } bpe_pair;
 
-/* a min-heap of candidate merges, lowest rank then leftmost first */
-typedef struct { bpe_pair *a; int n, cap; } pair_heap;
-static bool pair_before(const bpe_pair *x, const bpe_pair *y) {
-    return x->rank < y->rank || (x->rank == y->rank && x->left < y->left);
-}
-static bool pheap_push(pair_heap *h, bpe_pair b) {
-    if (h->n == h->cap) {
-        int nc = h->cap ? h->cap * 2 : 64;
-        bpe_pair *na = realloc(h->a, (size_t)nc * sizeof *na);
-        if (!na) return false;
-        h->a = na;
-        h->cap = nc;
-    }
-    int i = h->n++;
-    while (i > 0) {
-        int p = (i - 1) / 2;
-        if (!pair_before(&b, &h->a[p])) break;
-        h->a[i] = h->a[p];
-        i = p;
-    }
-    h->a[i] = b;
-    return true;
-}
-static bpe_pair pheap_pop(pair_heap *h) {
-    bpe_pair top = h->a[0], last = h->a[--h->n];
-    int i = 0;
-    for (;;) {
-        int c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && pair_before(&h->a[c + 1], &h->a[c])) c++;
-        if (!pair_before(&h->a[c], &last)) break;
-        h->a[i] = h->a[c];
-        i = c;
-    }
-    if (h->n) h->a[i] = last;
-    return top;
-}
-static bool bpe_try(const desk_vocab *v, bpe_sym *sy, int l, int r, pair_heap *h) {
+static bool bpe_try(const desk_vocab *v, bpe_sym *sy, int l, int r, merge_queue *h) {
     if (l < 0 || r < 0) return true;
     const merge_entry *m = merge_find(v, sy[l].id, sy[r].id);
     if (!m) return true;
-    return pheap_push(h, (bpe_pair){l, r, m->rank, m->result, sy[l].id, sy[r].id});
+    return queue_push(h, (merge_cand){l, r, (float)m->rank, 0, m->result, sy[l].id, sy[r].id});
 }
 
 /* One pre-token: map bytes, then merge. `mapped` is scratch of 2*n+4 bytes. */
 static desk_status bpe_word(const desk_vocab *v, const char *s, size_t n, tokbuf *out, char *mapped,
-                            bpe_sym *sy, pair_heap *h, desk_error *err) {
+                            bpe_sym *sy, merge_queue *h, desk_error *err) {
     size_t ml = 0;
     for (size_t i = 0; i < n; i++) ml += (size_t)utf8_put(byte_to_cp[(unsigned char)s[i]], mapped + ml);
     if (v->ignore_merges) {
@@ -490,7 +466,7 @@ static desk_status bpe_word(const desk_vocab *v, const char *s, size_t n, tokbuf
     bool ok = true;
     for (int i = 1; i < ns && ok; i++) ok = bpe_try(v, sy, i - 1, i, h);
     while (ok && h->n) {
-        bpe_pair p = pheap_pop(h);
+        merge_cand p = queue_pop(h);
         bpe_sym *L = &sy[p.left], *R = &sy[p.right];
         if (L->id != p.lid || R->id != p.rid || L->next != p.right) continue; /* stale */
         L->id = p.result;
@@ -511,7 +487,7 @@ typedef struct {
     tokbuf *out;
     char *mapped;
     bpe_sym *sy;
-    pair_heap heap;
+    merge_queue heap;
     pcre2_match_data *md;
     desk_error *err;
 } bpe_state;

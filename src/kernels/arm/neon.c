@@ -65,7 +65,7 @@ static float dot_q4_K(int64_t n, const void *vw, const void *va) {
         const block_q4_K *x = &w[b];
         uint8_t sc[8], mn[8];
         for (int j = 0; j < 8; j++) desk_q4k_scale_min(j, x->scales, &sc[j], &mn[j]);
-        int sumi = 0, summ = 0;
+        int sumi = 0;
         for (int c = 0; c < 4; c++) {
             uint8x16_t q0 = vld1q_u8(x->qs + 32 * c), q1 = vld1q_u8(x->qs + 32 * c + 16);
             const int8_t *aq = a[b].qs + 64 * c;
@@ -73,9 +73,7 @@ static float dot_q4_K(int64_t n, const void *vw, const void *va) {
             int shi = dot32(vreinterpretq_s8_u8(vshrq_n_u8(q0, 4)), vreinterpretq_s8_u8(vshrq_n_u8(q1, 4)), aq + 32);
             sumi += sc[2 * c] * slo + sc[2 * c + 1] * shi;
         }
-        for (int j = 0; j < 8; j++) summ += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
-        float da = a[b].d;
-        l[b % 8] += (desk_h2f(x->d) * da) * (float)sumi - (desk_h2f(x->dmin) * da) * (float)summ;
+        l[b % 8] += desk_q45k_combine(x->d, x->dmin, mn, &a[b], sumi);
     }
     return desk_reduce8(l);
 }
@@ -90,7 +88,7 @@ static float dot_q5_K(int64_t n, const void *vw, const void *va) {
         uint8_t sc[8], mn[8];
         for (int j = 0; j < 8; j++) desk_q4k_scale_min(j, x->scales, &sc[j], &mn[j]);
         uint8x16_t h0 = vld1q_u8(x->qh), h1 = vld1q_u8(x->qh + 16);
-        int sumi = 0, summ = 0;
+        int sumi = 0;
         for (int c = 0; c < 4; c++) {
             uint8x16_t q0 = vld1q_u8(x->qs + 32 * c), q1 = vld1q_u8(x->qs + 32 * c + 16);
             int8x16_t shl = vdupq_n_s8((int8_t)-(2 * c)), shh = vdupq_n_s8((int8_t)-(2 * c + 1));
@@ -101,9 +99,7 @@ static float dot_q5_K(int64_t n, const void *vw, const void *va) {
             int shi = dot32(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q0, 4), b0h)), vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q1, 4), b1h)), aq + 32);
             sumi += sc[2 * c] * slo + sc[2 * c + 1] * shi;
         }
-        for (int j = 0; j < 8; j++) summ += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
-        float da = a[b].d;
-        l[b % 8] += (desk_h2f(x->d) * da) * (float)sumi - (desk_h2f(x->dmin) * da) * (float)summ;
+        l[b % 8] += desk_q45k_combine(x->d, x->dmin, mn, &a[b], sumi);
     }
     return desk_reduce8(l);
 }

@@ -105,10 +105,7 @@ static float dot_q4_K(int64_t n, const void *vw, const void *va) {
             acc = _mm256_add_epi32(acc, dot_u8_scaled(lo, a0, sc[2 * c], sc[2 * c]));
             acc = _mm256_add_epi32(acc, dot_u8_scaled(hi, a1, sc[2 * c + 1], sc[2 * c + 1]));
         }
-        int sumi = hsum_i32(acc), summ = 0;
-        for (int j = 0; j < 8; j++) summ += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
-        float da = a[b].d;
-        l[b % 8] += (desk_h2f(x->d) * da) * (float)sumi - (desk_h2f(x->dmin) * da) * (float)summ;
+        l[b % 8] += desk_q45k_combine(x->d, x->dmin, mn, &a[b], hsum_i32(acc));
     }
     return desk_reduce8(l);
 }
@@ -134,10 +131,7 @@ static float dot_q5_K(int64_t n, const void *vw, const void *va) {
             acc = _mm256_add_epi32(acc, dot_u8_scaled(lo, a0, sc[2 * c], sc[2 * c]));
             acc = _mm256_add_epi32(acc, dot_u8_scaled(hi, a1, sc[2 * c + 1], sc[2 * c + 1]));
         }
-        int sumi = hsum_i32(acc), summ = 0;
-        for (int j = 0; j < 8; j++) summ += mn[j] * (a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
-        float da = a[b].d;
-        l[b % 8] += (desk_h2f(x->d) * da) * (float)sumi - (desk_h2f(x->dmin) * da) * (float)summ;
+        l[b % 8] += desk_q45k_combine(x->d, x->dmin, mn, &a[b], hsum_i32(acc));
     }
     return desk_reduce8(l);
 }
