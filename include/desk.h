@@ -140,10 +140,29 @@ desk_status desk_gguf_set_arr_str(desk_gguf_writer *w, const char *key,
                                   const char *const *strs, const uint64_t *lens, uint64_t n);
 /* Copies a KV pair from an open file (any type). */
 desk_status desk_gguf_copy_kv(desk_gguf_writer *w, const desk_gguf *src, int64_t i);
-/* Adds a tensor; `data` (desk_type_row_size(type, ne[0]) * rows bytes) is copied. */
+/* Adds a tensor; `data` (desk_type_row_size(type, ne[0]) * rows bytes) is
+ * copied. With data == NULL the bytes are produced at write time by the
+ * callback given to desk_gguf_write_with, one tensor at a time, so a large
+ * file never has to fit in memory. */
 desk_status desk_gguf_add_tensor(desk_gguf_writer *w, const char *name, int type,
                                  int n_dims, const int64_t *ne, const void *data);
 desk_status desk_gguf_write(desk_gguf_writer *w, const char *path, desk_error *err);
+typedef desk_status (*desk_gguf_fill_fn)(void *ctx, int64_t index, const char *name, void *out,
+                                         uint64_t nbytes, desk_error *err);
+desk_status desk_gguf_write_with(desk_gguf_writer *w, const char *path, desk_gguf_fill_fn fill,
+                                 void *ctx, desk_error *err);
+
+/* Converts a model file to another tensor type: "Q8_0", "Q4_0" (every
+ * matrix), or "Q4_K_M" (Q4_K, with Q6_K for the output/tied embedding and for
+ * attn_v and ffn_down in the first and last eighth of the layers and every
+ * third layer between, as llama.cpp does). Rows that a K-quant cannot cover
+ * (length not a multiple of 256) fall back to Q5_0 / Q8_0. 1-D tensors stay
+ * F32. The input must be F32/F16/BF16 unless allow_requantize. */
+desk_status desk_quantize_file(const char *in, const char *out, const char *type, int n_threads,
+                               bool allow_requantize, desk_error *err);
+/* The type desk_quantize_file gives a tensor (-1 for an unknown mix). */
+int desk_quant_mix_type(const char *mix, const char *tensor_name, int n_dims, int64_t ne0,
+                        int64_t n_layer, bool tied);
 
 /* ---------------------------------------------------------- 3. tensor types */
 
@@ -179,6 +198,8 @@ typedef struct {
     bool tied_embeddings;
     int64_t n_params;
     uint64_t file_size, weight_bytes;
+    uint64_t bytes_per_token;             /* weight bytes one decode step reads: every layer
+                                           * matrix and the output matrix (not the embedding table) */
     int64_t type_count[DESK_TYPE_COUNT];   /* tensors per type */
     int64_t type_params[DESK_TYPE_COUNT];  /* parameters per type */
 } desk_model_info;
@@ -310,6 +331,10 @@ typedef struct {
 } desk_cpu_info;
 
 void desk_cpu_features(desk_cpu_info *info);
+/* Measured memory read bandwidth in GB/s (1e9 bytes/s): n_threads (0 = all
+ * cores) stream a `bytes` buffer (at least 64 MiB) `passes` times; the best
+ * pass counts. Returns 0 if the buffer cannot be allocated. */
+double desk_probe_bandwidth(int n_threads, size_t bytes, int passes);
 /* Forces a kernel set ("scalar", "avx2", "avx512", "neon"); for tests and
  * benchmarks. Returns false if this CPU cannot run it. Not thread-safe. */
 bool desk_set_kernels(const char *name);

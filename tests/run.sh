@@ -56,6 +56,30 @@ else
     skip "numpy reference" "$PY has no numpy (apt-get install python3-numpy)"
 fi
 
+# ---- desk quantize -------------------------------------------------------------
+quant() {
+    for v in llama3 qwen2; do
+        $B/make_model "$TMP/q-f32.gguf" $v F32 5 || return 1
+        for t in Q8_0 Q4_0; do
+            # the same random floats quantized row by row must give the same bytes
+            $BUILD/desk quantize "$TMP/q-f32.gguf" "$TMP/q-$t.gguf" $t 2> /dev/null || return 1
+            $B/make_model "$TMP/q-ref.gguf" $v $t 5 || return 1
+            $B/dump_tensors "$TMP/q-$t.gguf" "$TMP/a.f32" && $B/dump_tensors "$TMP/q-ref.gguf" "$TMP/b.f32" || return 1
+            cmp "$TMP/a.f32" "$TMP/b.f32" || { echo "$v $t: desk quantize differs from direct quantization"; return 1; }
+        done
+        $BUILD/desk quantize "$TMP/q-f32.gguf" "$TMP/q-km.gguf" Q4_K_M || return 1
+        # 2 layers: layer 1 gets Q6_K attn_v/ffn_down, layer 0 Q4_K; tied output Q6_K
+        $BUILD/desk info "$TMP/q-km.gguf" | grep -q "Q4_K: 12 tensors" || { $BUILD/desk info "$TMP/q-km.gguf"; return 1; }
+        $B/dump_logits "$TMP/q-km.gguf" "$TMP/d.f32" $TOK || return 1
+        "$PY" tests/ref/reference.py compare "$TMP/q-km.gguf" $TOK "$TMP/d.f32" 6e-2 || return 1
+    done
+    $BUILD/desk quantize "$TMP/q-km.gguf" "$TMP/x.gguf" Q8_0 2>&1 | grep -q "already Q" || { echo "requantizing was not refused"; return 1; }
+    $BUILD/desk quantize "$TMP/q-f32.gguf" "$TMP/x.gguf" Q3_Z 2>&1 | grep -q "'Q3_Z' is not supported" || return 1
+}
+if "$PY" -c 'import numpy' 2>/dev/null; then
+    suite "quantize: Q8_0/Q4_0 byte-identical to direct quantization, Q4_K_M mix vs reference" quant
+fi
+
 # ---- bit-reproducibility ------------------------------------------------------
 repro() {
     for spec in llama3:Q4_0 qwen2:Q8_0 mistral:Q4_K_M llama2:F16; do

@@ -49,6 +49,21 @@ $D info "$M" -c 128 --parallel 2 | grep -q "2 x 128 positions" && ok || bad "inf
 [ "$($D tokenize -m "$M" -p "ab" --ids 2>&1 >/dev/null)" = "2 tokens" ] && ok || bad "tokenize count on stderr"
 $D tokenize -m "$M" -p "the" | grep -q "^2 tokens" && ok || bad "tokenize listing count"
 
+# bench and doctor
+$D bench -m "$M2" -p 16 -n 8 -r 2 -t 1 --json > "$TMP/bench.json" 2> "$TMP/err" && ok || bad "bench failed: $(cat "$TMP/err")"
+for k in '"prefill_tok_s":{"mean":' '"decode_tok_s":{"mean":' '"ttft_ms"' '"bandwidth_fraction":' '"peak_rss_bytes":' '"reps":2'; do
+    grep -q "$k" "$TMP/bench.json" && ok || bad "bench --json lacks $k: $(cat "$TMP/bench.json")"
+done
+$D bench -m "$M2" -p 8 -n 4 -r 1 --csv | head -1 | grep -q '^model,threads,kernels,prompt_tokens' && ok || bad "bench --csv header"
+$D bench -m "$M2" -p 8 -n 4 -r 1 | grep -q "of read bandwidth" && ok || bad "bench table"
+$D doctor --no-probe -c 4096 > "$TMP/doc" && grep -q "Llama 3.1 70B Instruct" "$TMP/doc" && grep -q "Qwen2.5-Coder 32B" "$TMP/doc" && ok || bad "doctor table"
+expect_fail 2 "-m MODEL is required" $D bench -p 8
+expect_fail 2 "-r: '0'" $D bench -m "$M2" -r 0
+expect_fail 2 "unknown option" $D doctor --frob
+expect_fail 1 "'Q9_9' is not supported" $D quantize "$M2" "$TMP/x.gguf" Q9_9
+expect_fail 2 "same file" $D quantize "$M2" "$M2" Q8_0
+expect_fail 1 "cannot open" $D quantize "$TMP/nope.gguf" "$TMP/x.gguf" Q8_0
+
 # bad flags
 expect_fail 2 "unknown command" $D frobnicate
 expect_fail 2 "unknown option '--bogus'" $D run -m "$M" -p x --bogus

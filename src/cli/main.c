@@ -17,6 +17,9 @@ static void usage(FILE *f) {
             "  run       generate text: desk run -m MODEL.gguf -p TEXT [-n N] [--temp T] [--seed S]\n"
             "  tokenize  show tokens:   desk tokenize -m MODEL.gguf -p TEXT [--ids]\n"
             "  info      describe a model file: desk info MODEL.gguf [-c CTX]\n"
+            "  quantize  make a smaller file:  desk quantize IN.gguf OUT.gguf Q8_0|Q4_0|Q4_K_M\n"
+            "  bench     measure speed:        desk bench -m MODEL.gguf [-p 512] [-n 128] [-r 3]\n"
+            "  doctor    this machine: cores, SIMD, memory, bandwidth, what models fit\n"
             "\n"
             "`desk COMMAND --help` lists every option of a command.\n",
             DESK_VERSION);
@@ -31,6 +34,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "quantize")) return cmd_quantize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "doctor")) return cmd_doctor(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

@@ -693,9 +693,9 @@ desk_status desk_gguf_add_tensor(desk_gguf_writer *w, const char *name, int type
     }
     wtensor t = {0};
     t.name = strdup(name);
-    t.data = malloc(nbytes);
-    if (!t.name || !t.data) { free(t.name); free(t.data); return DESK_ENOMEM; }
-    memcpy(t.data, data, nbytes);
+    t.data = data ? malloc(nbytes) : NULL; /* NULL: filled by the callback at write time */
+    if (!t.name || (data && !t.data)) { free(t.name); free(t.data); return DESK_ENOMEM; }
+    if (data) memcpy(t.data, data, nbytes);
     t.type = type;
     t.n_dims = n_dims;
     for (int d = 0; d < 4; d++) t.ne[d] = d < n_dims ? ne[d] : 1;
@@ -707,8 +707,24 @@ desk_status desk_gguf_add_tensor(desk_gguf_writer *w, const char *name, int type
 static bool wr(FILE *f, const void *p, size_t n) { return n == 0 || fwrite(p, 1, n, f) == n; }
 
 desk_status desk_gguf_write(desk_gguf_writer *w, const char *path, desk_error *err) {
+    return desk_gguf_write_with(w, path, NULL, NULL, err);
+}
+
+desk_status desk_gguf_write_with(desk_gguf_writer *w, const char *path, desk_gguf_fill_fn fill, void *ctx,
+                                 desk_error *err) {
+    uint64_t biggest = 0;
+    for (size_t i = 0; i < w->n_t; i++) {
+        if (w->t[i].data) continue;
+        if (!fill) return desk_fail(err, DESK_EINVAL, "%s: tensor '%s' has no data and no fill callback", path, w->t[i].name);
+        if (w->t[i].nbytes > biggest) biggest = w->t[i].nbytes;
+    }
+    void *scratch = biggest ? malloc(biggest) : NULL;
+    if (biggest && !scratch) return desk_fail(err, DESK_ENOMEM, "out of memory for a %llu-byte tensor", (unsigned long long)biggest);
     FILE *f = fopen(path, "wb");
-    if (!f) return desk_fail(err, DESK_EIO, "%s: cannot create: %s", path, strerror(errno));
+    if (!f) {
+        free(scratch);
+        return desk_fail(err, DESK_EIO, "%s: cannot create: %s", path, strerror(errno));
+    }
     uint64_t align = GGUF_DEFAULT_ALIGNMENT;
     for (size_t i = 0; i < w->n_kv; i++)
         if (strcmp(w->kv[i].key, "general.alignment") == 0 && w->kv[i].type == DESK_GGUF_UINT32)
@@ -744,9 +760,15 @@ desk_status desk_gguf_write(desk_gguf_writer *w, const char *path, desk_error *e
         ok = wr(f, zeros, k);
         pad -= k;
     }
+    desk_status fs = DESK_OK;
     for (size_t i = 0; ok && i < w->n_t; i++) {
         wtensor *t = &w->t[i];
-        ok = wr(f, t->data, t->nbytes);
+        const void *data = t->data;
+        if (!data) {
+            if ((fs = fill(ctx, (int64_t)i, t->name, scratch, t->nbytes, err)) != DESK_OK) break;
+            data = scratch;
+        }
+        ok = wr(f, data, t->nbytes);
         uint64_t tp = (align - t->nbytes % align) % align;
         while (ok && tp) {
             size_t k = tp < sizeof zeros ? (size_t)tp : sizeof zeros;
@@ -755,6 +777,8 @@ desk_status desk_gguf_write(desk_gguf_writer *w, const char *path, desk_error *e
         }
     }
     if (fclose(f) != 0) ok = false;
+    free(scratch);
+    if (fs) return fs;
     if (!ok) return desk_fail(err, DESK_EIO, "%s: write failed: %s", path, strerror(errno));
     return DESK_OK;
 }

@@ -232,6 +232,13 @@ static desk_status model_bind(desk_model *m, desk_error *err) {
         in->weight_bytes += t->nbytes;
     }
     in->file_size = desk_gguf_file_size(g);
+    const desk_mat *per_token[] = {&m->output};
+    in->bytes_per_token = (uint64_t)per_token[0]->rows * per_token[0]->row_bytes;
+    for (int64_t l = 0; l < in->n_layer; l++) {
+        const desk_layer *L = &m->layers[l];
+        const desk_mat *ms[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t k = 0; k < sizeof ms / sizeof *ms; k++) in->bytes_per_token += (uint64_t)ms[k]->rows * ms[k]->row_bytes;
+    }
     return DESK_OK;
 }
 

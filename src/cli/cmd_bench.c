@@ -1,0 +1,156 @@
+/*
+ * cmd_bench.c - `desk bench`: prefill and decode speed of a model on this
+ * machine, as mean +- sd over repetitions, with time to first token, peak
+ * RSS, and decode expressed as bytes/s and as a fraction of the read
+ * bandwidth measured in the same run. Output as a table, JSON or CSV.
+ */
+#include "cli/cli.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int32_t argmax(const float *x, int32_t n) {
+    int32_t b = 0;
+    for (int32_t i = 1; i < n; i++)
+        if (x[i] > x[b]) b = i;
+    return b;
+}
+
+typedef struct { double mean, sd; } stat2;
+static stat2 stats(const double *x, int n) {
+    double m = 0, v = 0;
+    for (int i = 0; i < n; i++) m += x[i];
+    m /= n;
+    for (int i = 0; i < n; i++) v += (x[i] - m) * (x[i] - m);
+    return (stat2){m, n > 1 ? sqrt(v / (n - 1)) : 0};
+}
+
+static uint64_t peak_rss(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+#if defined(__APPLE__)
+    return (uint64_t)ru.ru_maxrss;
+#else
+    return (uint64_t)ru.ru_maxrss * 1024;
+#endif
+}
+
+static void bench_usage(FILE *f) {
+    fprintf(f, "usage: desk bench -m MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r REPS] [-b BATCH] [--json | --csv]\n"
+               "  -p N     prompt tokens to prefill (default 512)\n"
+               "  -n N     tokens to decode after it (default 128)\n"
+               "  -r N     repetitions (default 3), after one warm-up\n"
+               "  -b N     prompt tokens per forward pass (default: all of them, at most 512)\n");
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *C = "bench", *model = NULL, *val;
+    long np = 512, nd = 128, threads = 0, reps = 3, batch = 0;
+    int fmt = 0; /* 0 table, 1 json, 2 csv */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+#define INT(lo, hi, dst) do { if (!(val = cli_value(C, argc, argv, &i)) || !cli_int(C, a, val, lo, hi, &dst)) return 2; } while (0)
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) { if (!(val = cli_value(C, argc, argv, &i))) return 2; model = val; }
+        else if (!strcmp(a, "-p")) INT(1, 1 << 20, np);
+        else if (!strcmp(a, "-n")) INT(0, 1 << 20, nd);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) INT(1, 512, threads);
+        else if (!strcmp(a, "-r")) INT(1, 1000, reps);
+        else if (!strcmp(a, "-b")) INT(1, 65536, batch);
+        else if (!strcmp(a, "--json")) fmt = 1;
+        else if (!strcmp(a, "--csv")) fmt = 2;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { bench_usage(stdout); return 0; }
+        else { fprintf(stderr, "desk bench: unknown option '%s'\n", a); bench_usage(stderr); return 2; }
+#undef INT
+    }
+    if (!model) { fprintf(stderr, "desk bench: -m MODEL is required\n"); return 2; }
+    desk_error err;
+    desk_model *m = NULL;
+    desk_ctx *c = NULL;
+    int rc = 1;
+    int32_t *toks = NULL;
+    double *pre = NULL, *dec = NULL, *ttft = NULL;
+    if (desk_model_load(model, &m, &err)) { fprintf(stderr, "desk bench: %s\n", err.msg); goto done; }
+    desk_model_info in;
+    desk_model_get_info(m, &in);
+    desk_ctx_params cp = desk_ctx_default_params();
+    cp.n_ctx = (int)(np + nd + 1);
+    cp.n_threads = (int)threads;
+    cp.n_batch = (int)(batch ? batch : (np < 512 ? np : 512));
+    if (desk_ctx_new(m, &cp, &c, &err)) { fprintf(stderr, "desk bench: %s\n", err.msg); goto done; }
+    desk_cpu_info cpu;
+    desk_cpu_features(&cpu);
+    int n_threads = threads ? (int)threads : cpu.n_cores;
+    toks = malloc((size_t)np * sizeof *toks);
+    pre = calloc((size_t)reps, sizeof *pre);
+    dec = calloc((size_t)reps, sizeof *dec);
+    ttft = calloc((size_t)reps, sizeof *ttft);
+    if (!toks || !pre || !dec || !ttft) { fprintf(stderr, "desk bench: out of memory\n"); goto done; }
+    uint64_t s = 12345;
+    int32_t V = desk_vocab_size(m);
+    for (long i = 0; i < np; i++) {
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+        toks[i] = (int32_t)(s % (uint64_t)V);
+    }
+    for (long r = -1; r < reps; r++) { /* r = -1: warm-up, not counted */
+        desk_ctx_seq_truncate(c, 0, 0);
+        double t0 = now_s();
+        if (desk_ctx_eval(c, 0, toks, (int)np, &err)) { fprintf(stderr, "desk bench: %s\n", err.msg); goto done; }
+        int32_t t = argmax(desk_ctx_logits(c, 0), V);
+        double t1 = now_s();
+        for (long k = 0; k < nd; k++) {
+            if (desk_ctx_eval(c, 0, &t, 1, &err)) { fprintf(stderr, "desk bench: %s\n", err.msg); goto done; }
+            t = argmax(desk_ctx_logits(c, 0), V);
+        }
+        double t2 = now_s();
+        if (r < 0) continue;
+        pre[r] = (double)np / (t1 - t0);
+        ttft[r] = (t1 - t0) * 1e3;
+        dec[r] = nd ? (double)nd / (t2 - t1) : 0;
+    }
+    stat2 sp = stats(pre, (int)reps), sd = stats(dec, (int)reps), st = stats(ttft, (int)reps);
+    uint64_t rss = peak_rss(); /* before the probe's buffer */
+    double bw = desk_probe_bandwidth(n_threads, (size_t)512 << 20, 3);
+    double bps = sd.mean * (double)in.bytes_per_token, frac = bw > 0 ? bps / (bw * 1e9) : 0;
+    desk_cpu_info ci;
+    desk_cpu_features(&ci);
+    const char *name = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
+    if (fmt == 1) {
+        printf("{\"model\":\"%s\",\"arch\":\"%s\",\"params\":%lld,\"bytes_per_token\":%llu,\"threads\":%d,\"kernels\":\"%s\","
+               "\"prompt_tokens\":%ld,\"decode_tokens\":%ld,\"reps\":%ld,"
+               "\"prefill_tok_s\":{\"mean\":%.2f,\"sd\":%.2f},\"decode_tok_s\":{\"mean\":%.2f,\"sd\":%.2f},"
+               "\"ttft_ms\":{\"mean\":%.2f,\"sd\":%.2f},\"decode_gb_s\":%.3f,\"read_bandwidth_gb_s\":%.3f,"
+               "\"bandwidth_fraction\":%.4f,\"peak_rss_bytes\":%llu}\n",
+               name, in.arch, (long long)in.n_params, (unsigned long long)in.bytes_per_token, n_threads, ci.kernel, np, nd, reps,
+               sp.mean, sp.sd, sd.mean, sd.sd, st.mean, st.sd, bps / 1e9, bw, frac, (unsigned long long)rss);
+    } else if (fmt == 2) {
+        printf("model,threads,kernels,prompt_tokens,decode_tokens,reps,prefill_tok_s,prefill_sd,decode_tok_s,decode_sd,ttft_ms,"
+               "decode_gb_s,read_bandwidth_gb_s,bandwidth_fraction,peak_rss_bytes\n");
+        printf("%s,%d,%s,%ld,%ld,%ld,%.2f,%.2f,%.2f,%.2f,%.2f,%.3f,%.3f,%.4f,%llu\n", name, n_threads, ci.kernel, np, nd, reps,
+               sp.mean, sp.sd, sd.mean, sd.sd, st.mean, bps / 1e9, bw, frac, (unsigned long long)rss);
+    } else {
+        char b1[32], b2[32];
+        printf("model            %s (%s, %.2f B parameters, %s read per token)\n", name, in.arch, (double)in.n_params / 1e9,
+               cli_bytes(in.bytes_per_token, b1, sizeof b1));
+        printf("machine          %d threads, %s kernels, read bandwidth %.1f GB/s (measured now)\n", n_threads, ci.kernel, bw);
+        printf("prefill (pp%ld)   %8.1f +- %.1f tok/s   time to first token %.1f +- %.1f ms\n", np, sp.mean, sp.sd, st.mean, st.sd);
+        printf("decode (tg%ld)    %8.1f +- %.1f tok/s   %.1f GB/s = %.0f%% of read bandwidth\n", nd, sd.mean, sd.sd, bps / 1e9,
+               frac * 100);
+        printf("peak RSS         %s (weights are mapped: resident pages of the file count)\n", cli_bytes(rss, b2, sizeof b2));
+    }
+    rc = 0;
+done:
+    free(toks); free(pre); free(dec); free(ttft);
+    desk_ctx_free(c);
+    desk_model_free(m);
+    return rc;
+}
