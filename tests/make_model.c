@@ -4,13 +4,17 @@
  * desk with the independent numpy reference (tests/ref/reference.py) and
  * for the reproducibility tests.
  *
- * usage: make_model OUT.gguf VARIANT TYPE [SEED]
+ * usage: make_model OUT.gguf VARIANT TYPE [SEED [VOCAB.gguf]]
  *   VARIANT  llama2   MHA, untied output, SPM vocabulary
  *            llama3   GQA, tied embeddings, Llama 3.1 RoPE scaling from metadata
  *            llama31f GQA, RoPE scaling from a rope_freqs.weight tensor
  *            mistral  GQA, untied, rope base 1e6
  *            qwen2    GQA, q/k/v biases, NEOX RoPE, tied, byte-level BPE vocabulary
- *            wide     like llama3 at the Llama-3.2-1B head layout (for speed tests; big)
+ *            wide     like llama3 at the Llama-3.2-1B layer shape, 2 layers (quick speed tests)
+ *            llama1b  the Llama-3.2-1B shape: 16 layers, dim 2048, 32/8 heads, FFN 8192, tied
+ *            qwen05b  the Qwen2.5-0.5B shape: 24 layers, dim 896, 14/2 heads, FFN 4864, tied, biases
+ *   VOCAB    optional GGUF whose tokenizer.* metadata is copied (a real tokenizer, e.g. from
+ *            make_vocab); the vocabulary size then follows it
  *   TYPE     F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K, or
  *            Q4_K_M (Q4_K with Q6_K for attn_v, ffn_down and the output, as llama.cpp does)
  */
@@ -126,7 +130,7 @@ static int64_t bpe_vocab(desk_gguf_writer *w, int64_t extra) {
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s OUT.gguf VARIANT TYPE [SEED]\n", argv[0]);
+        fprintf(stderr, "usage: %s OUT.gguf VARIANT TYPE [SEED [VOCAB.gguf]]\n", argv[0]);
         return 2;
     }
     const char *vname = argv[2], *tname = argv[3];
@@ -138,6 +142,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(vname, "mistral")) v = (variant){"llama", 45, 256, 512, 2, 8, 2, 256, 1000000.0f, false, false, false, false, false};
     else if (!strcmp(vname, "qwen2")) v = (variant){"qwen2", 41, 256, 512, 2, 4, 2, 256, 1000000.0f, true, true, true, false, false};
     else if (!strcmp(vname, "wide")) v = (variant){"llama", 1742, 2048, 8192, 2, 32, 8, 4096, 500000.0f, true, false, false, true, false};
+    else if (!strcmp(vname, "llama1b")) v = (variant){"llama", 127997, 2048, 8192, 16, 32, 8, 131072, 500000.0f, true, false, false, true, false};
+    else if (!strcmp(vname, "qwen05b")) v = (variant){"qwen2", 151673, 896, 4864, 24, 14, 2, 32768, 1000000.0f, true, true, true, false, false};
     else { fprintf(stderr, "unknown variant %s\n", vname); return 2; }
     bool km = !strcmp(tname, "Q4_K_M");
     int type = km ? DESK_TYPE_Q4_K : desk_type_from_name(tname);
@@ -168,7 +174,18 @@ int main(int argc, char **argv) {
         desk_gguf_set_f32(w, K("rope.scaling.high_freq_factor"), 4.0f);
         desk_gguf_set_u32(w, K("rope.scaling.original_context_length"), 64);
     }
-    int64_t n_vocab = v.bpe ? bpe_vocab(w, v.vocab_extra) : spm_vocab(w, v.vocab_extra);
+    int64_t n_vocab;
+    if (argc > 5) { /* a real tokenizer: copy its metadata */
+        desk_gguf *vg;
+        desk_error verr;
+        if (desk_gguf_open(argv[5], &vg, &verr)) { fprintf(stderr, "%s\n", verr.msg); return 1; }
+        for (int64_t i = 0; i < desk_gguf_n_kv(vg); i++)
+            if (!strncmp(desk_gguf_key(vg, i), "tokenizer.", 10)) desk_gguf_copy_kv(w, vg, i);
+        n_vocab = (int64_t)desk_gguf_arr_n(vg, desk_gguf_find(vg, "tokenizer.ggml.tokens"));
+        desk_gguf_close(vg);
+    } else {
+        n_vocab = v.bpe ? bpe_vocab(w, v.vocab_extra) : spm_vocab(w, v.vocab_extra);
+    }
     /* vocab must be a multiple of 256 rows for nothing: rows are free; cols are d */
     float s_in = 1.0f / sqrtf((float)v.d), s_ff = 1.0f / sqrtf((float)v.ff);
     add(w, "token_embd.weight", type, n_vocab, v.d, 1.0f);

@@ -45,12 +45,10 @@ static float dot_q4_0(int64_t n, const void *vw, const void *va) {
     const desk_q8a *a = va;
     float l[8] = {0};
     const uint8x16_t m4 = vdupq_n_u8(0xF);
-    const int8x16_t eight = vdupq_n_s8(8);
     for (int64_t b = 0; b < n / QK; b++) {
+        /* raw nibbles (0..15) times a, minus 8 * sum(a): the same integer as sum((q - 8) * a) */
         uint8x16_t q = vld1q_u8(w[b].qs);
-        int8x16_t lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, m4)), eight);
-        int8x16_t hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), eight);
-        int s = dot32(lo, hi, a[b].qs);
+        int s = dot32(vreinterpretq_s8_u8(vandq_u8(q, m4)), vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), a[b].qs) - 8 * a[b].sum;
         l[b % 8] += (desk_h2f(w[b].d) * a[b].d) * (float)s;
     }
     return desk_reduce8(l);

@@ -41,9 +41,14 @@ static inline __m256i q4_unpack(const uint8_t *qs) {
     return _mm256_set_m128i(hi, lo);
 }
 
-/* ---- Q8_0 and Q4_0: 8 blocks per step, float combination in lanes ---- */
+/* ---- Q8_0 and Q4_0: 8 blocks per step, float combination in lanes ----
+ * LANES: the 8 int32 partial sums of one block's products (weights `x`,
+ * activation bytes `aq`); OFFSET: what to subtract per unit of the
+ * activation block sum. Q4_0 multiplies its raw nibbles (0..15, unsigned)
+ * and subtracts 8 * sum(a): the same integer as sum((q - 8) * a) without
+ * the sign juggling signed x signed products need. */
 
-#define BLOCK32_DOT(NAME, BLOCK, WEIGHTS)                                                        \
+#define BLOCK32_DOT(NAME, BLOCK, LANES, OFFSET)                                                  \
     static float NAME(int64_t n, const void *vw, const void *va) {                               \
         const BLOCK *w = vw;                                                                     \
         const desk_q8a *a = va;                                                                  \
@@ -52,14 +57,20 @@ static inline __m256i q4_unpack(const uint8_t *qs) {
         for (; b + 8 <= nb; b += 8) {                                                            \
             __m256i s[8];                                                                        \
             float dw[8], da[8];                                                                  \
+            int32_t as[8];                                                                       \
             for (int k = 0; k < 8; k++) {                                                        \
                 const BLOCK *x = &w[b + k];                                                      \
-                __m256i wq = WEIGHTS;                                                            \
-                s[k] = dot_s8_i32(wq, _mm256_loadu_si256((const __m256i *)a[b + k].qs));         \
+                __m256i aq = _mm256_loadu_si256((const __m256i *)a[b + k].qs);                   \
+                s[k] = LANES;                                                                    \
                 dw[k] = desk_h2f(x->d);                                                          \
                 da[k] = a[b + k].d;                                                              \
+                as[k] = a[b + k].sum;                                                            \
             }                                                                                    \
-            __m256 isum = _mm256_cvtepi32_ps(hsum8x8(s));                                        \
+            __m256i raw = hsum8x8(s);                                                            \
+            if (OFFSET)                                                                          \
+                raw = _mm256_sub_epi32(raw, _mm256_mullo_epi32(_mm256_loadu_si256((const __m256i *)as), \
+                                                               _mm256_set1_epi32(OFFSET)));      \
+            __m256 isum = _mm256_cvtepi32_ps(raw);                                               \
             __m256 scale = _mm256_mul_ps(_mm256_loadu_ps(dw), _mm256_loadu_ps(da));              \
             acc = _mm256_add_ps(acc, _mm256_mul_ps(scale, isum));                                \
         }                                                                                        \
@@ -67,15 +78,15 @@ static inline __m256i q4_unpack(const uint8_t *qs) {
         _mm256_storeu_ps(l, acc);                                                                \
         for (; b < nb; b++) {                                                                    \
             const BLOCK *x = &w[b];                                                              \
-            __m256i wq = WEIGHTS;                                                                \
-            int s = hsum_i32(dot_s8_i32(wq, _mm256_loadu_si256((const __m256i *)a[b].qs)));      \
-            l[b % 8] += (desk_h2f(x->d) * a[b].d) * (float)s;                                    \
+            __m256i aq = _mm256_loadu_si256((const __m256i *)a[b].qs);                           \
+            int s1 = hsum_i32(LANES) - (OFFSET) * a[b].sum;                                      \
+            l[b % 8] += (desk_h2f(x->d) * a[b].d) * (float)s1;                                   \
         }                                                                                        \
         return desk_reduce8(l);                                                                  \
     }
 
-BLOCK32_DOT(dot_q8_0, block_q8_0, _mm256_loadu_si256((const __m256i *)x->qs))
-BLOCK32_DOT(dot_q4_0, block_q4_0, _mm256_sub_epi8(q4_unpack(x->qs), _mm256_set1_epi8(8)))
+BLOCK32_DOT(dot_q8_0, block_q8_0, dot_s8_i32(_mm256_loadu_si256((const __m256i *)x->qs), aq), 0)
+BLOCK32_DOT(dot_q4_0, block_q4_0, DOT_PAIRS_I32(q4_unpack(x->qs), aq), 8)
 
 /* ---- K-quants: integer super-block sums in SIMD, one float per super-block ---- */
 
