@@ -198,6 +198,8 @@ typedef struct {
     bool tied_embeddings;
     int64_t n_params;
     uint64_t file_size, weight_bytes;
+    uint64_t packed_bytes;                /* matrices copied into a SIMD-friendly layout at load
+                                           * (their mapped pages are released: not counted twice) */
     uint64_t bytes_per_token;             /* weight bytes one decode step reads: every layer
                                            * matrix and the output matrix (not the embedding table) */
     int64_t type_count[DESK_TYPE_COUNT];   /* tensors per type */

@@ -84,6 +84,45 @@ int main(void) {
             }
         }
     }
+    /* row-group kernels on the x8 layouts: bit-identical to the reference per row */
+    int gemv_checked = 0;
+    for (int type = 0; type < DESK_TYPE_COUNT; type++) {
+        if (!desk_repack8_supported(type)) continue;
+        const desk_type_traits *tr = desk_traits(type);
+        size_t rs = desk_type_row_size(type, n);
+        uint8_t *rows = malloc(8 * rs), *packed = malloc(8 * rs);
+        float *xs = malloc(n * 4);
+        const int T = 3;
+        size_t ar = desk_act_row_size(tr->act, n);
+        uint8_t *acts = malloc((size_t)T * ar);
+        for (int i = 0; i < 8; i++) {
+            for (int64_t e = 0; e < n; e++) xs[e] = t_randf(&rng) * (float)(i + 1);
+            if (i == 3) xs[5] = -1000.0f; /* a -128 and a 127 in Q8_0 */
+            desk_quantize_row(type, xs, rows + (size_t)i * rs, n);
+        }
+        if (type == DESK_TYPE_Q8_0) ((block_q8_0 *)(rows + 2 * rs))[1].qs[7] = -128; /* the extreme unsigned value 0 */
+        for (int t = 0; t < T; t++) {
+            for (int64_t e = 0; e < n; e++) xs[e] = t_randf(&rng) * 2.0f;
+            desk_act_quantize(tr->act, xs, acts + (size_t)t * ar, n);
+        }
+        desk_repack8(type, rows, rs, n, packed);
+        for (size_t si = 0; si < 3; si++) {
+            desk_gemv8_fn g = desk_gemv8_for(sets[si], type);
+            if (!g) continue;
+            float gy[3 * 8];
+            g(n, packed, acts, ar, T, gy, 8);
+            for (int t = 0; t < T; t++)
+                for (int i = 0; i < 8; i++) {
+                    float want = tr->dot_ref(n, rows + (size_t)i * rs, acts + (size_t)t * ar);
+                    CHECK(memcmp(&want, &gy[t * 8 + i], 4) == 0, "%s gemv8 %s row %d token %d: %.9g != %.9g", sets[si], tr->name, i, t,
+                          gy[t * 8 + i], want);
+                }
+            gemv_checked++;
+        }
+        free(rows); free(packed); free(xs); free(acts);
+    }
+    printf("row-group (x8) kernels checked: %d\n", gemv_checked);
+
     /* activation quantization: per block scale from the max magnitude */
     for (int64_t i = 0; i < n; i++) a[i] = t_randf(&rng);
     desk_act_quantize(ACT_Q8A, a, act, n);

@@ -125,6 +125,12 @@ desk_status desk_map_file(const char *path, desk_mapping *m, desk_error *err) {
     return DESK_OK;
 }
 
+void desk_release_pages(const void *p, size_t n) {
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = ((uintptr_t)p + page - 1) & ~(page - 1),
+              e = ((uintptr_t)p + n) & ~(page - 1);
+    if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
 void desk_unmap(desk_mapping *m) {
     if (m && m->addr) munmap(m->addr, m->size);
     if (m) { m->addr = NULL; m->size = 0; }

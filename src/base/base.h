@@ -45,6 +45,9 @@ typedef struct {
 } desk_mapping;
 desk_status desk_map_file(const char *path, desk_mapping *m, desk_error *err);
 void desk_unmap(desk_mapping *m);
+/* Drops the resident pages wholly inside [p, p + n) of a read-only file
+ * mapping (they are read back from the file if touched again). */
+void desk_release_pages(const void *p, size_t n);
 
 /* ---- persistent thread pool ----
  * desk_pool_run calls fn(arg, i, n) for i in [0, n) with n = number of

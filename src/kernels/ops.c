@@ -13,6 +13,7 @@ typedef struct {
     size_t act_row;
     desk_act_kind kind;
     desk_vec_dot_fn dot;
+    desk_gemv8_fn gemv8;  /* set when W has a packed copy this kernel set can use */
 } matmul_job;
 
 static void quantize_job(void *arg, int ith, int nth) {
@@ -21,7 +22,7 @@ static void quantize_job(void *arg, int ith, int nth) {
         desk_act_quantize(j->kind, j->X + (size_t)t * j->W->cols, (char *)j->act + (size_t)t * j->act_row, j->W->cols);
 }
 
-#define ROW_TILE 8
+#define ROW_TILE 8 /* also the row count of an x8 packed group */
 
 static void dot_job(void *arg, int ith, int nth) {
     matmul_job *j = arg;
@@ -29,6 +30,12 @@ static void dot_job(void *arg, int ith, int nth) {
     /* contiguous row range per thread, in whole tiles */
     int64_t tiles = (W->rows + ROW_TILE - 1) / ROW_TILE;
     int64_t t0 = tiles * ith / nth, t1 = tiles * (ith + 1) / nth;
+    if (j->gemv8) { /* rows % 8 == 0: every tile is one packed group */
+        for (int64_t tile = t0; tile < t1; tile++)
+            j->gemv8(W->cols, (const char *)W->packed + (size_t)tile * ROW_TILE * W->row_bytes, j->act, j->act_row, j->T,
+                     j->Y + tile * ROW_TILE, (size_t)W->rows);
+        return;
+    }
     for (int64_t tile = t0; tile < t1; tile++) {
         int64_t r0 = tile * ROW_TILE, r1 = r0 + ROW_TILE < W->rows ? r0 + ROW_TILE : W->rows;
         for (int t = 0; t < j->T; t++) {
@@ -42,7 +49,8 @@ static void dot_job(void *arg, int ith, int nth) {
 
 void desk_matmul(desk_pool *pool, const desk_mat *W, const float *X, int T, float *Y, void *act) {
     const desk_type_traits *tr = desk_traits(W->type);
-    matmul_job j = {W, X, T, Y, act, desk_act_row_size(tr->act, W->cols), tr->act, desk_vec_dot(W->type)};
+    matmul_job j = {W, X, T, Y, act, desk_act_row_size(tr->act, W->cols), tr->act, desk_vec_dot(W->type),
+                    W->packed ? desk_gemv8(W->type) : NULL};
     if (tr->act == ACT_F32) {
         j.act = (void *)X; /* float weights read the activations as they are */
     } else if (T == 1) {

@@ -16,6 +16,7 @@ typedef struct {
     const void *data;
     int64_t rows, cols;
     uint64_t row_bytes;
+    const void *packed;   /* the same rows in the type's x8 layout (quant.h), or NULL */
 } desk_mat;
 
 /* Y[t][r] = dot(W row r, X[t]) for t < T. `act` is scratch of at least

@@ -741,11 +741,11 @@ static atomic_int dispatch_ready;
 
 static bool never(void) { return false; }
 #if !defined(DESK_HAVE_X86)
-const desk_kernel_set desk_kernels_avx2 = {"avx2", never, {0}};
-const desk_kernel_set desk_kernels_avx512 = {"avx512", never, {0}};
+const desk_kernel_set desk_kernels_avx2 = {"avx2", never, {0}, {0}};
+const desk_kernel_set desk_kernels_avx512 = {"avx512", never, {0}, {0}};
 #endif
 #if !defined(DESK_HAVE_NEON)
-const desk_kernel_set desk_kernels_neon = {"neon", never, {0}};
+const desk_kernel_set desk_kernels_neon = {"neon", never, {0}, {0}};
 #endif
 
 static const desk_kernel_set *const SETS[] = {&desk_kernels_avx512, &desk_kernels_avx2, &desk_kernels_neon};
@@ -792,6 +792,38 @@ desk_vec_dot_fn desk_vec_dot_for(const char *kernels, int type) {
             return SETS[i]->dot[type] ? SETS[i]->dot[type] : TYPES[type].t.dot_ref;
         }
     return NULL;
+}
+
+desk_gemv8_fn desk_gemv8(int type) {
+    dispatch_init();
+    return active_set && type >= 0 && type < DESK_TYPE_COUNT ? active_set->gemv8[type] : NULL;
+}
+
+desk_gemv8_fn desk_gemv8_for(const char *kernels, int type) {
+    for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
+        if (strcmp(SETS[i]->name, kernels) == 0 && SETS[i]->usable()) return SETS[i]->gemv8[type];
+    return NULL;
+}
+
+/* ================================================================ x8 layouts */
+
+bool desk_repack8_supported(int type) { return type == DESK_TYPE_Q4_0 || type == DESK_TYPE_Q8_0; }
+
+void desk_repack8(int type, const void *rows, size_t row_bytes, int64_t n, void *dst) {
+    const uint8_t *src = rows;
+    uint8_t *o = dst;
+    int64_t nb = n / QK;
+    int groups = type == DESK_TYPE_Q4_0 ? 4 : 8;
+    size_t bsz = type == DESK_TYPE_Q4_0 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+    for (int64_t b = 0; b < nb; b++) {
+        for (int i = 0; i < 8; i++) memcpy(o + 2 * i, src + (size_t)i * row_bytes + (size_t)b * bsz, 2);
+        o += 16;
+        for (int k = 0; k < groups; k++)
+            for (int i = 0; i < 8; i++, o += 4) {
+                const uint8_t *q = src + (size_t)i * row_bytes + (size_t)b * bsz + 2 + 4 * k;
+                for (int e = 0; e < 4; e++) o[e] = type == DESK_TYPE_Q4_0 ? q[e] : (uint8_t)(q[e] ^ 0x80);
+            }
+    }
 }
 
 const char *desk_kernels_active(void) {

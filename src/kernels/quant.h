@@ -118,8 +118,32 @@ static inline int desk_q3k_scale(int i, const uint8_t *s) {
     return (low | (high << 4)) - 32;
 }
 
+/* 8-row interleaved layouts ("x8") for row-group kernels, the same size as
+ * the 8 rows they replace. Per block: the 8 rows' fp16 scales (16 bytes),
+ * then for each 4-byte group k the 8 rows' 4 bytes side by side (32 bytes):
+ *   Q4_0: k = 0..3, the packed bytes qs[4k..4k+3] (low nibbles are elements
+ *         4k..4k+3, high nibbles 16+4k..16+4k+3);
+ *   Q8_0: k = 0..7, the quants xor 0x80 (w + 128 as unsigned bytes).
+ * A lane of a 256-bit register then holds one row, so an integer dot of
+ * unsigned weights with a broadcast 4-byte activation group accumulates all
+ * 8 rows at once, and a block's 8 scales convert in one instruction. */
+bool desk_repack8_supported(int type);
+void desk_repack8(int type, const void *rows, size_t row_bytes, int64_t n, void *dst);
+
+/* y[t * y_stride + i] = vec_dot(row i, act row t) for the 8 rows of a packed
+ * group and T activation rows: bit-identical to the type's reference. */
+typedef void (*desk_gemv8_fn)(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y,
+                              size_t y_stride);
+desk_gemv8_fn desk_gemv8(int type);                     /* the active set's, or NULL */
+desk_gemv8_fn desk_gemv8_for(const char *kernels, int type);
+
 /* SIMD variant tables (defined in x86/ and arm/ when built) */
-typedef struct { const char *name; bool (*usable)(void); desk_vec_dot_fn dot[DESK_TYPE_COUNT]; } desk_kernel_set;
+typedef struct {
+    const char *name;
+    bool (*usable)(void);
+    desk_vec_dot_fn dot[DESK_TYPE_COUNT];
+    desk_gemv8_fn gemv8[DESK_TYPE_COUNT];
+} desk_kernel_set;
 extern const desk_kernel_set desk_kernels_avx2, desk_kernels_avx512, desk_kernels_neon;
 
 #endif

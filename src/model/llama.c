@@ -222,6 +222,34 @@ static desk_status model_bind(desk_model *m, desk_error *err) {
             m->rope_inv_freq[i] /= llama3_freq_factor(m->rope_inv_freq[i], factor, lo, hi, orig);
     }
 
+    /* x8 row-group copies for the kernel set in use. The mapped pages of the
+     * original are released afterwards, so memory holds one copy. */
+    int nm = 0;
+    desk_mat **mats = malloc((size_t)(1 + 7 * in->n_layer) * sizeof *mats);
+    m->packed = calloc((size_t)(1 + 7 * in->n_layer), sizeof *m->packed);
+    if (!mats || !m->packed) { free(mats); return desk_fail(err, DESK_ENOMEM, "out of memory"); }
+    mats[nm++] = &m->output;
+    for (int64_t l = 0; l < in->n_layer; l++) {
+        desk_layer *L = &m->layers[l];
+        desk_mat *ms[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int k = 0; k < 7; k++) mats[nm++] = ms[k];
+    }
+    for (int i = 0; i < nm; i++) {
+        desk_mat *w = mats[i];
+        if (!desk_repack8_supported(w->type) || !desk_gemv8(w->type) || w->rows % 8) continue;
+        size_t bytes = (size_t)w->rows * w->row_bytes;
+        void *p = desk_aligned_alloc(bytes);
+        if (!p) { free(mats); return desk_fail(err, DESK_ENOMEM, "out of memory repacking %s", b.path); }
+        for (int64_t r = 0; r < w->rows; r += 8)
+            desk_repack8(w->type, (const char *)w->data + (size_t)r * w->row_bytes, w->row_bytes, w->cols,
+                         (char *)p + (size_t)r * w->row_bytes);
+        w->packed = p;
+        m->packed[m->n_packed++] = p;
+        in->packed_bytes += bytes;
+        desk_release_pages(w->data, bytes); /* embedding lookups (tied output) fault single rows back in */
+    }
+    free(mats);
+
     /* statistics for `desk info` */
     for (int64_t i = 0; i < desk_gguf_n_tensors(g); i++) {
         const desk_tensor_info *t = desk_gguf_tensor(g, i);
@@ -273,6 +301,8 @@ desk_status desk_model_load_vocab(const char *path, desk_model **out, desk_error
 void desk_model_free(desk_model *m) {
     if (!m) return;
     desk_vocab_free(&m->vocab);
+    for (int i = 0; i < m->n_packed; i++) desk_aligned_free(m->packed[i]);
+    free(m->packed);
     free(m->layers);
     free(m->owned_f32);
     free(m->rope_inv_freq);

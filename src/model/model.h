@@ -30,6 +30,8 @@ struct desk_model {
     float *owned_f32;                 /* norms/biases converted from non-F32 storage */
     desk_vocab vocab;
     bool vocab_only;                  /* loaded by desk_model_load_vocab: no weights */
+    void **packed;                    /* x8 copies of matrices (see quant.h), owned */
+    int n_packed;
 };
 
 #endif

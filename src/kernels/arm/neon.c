@@ -163,4 +163,5 @@ static float dot_f16(int64_t n, const void *vw, const void *va) {
 const desk_kernel_set desk_kernels_neon = {
     "neon", neon_usable,
     {[DESK_TYPE_F32] = dot_f32, [DESK_TYPE_F16] = dot_f16, [DESK_TYPE_Q8_0] = dot_q8_0, [DESK_TYPE_Q4_0] = dot_q4_0,
-     [DESK_TYPE_Q4_K] = dot_q4_K, [DESK_TYPE_Q5_K] = dot_q5_K, [DESK_TYPE_Q6_K] = dot_q6_K}};
+     [DESK_TYPE_Q4_K] = dot_q4_K, [DESK_TYPE_Q5_K] = dot_q5_K, [DESK_TYPE_Q6_K] = dot_q6_K},
+    {0}};

@@ -14,6 +14,8 @@
         acc1 = _mm256_add_ps(acc1, _mm256_mul_ps(LOAD8(i + 8), _mm256_loadu_ps(a + i + 8))); \
     } while (0)
 #define FLOAT_LANES_STORE(l) (_mm256_storeu_ps((l), acc0), _mm256_storeu_ps((l) + 8, acc1))
+/* u8 (at most 15 here) x s8 pairs stay far from int16 saturation */
+#define ACC_U8S8(acc, u, s) _mm256_add_epi32((acc), DOT_PAIRS_I32((u), (s)))
 #include "kernels/x86/dot_x86.h"
 
 static bool avx2_usable(void) {
@@ -21,4 +23,4 @@ static bool avx2_usable(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && desk_x86_f16c();
 }
 
-const desk_kernel_set desk_kernels_avx2 = {"avx2", avx2_usable, X86_KERNEL_TABLE};
+const desk_kernel_set desk_kernels_avx2 = {"avx2", avx2_usable, X86_KERNEL_TABLE, X86_GEMV8_TABLE};

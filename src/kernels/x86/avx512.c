@@ -9,6 +9,8 @@
 #define FLOAT_LANES_DECL __m512 acc = _mm512_setzero_ps()
 #define FLOAT_LANES_STEP(LOAD8, LOAD16) (acc = _mm512_add_ps(acc, _mm512_mul_ps(LOAD16(i), _mm512_loadu_ps(a + i))))
 #define FLOAT_LANES_STORE(l) _mm512_storeu_ps((l), acc)
+#define ACC_U8S8(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
+#define ACC_U8S8_FULL 1
 #include "kernels/x86/dot_x86.h"
 
 static bool avx512_usable(void) {
@@ -18,4 +20,4 @@ static bool avx512_usable(void) {
            desk_x86_f16c() && __builtin_cpu_supports("fma");
 }
 
-const desk_kernel_set desk_kernels_avx512 = {"avx512", avx512_usable, X86_KERNEL_TABLE};
+const desk_kernel_set desk_kernels_avx512 = {"avx512", avx512_usable, X86_KERNEL_TABLE, X86_GEMV8_TABLE};

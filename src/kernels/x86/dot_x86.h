@@ -203,6 +203,76 @@ static inline float scalar_dot_f16(const void *w, int64_t i) { return desk_h2f((
 FLOAT_DOT(dot_f32, LOAD8_F32, LOAD16_F32)
 FLOAT_DOT(dot_f16, LOAD8_F16, LOAD16_F16)
 
+/* ---- row groups (x8 layouts, see quant.h): one lane per row ----
+ * ACC_U8S8(acc, u, s): acc + the 4-byte dot products of unsigned u and signed s per lane. */
+
+static inline void store_rows8(const __m256 acc[8], float *y) {
+    float L[8][8];
+    for (int j = 0; j < 8; j++) _mm256_storeu_ps(L[j], acc[j]);
+    for (int i = 0; i < 8; i++) {
+        float l[8] = {L[0][i], L[1][i], L[2][i], L[3][i], L[4][i], L[5][i], L[6][i], L[7][i]};
+        y[i] = desk_reduce8(l);
+    }
+}
+
+/* one block of 8 rows: the reference's float step for each row, lane-wise */
+#define ROWS8_BLOCK_FLOAT(acc, wp, ab, s, OFF)                                                     \
+    do {                                                                                           \
+        __m256i si = _mm256_sub_epi32((s), _mm256_set1_epi32((OFF) * (ab)->sum));                   \
+        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wp)));                       \
+        __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps((ab)->d));                                 \
+        (acc) = _mm256_add_ps((acc), _mm256_mul_ps(scale, _mm256_cvtepi32_ps(si)));                \
+    } while (0)
+
+static void gemv8_q4_0(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    int64_t nb = n / QK;
+    for (int t = 0; t < T; t++) {
+        const desk_q8a *a = (const desk_q8a *)((const char *)act + (size_t)t * act_row);
+        __m256 acc[8];
+        for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
+        const uint8_t *wp = w8;
+        for (int64_t b = 0; b < nb; b++, wp += 144) {
+            int32_t ag[8];
+            memcpy(ag, a[b].qs, 32);
+            __m256i s = _mm256_setzero_si256();
+            for (int k = 0; k < 4; k++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(wp + 16 + 32 * k));
+                s = ACC_U8S8(s, _mm256_and_si256(v, m4), _mm256_set1_epi32(ag[k]));
+                s = ACC_U8S8(s, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), _mm256_set1_epi32(ag[k + 4]));
+            }
+            ROWS8_BLOCK_FLOAT(acc[b % 8], wp, &a[b], s, 8);
+        }
+        store_rows8(acc, y + (size_t)t * ys);
+    }
+}
+
+#ifdef ACC_U8S8_FULL /* unsigned weights up to 255: VNNI only (maddubs would saturate) */
+static void gemv8_q8_0(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {
+    int64_t nb = n / QK;
+    for (int t = 0; t < T; t++) {
+        const desk_q8a *a = (const desk_q8a *)((const char *)act + (size_t)t * act_row);
+        __m256 acc[8];
+        for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
+        const uint8_t *wp = w8;
+        for (int64_t b = 0; b < nb; b++, wp += 272) {
+            int32_t ag[8];
+            memcpy(ag, a[b].qs, 32);
+            __m256i s = _mm256_setzero_si256();
+            for (int k = 0; k < 8; k++)
+                s = ACC_U8S8(s, _mm256_loadu_si256((const __m256i *)(wp + 16 + 32 * k)), _mm256_set1_epi32(ag[k]));
+            ROWS8_BLOCK_FLOAT(acc[b % 8], wp, &a[b], s, 128);
+        }
+        store_rows8(acc, y + (size_t)t * ys);
+    }
+}
+#define GEMV8_Q8_0 gemv8_q8_0
+#else
+#define GEMV8_Q8_0 NULL
+#endif
+
+#define X86_GEMV8_TABLE {[DESK_TYPE_Q4_0] = gemv8_q4_0, [DESK_TYPE_Q8_0] = GEMV8_Q8_0}
+
 #define X86_KERNEL_TABLE                                                                        \
     {[DESK_TYPE_F32] = dot_f32, [DESK_TYPE_F16] = dot_f16, [DESK_TYPE_Q8_0] = dot_q8_0,         \
      [DESK_TYPE_Q4_0] = dot_q4_0, [DESK_TYPE_Q4_K] = dot_q4_K, [DESK_TYPE_Q5_K] = dot_q5_K,     \
