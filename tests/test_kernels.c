@@ -90,7 +90,7 @@ int main(void) {
         if (!desk_repack8_supported(type)) continue;
         const desk_type_traits *tr = desk_traits(type);
         size_t rs = desk_type_row_size(type, n);
-        uint8_t *rows = malloc(8 * rs), *packed = malloc(8 * rs);
+        uint8_t *rows = malloc(8 * rs), *packed = malloc(desk_repack8_bytes(type, n));
         float *xs = malloc(n * 4);
         const int T = 3;
         size_t ar = desk_act_row_size(tr->act, n);
@@ -101,6 +101,10 @@ int main(void) {
             desk_quantize_row(type, xs, rows + (size_t)i * rs, n);
         }
         if (type == DESK_TYPE_Q8_0) ((block_q8_0 *)(rows + 2 * rs))[1].qs[7] = -128; /* the extreme unsigned value 0 */
+        if (type == DESK_TYPE_Q4_K) /* 6-bit scales and mins at their extremes */
+            for (int j = 0; j < 12; j++) ((block_q4_K *)(rows + 5 * rs))[2].scales[j] = 0xFF;
+        if (type == DESK_TYPE_Q6_K) /* extreme scales and quants */
+            for (int j = 0; j < 16; j++) ((block_q6_K *)(rows + 6 * rs))[1].scales[j] = (int8_t)(j % 2 ? -128 : 127);
         for (int t = 0; t < T; t++) {
             for (int64_t e = 0; e < n; e++) xs[e] = t_randf(&rng) * 2.0f;
             desk_act_quantize(tr->act, xs, acts + (size_t)t * ar, n);

@@ -32,7 +32,7 @@ static void dot_job(void *arg, int ith, int nth) {
     int64_t t0 = tiles * ith / nth, t1 = tiles * (ith + 1) / nth;
     if (j->gemv8) { /* rows % 8 == 0: every tile is one packed group */
         for (int64_t tile = t0; tile < t1; tile++)
-            j->gemv8(W->cols, (const char *)W->packed + (size_t)tile * ROW_TILE * W->row_bytes, j->act, j->act_row, j->T,
+            j->gemv8(W->cols, (const char *)W->packed + (size_t)tile * W->packed_group, j->act, j->act_row, j->T,
                      j->Y + tile * ROW_TILE, (size_t)W->rows);
         return;
     }

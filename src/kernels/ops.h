@@ -17,6 +17,7 @@ typedef struct {
     int64_t rows, cols;
     uint64_t row_bytes;
     const void *packed;   /* the same rows in the type's x8 layout (quant.h), or NULL */
+    uint64_t packed_group;/* bytes of one packed group of 8 rows */
 } desk_mat;
 
 /* Y[t][r] = dot(W row r, X[t]) for t < T. `act` is scratch of at least

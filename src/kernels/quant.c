@@ -807,11 +807,59 @@ desk_gemv8_fn desk_gemv8_for(const char *kernels, int type) {
 
 /* ================================================================ x8 layouts */
 
-bool desk_repack8_supported(int type) { return type == DESK_TYPE_Q4_0 || type == DESK_TYPE_Q8_0; }
+bool desk_repack8_supported(int type) {
+    return type == DESK_TYPE_Q4_0 || type == DESK_TYPE_Q8_0 || type == DESK_TYPE_Q4_K || type == DESK_TYPE_Q6_K;
+}
+
+uint64_t desk_repack8_bytes(int type, int64_t n) {
+    if (type == DESK_TYPE_Q4_K) return (uint64_t)(n / QKK) * 1184;
+    return desk_type_row_size(type, n) * 8;
+}
+
+static void repack8_q4_K(const uint8_t *src, size_t row_bytes, int64_t n, uint8_t *o) {
+    for (int64_t b = 0; b < n / QKK; b++) {
+        const block_q4_K *x[8];
+        for (int i = 0; i < 8; i++) x[i] = (const block_q4_K *)(src + (size_t)i * row_bytes) + b;
+        for (int i = 0; i < 8; i++) memcpy(o + 2 * i, &x[i]->d, 2);
+        for (int i = 0; i < 8; i++) memcpy(o + 16 + 2 * i, &x[i]->dmin, 2);
+        for (int i = 0; i < 8; i++)
+            for (int j = 0; j < 8; j++) desk_q4k_scale_min(j, x[i]->scales, &o[32 + 8 * j + i], &o[96 + 8 * j + i]);
+        o += 160;
+        for (int c = 0; c < 4; c++)
+            for (int k = 0; k < 8; k++)
+                for (int i = 0; i < 8; i++, o += 4) memcpy(o, x[i]->qs + 32 * c + 4 * k, 4);
+    }
+}
+
+static void repack8_q6_K(const uint8_t *src, size_t row_bytes, int64_t n, uint8_t *o) {
+    for (int64_t b = 0; b < n / QKK; b++) {
+        const block_q6_K *x[8];
+        for (int i = 0; i < 8; i++) x[i] = (const block_q6_K *)(src + (size_t)i * row_bytes) + b;
+        for (int i = 0; i < 8; i++) memcpy(o + 2 * i, &x[i]->d, 2);
+        for (int g = 0; g < 16; g++)
+            for (int i = 0; i < 8; i++) o[16 + 8 * g + i] = (uint8_t)x[i]->scales[g];
+        o += 144;
+        for (int h = 0; h < 2; h++)
+            for (int k = 0; k < 8; k++) {
+                for (int i = 0; i < 8; i++) memcpy(o + 4 * i, x[i]->ql + 64 * h + 4 * k, 4);
+                for (int i = 0; i < 8; i++) memcpy(o + 32 + 4 * i, x[i]->ql + 64 * h + 32 + 4 * k, 4);
+                for (int i = 0; i < 8; i++) memcpy(o + 64 + 4 * i, x[i]->qh + 32 * h + 4 * k, 4);
+                o += 96;
+            }
+    }
+}
 
 void desk_repack8(int type, const void *rows, size_t row_bytes, int64_t n, void *dst) {
     const uint8_t *src = rows;
     uint8_t *o = dst;
+    if (type == DESK_TYPE_Q6_K) {
+        repack8_q6_K(src, row_bytes, n, o);
+        return;
+    }
+    if (type == DESK_TYPE_Q4_K) {
+        repack8_q4_K(src, row_bytes, n, o);
+        return;
+    }
     int64_t nb = n / QK;
     int groups = type == DESK_TYPE_Q4_0 ? 4 : 8;
     size_t bsz = type == DESK_TYPE_Q4_0 ? sizeof(block_q4_0) : sizeof(block_q8_0);

@@ -124,10 +124,20 @@ static inline int desk_q3k_scale(int i, const uint8_t *s) {
  *   Q4_0: k = 0..3, the packed bytes qs[4k..4k+3] (low nibbles are elements
  *         4k..4k+3, high nibbles 16+4k..16+4k+3);
  *   Q8_0: k = 0..7, the quants xor 0x80 (w + 128 as unsigned bytes).
+ * Q4_K (per 256-element super-block, 1184 bytes for 8 rows): the 8 rows'
+ * d, then dmin (fp16), then the unpacked 6-bit sub-block scales as bytes
+ * [sub-block j][row], then the mins likewise, then for each 32-byte chunk c
+ * of qs and 4-byte group k the 8 rows' qs[32c + 4k .. +3] (low nibbles:
+ * sub-block 2c, high nibbles: sub-block 2c+1).
+ * Q6_K (per super-block, 1680 bytes for 8 rows, the same as the rows): the 8
+ * rows' d (fp16), the int8 scales as [sub-block][row], then for each half h
+ * and 4-byte group k the 8 rows' ql[64h + 4k ..], ql[64h + 32 + 4k ..] and
+ * qh[32h + 4k ..] (32 bytes each).
  * A lane of a 256-bit register then holds one row, so an integer dot of
  * unsigned weights with a broadcast 4-byte activation group accumulates all
  * 8 rows at once, and a block's 8 scales convert in one instruction. */
 bool desk_repack8_supported(int type);
+uint64_t desk_repack8_bytes(int type, int64_t n);    /* bytes of one packed group of 8 rows */
 void desk_repack8(int type, const void *rows, size_t row_bytes, int64_t n, void *dst);
 
 /* y[t * y_stride + i] = vec_dot(row i, act row t) for the 8 rows of a packed

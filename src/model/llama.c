@@ -237,15 +237,16 @@ static desk_status model_bind(desk_model *m, desk_error *err) {
     for (int i = 0; i < nm; i++) {
         desk_mat *w = mats[i];
         if (!desk_repack8_supported(w->type) || !desk_gemv8(w->type) || w->rows % 8) continue;
-        size_t bytes = (size_t)w->rows * w->row_bytes;
-        void *p = desk_aligned_alloc(bytes);
+        size_t bytes = (size_t)w->rows * w->row_bytes, group = desk_repack8_bytes(w->type, w->cols);
+        void *p = desk_aligned_alloc((size_t)(w->rows / 8) * group);
         if (!p) { free(mats); return desk_fail(err, DESK_ENOMEM, "out of memory repacking %s", b.path); }
         for (int64_t r = 0; r < w->rows; r += 8)
             desk_repack8(w->type, (const char *)w->data + (size_t)r * w->row_bytes, w->row_bytes, w->cols,
-                         (char *)p + (size_t)r * w->row_bytes);
+                         (char *)p + (size_t)(r / 8) * group);
         w->packed = p;
+        w->packed_group = group;
         m->packed[m->n_packed++] = p;
-        in->packed_bytes += bytes;
+        in->packed_bytes += (uint64_t)(w->rows / 8) * group;
         desk_release_pages(w->data, bytes); /* embedding lookups (tied output) fault single rows back in */
     }
     free(mats);

@@ -271,7 +271,94 @@ static void gemv8_q8_0(int64_t n, const void *w8, const void *act, size_t act_ro
 #define GEMV8_Q8_0 NULL
 #endif
 
-#define X86_GEMV8_TABLE {[DESK_TYPE_Q4_0] = gemv8_q4_0, [DESK_TYPE_Q8_0] = GEMV8_Q8_0}
+static void gemv8_q4_K(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    int64_t nb = n / QKK;
+    for (int t = 0; t < T; t++) {
+        const desk_q8k *a = (const desk_q8k *)((const char *)act + (size_t)t * act_row);
+        __m256 acc[8];
+        for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
+        const uint8_t *wp = w8;
+        for (int64_t b = 0; b < nb; b++, wp += 1184) {
+            const uint8_t *qp = wp + 160;
+            __m256i sumi = _mm256_setzero_si256(), summ = _mm256_setzero_si256();
+            for (int c = 0; c < 4; c++) {
+                int32_t glo[8], ghi[8];
+                memcpy(glo, a[b].qs + 64 * c, 32);
+                memcpy(ghi, a[b].qs + 64 * c + 32, 32);
+                __m256i plo = _mm256_setzero_si256(), phi = _mm256_setzero_si256();
+                for (int k = 0; k < 8; k++, qp += 32) {
+                    __m256i v = _mm256_loadu_si256((const __m256i *)qp);
+                    plo = ACC_U8S8(plo, _mm256_and_si256(v, m4), _mm256_set1_epi32(glo[k]));
+                    phi = ACC_U8S8(phi, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), _mm256_set1_epi32(ghi[k]));
+                }
+                __m256i s0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 32 + 8 * (2 * c))));
+                __m256i s1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 32 + 8 * (2 * c + 1))));
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_mullo_epi32(plo, s0), _mm256_mullo_epi32(phi, s1)));
+            }
+            for (int j = 0; j < 8; j++) {
+                __m256i mn = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 96 + 8 * j)));
+                summ = _mm256_add_epi32(summ, _mm256_mullo_epi32(mn, _mm256_set1_epi32(a[b].bsums[2 * j] + a[b].bsums[2 * j + 1])));
+            }
+            __m256 da = _mm256_set1_ps(a[b].d);
+            __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wp)), da);
+            __m256 dm = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wp + 16))), da);
+            __m256 p = _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(sumi)), _mm256_mul_ps(dm, _mm256_cvtepi32_ps(summ)));
+            acc[b % 8] = _mm256_add_ps(acc[b % 8], p);
+        }
+        store_rows8(acc, y + (size_t)t * ys);
+    }
+}
+
+static void gemv8_q6_K(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {
+    const __m256i m4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);
+    int64_t nb = n / QKK;
+    for (int t = 0; t < T; t++) {
+        const desk_q8k *a = (const desk_q8k *)((const char *)act + (size_t)t * act_row);
+        __m256 acc[8];
+        for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
+        const uint8_t *wp = w8;
+        for (int64_t b = 0; b < nb; b++, wp += 1680) {
+            const uint8_t *qp = wp + 144;
+            __m256i isum = _mm256_setzero_si256();
+            for (int h = 0; h < 2; h++) {
+                int32_t g[4][8]; /* activation 4-byte groups of the four 32-element quarters of this half */
+                memcpy(g, a[b].qs + 128 * h, 128);
+                for (int kk = 0; kk < 2; kk++) { /* k = 4kk..4kk+3: one 16-element sub-block per quarter */
+                    __m256i p[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+                    for (int k = 4 * kk; k < 4 * kk + 4; k++) {
+                        const uint8_t *gp = qp + 96 * (8 * h + k);
+                        __m256i l0 = _mm256_loadu_si256((const __m256i *)gp), l1 = _mm256_loadu_si256((const __m256i *)(gp + 32));
+                        __m256i hh = _mm256_loadu_si256((const __m256i *)(gp + 64));
+                        __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m3), 4));
+                        __m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m3), 4));
+                        __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                                     _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m3), 4));
+                        __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                                     _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m3), 4));
+                        p[0] = ACC_U8S8(p[0], q0, _mm256_set1_epi32(g[0][k]));
+                        p[1] = ACC_U8S8(p[1], q1, _mm256_set1_epi32(g[1][k]));
+                        p[2] = ACC_U8S8(p[2], q2, _mm256_set1_epi32(g[2][k]));
+                        p[3] = ACC_U8S8(p[3], q3, _mm256_set1_epi32(g[3][k]));
+                    }
+                    for (int qu = 0; qu < 4; qu++) {
+                        int sb = 8 * h + 2 * qu + kk; /* sub-block of 16 elements */
+                        __m256i s = _mm256_sub_epi32(p[qu], _mm256_set1_epi32(32 * a[b].bsums[sb]));
+                        __m256i sc = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 16 + 8 * sb)));
+                        isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(s, sc));
+                    }
+                }
+            }
+            __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wp)), _mm256_set1_ps(a[b].d));
+            acc[b % 8] = _mm256_add_ps(acc[b % 8], _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)));
+        }
+        store_rows8(acc, y + (size_t)t * ys);
+    }
+}
+
+#define X86_GEMV8_TABLE                                                                              \
+    {[DESK_TYPE_Q4_0] = gemv8_q4_0, [DESK_TYPE_Q8_0] = GEMV8_Q8_0, [DESK_TYPE_Q4_K] = gemv8_q4_K,   \
+     [DESK_TYPE_Q6_K] = gemv8_q6_K}
 
 #define X86_KERNEL_TABLE                                                                        \
     {[DESK_TYPE_F32] = dot_f32, [DESK_TYPE_F16] = dot_f16, [DESK_TYPE_Q8_0] = dot_q8_0,         \
