@@ -741,11 +741,11 @@ static atomic_int dispatch_ready;
 
 static bool never(void) { return false; }
 #if !defined(DESK_HAVE_X86)
-const desk_kernel_set desk_kernels_avx2 = {"avx2", never, {0}, {0}};
-const desk_kernel_set desk_kernels_avx512 = {"avx512", never, {0}, {0}};
+const desk_kernel_set desk_kernels_avx2 = {"avx2", never, {0}, {0}, {0}};
+const desk_kernel_set desk_kernels_avx512 = {"avx512", never, {0}, {0}, {0}};
 #endif
 #if !defined(DESK_HAVE_NEON)
-const desk_kernel_set desk_kernels_neon = {"neon", never, {0}, {0}};
+const desk_kernel_set desk_kernels_neon = {"neon", never, {0}, {0}, {0}};
 #endif
 
 static const desk_kernel_set *const SETS[] = {&desk_kernels_avx512, &desk_kernels_avx2, &desk_kernels_neon};
@@ -872,6 +872,28 @@ void desk_repack8(int type, const void *rows, size_t row_bytes, int64_t n, void 
                 for (int e = 0; e < 4; e++) o[e] = type == DESK_TYPE_Q4_0 ? q[e] : (uint8_t)(q[e] ^ 0x80);
             }
     }
+}
+
+static void kv_scores_ref(const float *q, const uint16_t *k, size_t stride, int n_pos, int64_t hd, float scale, float *out) {
+    for (int p = 0; p < n_pos; p++, k += stride) {
+        float l[8] = {0};
+        int64_t i = 0;
+        for (; i + 8 <= hd; i += 8)
+            for (int j = 0; j < 8; j++) l[j] += q[i + j] * h2f(k[i + j]);
+        for (; i < hd; i++) l[i % 8] += q[i] * h2f(k[i]);
+        out[p] = desk_reduce8(l) * scale;
+    }
+}
+
+static void kv_wsum_ref(float *o, const float *w, const uint16_t *v, size_t stride, int n_pos, int64_t hd) {
+    for (int p = 0; p < n_pos; p++, v += stride)
+        for (int64_t e = 0; e < hd; e++) o[e] += w[p] * h2f(v[e]);
+}
+
+desk_kv_fns desk_kv_kernels(void) {
+    dispatch_init();
+    if (active_set && active_set->kv.scores) return active_set->kv;
+    return (desk_kv_fns){kv_scores_ref, kv_wsum_ref};
 }
 
 const char *desk_kernels_active(void) {

@@ -69,7 +69,7 @@ static void plan(const desk_model *m, const desk_ctx_params *p, size_t sz[B_COUN
     size_t s[B_COUNT] = {
         [B_K] = kv, [B_V] = kv, [B_SEQLEN] = (size_t)p->n_seq * sizeof(int), [B_X] = T * d * 4, [B_XB] = T * d * 4,
         [B_Q] = T * nq * 4, [B_KT] = T * kvd * 4, [B_VT] = T * kvd * 4, [B_ATT] = T * nq * 4, [B_FF1] = T * ff * 4,
-        [B_FF2] = T * ff * 4, [B_ACT] = T * act_row, [B_SCORES] = (size_t)p->n_threads * (size_t)p->n_ctx * 4,
+        [B_FF2] = T * ff * 4, [B_ACT] = T * act_row, [B_SCORES] = (size_t)p->n_threads * (size_t)p->n_ctx * (size_t)(in->n_head / in->n_head_kv) * 4,
         [B_XN] = (size_t)p->n_outputs * d * 4, [B_LOGITS] = (size_t)p->n_outputs * V * 4, [B_OUTIDX] = T * sizeof(int),
         [B_SEQLOGITS] = (size_t)p->n_seq * V * 4, [B_SEQTMP] = (size_t)p->n_seq * sizeof(int),
         [B_EPOS] = T * sizeof(int32_t), [B_ESEQ] = T * sizeof(int32_t), [B_EWANT] = T * sizeof(bool)};
@@ -168,42 +168,40 @@ typedef struct {
     int layer;
 } attn_job;
 
+/* Work items are (token, KV head) pairs, so the heads of a GQA group read
+ * each K and V row while it is in cache. Scores and outputs use the kernel
+ * set's F16 dot/axpy, bit-identical in every set. */
 static void attention_job(void *arg, int ith, int nth) {
     attn_job *j = arg;
     desk_ctx *c = j->c;
     const desk_model_info *in = &c->m->info;
-    int64_t hd = in->head_dim, nh = in->n_head, group = in->n_head / in->n_head_kv, kvd = c->kv_dim;
-    int64_t total = (int64_t)j->b->n_tokens * nh;
+    int64_t hd = in->head_dim, nh = in->n_head, nkv = in->n_head_kv, group = nh / nkv, kvd = c->kv_dim;
+    int64_t total = (int64_t)j->b->n_tokens * nkv;
     int64_t i0 = total * ith / nth, i1 = total * (ith + 1) / nth;
-    float *sc = c->scores + (size_t)ith * (size_t)c->p.n_ctx;
+    float *sc = c->scores + (size_t)ith * (size_t)c->p.n_ctx * (size_t)group; /* [group][n_ctx] */
     float scale = 1.0f / sqrtf((float)hd);
-    float kbuf[512];
+    desk_kv_fns kv = desk_kv_kernels();
     for (int64_t i = i0; i < i1; i++) {
-        int t = (int)(i / nh);
-        int64_t h = i % nh, kvh = h / group;
+        int t = (int)(i / nkv);
+        int64_t kvh = i % nkv;
         int seq = j->b->seq[t], pos = j->b->pos[t];
         size_t base = ((size_t)seq * (size_t)in->n_layer + (size_t)j->layer) * (size_t)c->p.n_ctx;
-        const float *qv = c->q + (size_t)t * (size_t)(nh * hd) + h * hd;
-        for (int p = 0; p <= pos; p++) {
-            const uint16_t *kr = c->k_cache + (base + (size_t)p) * (size_t)kvd + kvh * hd;
-            for (int64_t e = 0; e < hd; e++) kbuf[e] = desk_h2f(kr[e]);
-            sc[p] = desk_dot_f32(qv, kbuf, hd) * scale;
+        const float *qv = c->q + (size_t)t * (size_t)(nh * hd) + kvh * group * hd;
+        const uint16_t *k0 = c->k_cache + base * (size_t)kvd + kvh * hd, *v0 = c->v_cache + base * (size_t)kvd + kvh * hd;
+        for (int64_t g = 0; g < group; g++) kv.scores(qv + g * hd, k0, (size_t)kvd, pos + 1, hd, scale, sc + g * c->p.n_ctx);
+        for (int64_t g = 0; g < group; g++) {
+            float *s = sc + g * c->p.n_ctx, mx = s[0], sum = 0;
+            for (int p = 1; p <= pos; p++) mx = s[p] > mx ? s[p] : mx;
+            for (int p = 0; p <= pos; p++) {
+                s[p] = expf(s[p] - mx);
+                sum += s[p];
+            }
+            float inv = 1.0f / sum;
+            for (int p = 0; p <= pos; p++) s[p] *= inv;
         }
-        float mx = sc[0];
-        for (int p = 1; p <= pos; p++) mx = sc[p] > mx ? sc[p] : mx;
-        float sum = 0;
-        for (int p = 0; p <= pos; p++) {
-            sc[p] = expf(sc[p] - mx);
-            sum += sc[p];
-        }
-        float inv = 1.0f / sum;
-        float *o = c->att + (size_t)t * (size_t)(nh * hd) + h * hd;
-        for (int64_t e = 0; e < hd; e++) o[e] = 0;
-        for (int p = 0; p <= pos; p++) {
-            const uint16_t *vr = c->v_cache + (base + (size_t)p) * (size_t)kvd + kvh * hd;
-            float w = sc[p] * inv;
-            for (int64_t e = 0; e < hd; e++) o[e] += w * desk_h2f(vr[e]);
-        }
+        float *o = c->att + (size_t)t * (size_t)(nh * hd) + kvh * group * hd;
+        for (int64_t e = 0; e < group * hd; e++) o[e] = 0;
+        for (int64_t g = 0; g < group; g++) kv.wsum(o + g * hd, sc + g * c->p.n_ctx, v0, (size_t)kvd, pos + 1, hd);
     }
 }
 

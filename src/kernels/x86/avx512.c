@@ -20,4 +20,4 @@ static bool avx512_usable(void) {
            desk_x86_f16c() && __builtin_cpu_supports("fma");
 }
 
-const desk_kernel_set desk_kernels_avx512 = {"avx512", avx512_usable, X86_KERNEL_TABLE, X86_GEMV8_TABLE};
+const desk_kernel_set desk_kernels_avx512 = {"avx512", avx512_usable, X86_KERNEL_TABLE, X86_GEMV8_TABLE, X86_KV};

@@ -356,6 +356,33 @@ static void gemv8_q6_K(int64_t n, const void *w8, const void *act, size_t act_ro
     }
 }
 
+/* ---- attention over the F16 KV cache ---- */
+static void kv_scores(const float *q, const uint16_t *k, size_t stride, int n_pos, int64_t hd, float scale, float *out) {
+    for (int p = 0; p < n_pos; p++, k += stride) {
+        __m256 acc = _mm256_setzero_ps();
+        int64_t i = 0;
+        for (; i + 8 <= hd; i += 8)
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(q + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i)))));
+        float l[8];
+        _mm256_storeu_ps(l, acc);
+        for (; i < hd; i++) l[i % 8] += q[i] * desk_h2f(k[i]);
+        out[p] = desk_reduce8(l) * scale;
+    }
+}
+static void kv_wsum(float *o, const float *w, const uint16_t *v, size_t stride, int n_pos, int64_t hd) {
+    int64_t e = 0;
+    for (; e + 8 <= hd; e += 8) { /* each 8 outputs stay in a register across all positions */
+        __m256 acc = _mm256_loadu_ps(o + e);
+        const uint16_t *vp = v + e;
+        for (int p = 0; p < n_pos; p++, vp += stride)
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(w[p]), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)vp))));
+        _mm256_storeu_ps(o + e, acc);
+    }
+    for (; e < hd; e++)
+        for (int p = 0; p < n_pos; p++) o[e] += w[p] * desk_h2f(v[(size_t)p * stride + e]);
+}
+#define X86_KV {kv_scores, kv_wsum}
+
 #define X86_GEMV8_TABLE                                                                              \
     {[DESK_TYPE_Q4_0] = gemv8_q4_0, [DESK_TYPE_Q8_0] = GEMV8_Q8_0, [DESK_TYPE_Q4_K] = gemv8_q4_K,   \
      [DESK_TYPE_Q6_K] = gemv8_q6_K}
