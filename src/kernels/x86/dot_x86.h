@@ -85,6 +85,18 @@ static inline __m256i q4_unpack(const uint8_t *qs) {
         return desk_reduce8(l);                                                                  \
     }
 
+/* Q5_0: the 32 high bits of qh, one per element, spread into bit 4 of each byte */
+static inline __m256i q5_unpack(const block_q5_0 *x) {
+    uint32_t qh;
+    memcpy(&qh, x->qh, 4);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh),
+                                    _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
+    v = _mm256_or_si256(v, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe)); /* all ones where element j's bit is set */
+    v = _mm256_and_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi64x(-1)), _mm256_set1_epi8(0x10));
+    return _mm256_or_si256(q4_unpack(x->qs), v);
+}
+
+BLOCK32_DOT(dot_q5_0, block_q5_0, DOT_PAIRS_I32(q5_unpack(x), aq), 16)
 BLOCK32_DOT(dot_q8_0, block_q8_0, dot_s8_i32(_mm256_loadu_si256((const __m256i *)x->qs), aq), 0)
 BLOCK32_DOT(dot_q4_0, block_q4_0, DOT_PAIRS_I32(q4_unpack(x->qs), aq), 8)
 
@@ -389,5 +401,5 @@ static void kv_wsum(float *o, const float *w, const uint16_t *v, size_t stride, 
 
 #define X86_KERNEL_TABLE                                                                        \
     {[DESK_TYPE_F32] = dot_f32, [DESK_TYPE_F16] = dot_f16, [DESK_TYPE_Q8_0] = dot_q8_0,         \
-     [DESK_TYPE_Q4_0] = dot_q4_0, [DESK_TYPE_Q4_K] = dot_q4_K, [DESK_TYPE_Q5_K] = dot_q5_K,     \
+     [DESK_TYPE_Q4_0] = dot_q4_0, [DESK_TYPE_Q5_0] = dot_q5_0, [DESK_TYPE_Q4_K] = dot_q4_K, [DESK_TYPE_Q5_K] = dot_q5_K,     \
      [DESK_TYPE_Q6_K] = dot_q6_K}
