@@ -213,8 +213,9 @@ desk_status desk_model_load_vocab(const char *path, desk_model **out, desk_error
 void desk_model_free(desk_model *m);
 void desk_model_get_info(const desk_model *m, desk_model_info *info);
 const desk_gguf *desk_model_gguf(const desk_model *m);
-/* Bytes of KV cache for n_ctx positions in one sequence (F16 K and V). */
-uint64_t desk_model_kv_bytes(const desk_model *m, int64_t n_ctx);
+/* Bytes of KV cache for n_ctx positions in one sequence, K and V stored as
+ * kv_type (DESK_TYPE_F16 or DESK_TYPE_Q8_0). */
+uint64_t desk_model_kv_bytes(const desk_model *m, int64_t n_ctx, int kv_type);
 
 /* ------------------------------------------------------------- 5. tokenizer */
 
@@ -262,6 +263,8 @@ typedef struct {
     int n_batch;    /* most tokens in one forward pass */
     int n_threads;  /* 0 = every core */
     int n_outputs;  /* most logit rows one decode may keep (0 = n_seq) */
+    int kv_type;    /* KV cache element type: DESK_TYPE_F16 (default; 0 means it too) or
+                     * DESK_TYPE_Q8_0 (about half the memory; head size must be a multiple of 32) */
 } desk_ctx_params;
 
 desk_ctx_params desk_ctx_default_params(void);

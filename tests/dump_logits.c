@@ -3,7 +3,7 @@
  * the logits of every position (float32, row-major [n_tokens][n_vocab]) for
  * comparison with the numpy reference.
  *
- * usage: dump_logits MODEL.gguf OUT.f32 TOK,TOK,... [THREADS]
+ * usage: dump_logits MODEL.gguf OUT.f32 TOK,TOK,... [THREADS [KV_TYPE]]
  */
 #include "testutil.h"
 
@@ -33,6 +33,7 @@ int main(int argc, char **argv) {
     cp.n_batch = n;
     cp.n_outputs = n;
     cp.n_threads = argc > 4 ? atoi(argv[4]) : 0;
+    if (argc > 5) cp.kv_type = desk_type_from_name(argv[5]);
     if (desk_ctx_new(m, &cp, &c, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
     desk_batch b = {n, toks, pos, seq, want};
     if (desk_ctx_decode(c, &b, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }

@@ -89,6 +89,26 @@ repro() {
 }
 suite "reproducibility: threads, chunking, batch composition, kernel sets" repro
 
+# ---- Q8_0 KV cache ------------------------------------------------------------
+kvq8() {
+    for v in llama3 qwen2 mistral; do
+        for t in F32 Q4_K_M; do
+            $B/make_model "$TMP/kv.gguf" $v $t || return 1
+            # tolerance: 3e-2 with float weights (8-bit K and V: about 1.4e-2 measured), 6e-2 with quantized ones
+            case $t in F32) tol=3e-2 ;; *) tol=6e-2 ;; esac
+            $B/dump_logits "$TMP/kv.gguf" "$TMP/d.f32" $TOK 0 Q8_0 || return 1
+            "$PY" tests/ref/reference.py compare "$TMP/kv.gguf" $TOK "$TMP/d.f32" $tol || return 1
+        done
+    done
+    for spec in llama3:Q4_0 qwen2:Q4_K_M; do
+        $B/make_model "$TMP/r.gguf" ${spec%%:*} ${spec##*:} 7 || return 1
+        $B/test_repro "$TMP/r.gguf" Q8_0 || return 1
+    done
+}
+if "$PY" -c 'import numpy' 2>/dev/null; then
+    suite "KV cache Q8_0: numpy reference and reproducibility" kvq8
+fi
+
 # ---- real weights and tokenizers from ../shared -------------------------------
 if [ -d "$SHARED/data" ]; then
     greedy() {

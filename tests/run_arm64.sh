@@ -24,9 +24,10 @@ repro() {
     for spec in llama3:Q4_0 qwen2:Q8_0 mistral:Q4_K_M llama2:F16; do
         $Q $B/make_model "$TMP/r.gguf" ${spec%%:*} ${spec##*:} 7 || return 1
         $Q $B/test_repro "$TMP/r.gguf" || return 1
+        $Q $B/test_repro "$TMP/r.gguf" Q8_0 || return 1
     done
 }
-suite "reproducibility: threads, batching, NEON vs scalar" repro
+suite "reproducibility: threads, batching, NEON vs scalar, F16 and Q8_0 KV cache" repro
 if [ -d "$SHARED/data" ]; then
     greedy() {
         $Q $BUILD/desk run -m "$SHARED/data/models/stories260K.gguf" -p "" -n 256 --temp 0 > "$TMP/s.txt" &&

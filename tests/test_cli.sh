@@ -49,6 +49,13 @@ $D info "$M" -c 128 --parallel 2 | grep -q "2 x 128 positions" && ok || bad "inf
 [ "$($D tokenize -m "$M" -p "ab" --ids 2>&1 >/dev/null)" = "2 tokens" ] && ok || bad "tokenize count on stderr"
 $D tokenize -m "$M" -p "the" | grep -q "^2 tokens" && ok || bad "tokenize listing count"
 
+# KV cache type
+$D info "$M" -c 1024 --kv-type q8_0 | grep -q "KV cache 544.0 KiB (Q8_0, 1 x 1024" && ok || bad "info --kv-type q8_0: $($D info "$M" -c 1024 --kv-type q8_0 | grep memory)"
+$D info "$M" -c 1024 | grep -q "KV cache 1.0 MiB (F16, 1 x 1024" && ok || bad "info f16 KV size: $($D info "$M" -c 1024 | grep memory)"
+$D run -m "$M2" -p "the market" -n 8 --kv-type q8_0 --temp 0 > /dev/null 2>&1 && ok || bad "run --kv-type q8_0"
+expect_fail 2 "'q4_0' is not a KV cache type" $D run -m "$M" -p x --kv-type q4_0
+$D bench -m "$M2" -p 8 -n 4 -r 1 --json --kv-type q8_0 | grep -q '"kv_type":"Q8_0"' && ok || bad "bench --kv-type"
+
 # bench and doctor
 $D bench -m "$M2" -p 16 -n 8 -r 2 -t 1 --json > "$TMP/bench.json" 2> "$TMP/err" && ok || bad "bench failed: $(cat "$TMP/err")"
 for k in '"prefill_tok_s":{"mean":' '"decode_tok_s":{"mean":' '"ttft_ms"' '"bandwidth_fraction":' '"peak_rss_bytes":' '"reps":2'; do

@@ -4,7 +4,7 @@
  * into batches, whichever other sequences share its batch, and whichever
  * kernel set (scalar, AVX2, AVX-512, NEON) runs it.
  *
- * usage: test_repro MODEL.gguf
+ * usage: test_repro MODEL.gguf [KV_TYPE]
  */
 #include "testutil.h"
 
@@ -12,12 +12,13 @@
 
 static int32_t toks_a[N], toks_b[N];
 static int32_t V;
+static int kv_type = DESK_TYPE_F16;
 
 /* logits of every position of sequence A, computed in `chunk`-token batches */
 static float *run_alone(desk_model *m, int threads, int chunk) {
     desk_error err;
     desk_ctx_params p = desk_ctx_default_params();
-    p.n_ctx = 64; p.n_batch = chunk; p.n_outputs = chunk; p.n_threads = threads;
+    p.n_ctx = 64; p.n_batch = chunk; p.n_outputs = chunk; p.n_threads = threads; p.kv_type = kv_type;
     desk_ctx *c;
     if (desk_ctx_new(m, &p, &c, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
     float *out = malloc((size_t)N * (size_t)V * 4);
@@ -38,7 +39,7 @@ static float *run_alone(desk_model *m, int threads, int chunk) {
 static float *run_shared(desk_model *m, int threads) {
     desk_error err;
     desk_ctx_params p = desk_ctx_default_params();
-    p.n_ctx = 64; p.n_seq = 3; p.n_batch = 2 * N; p.n_outputs = 2 * N; p.n_threads = threads;
+    p.n_ctx = 64; p.n_seq = 3; p.n_batch = 2 * N; p.n_outputs = 2 * N; p.n_threads = threads; p.kv_type = kv_type;
     desk_ctx *c;
     if (desk_ctx_new(m, &p, &c, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
     /* first B alone for 5 tokens in slot 2, then batches mixing A (slot 1) and B */
@@ -70,7 +71,8 @@ static int first_diff(const float *x, const float *y) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) { fprintf(stderr, "usage: %s MODEL.gguf\n", argv[0]); return 2; }
+    if (argc != 2 && argc != 3) { fprintf(stderr, "usage: %s MODEL.gguf [KV_TYPE]\n", argv[0]); return 2; }
+    if (argc == 3) kv_type = desk_type_from_name(argv[2]);
     desk_error err;
     desk_model *m;
     if (desk_model_load(argv[1], &m, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
@@ -107,7 +109,8 @@ int main(int argc, char **argv) {
         ran++;
     }
     CHECK(ran >= 1, "no kernel set ran");
-    printf("%s: threads 1-4, batches of 1/3/7/16/24, shared batches, %d kernel sets: identical\n", argv[1], ran);
+    printf("%s (KV cache %s): threads 1-4, batches of 1/3/7/16/24, shared batches, %d kernel sets: identical\n", argv[1],
+           desk_type_name(kv_type), ran);
     free(base);
     desk_model_free(m);
     return t_done("reproducibility");

@@ -18,6 +18,8 @@ int cmd_doctor(int argc, char **argv);
 bool cli_int(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out);
 bool cli_float(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out);
 bool cli_u64(const char *cmd, const char *flag, const char *s, uint64_t *out);
+/* "f16" or "q8_0" (any case) for --kv-type. */
+bool cli_kv_type(const char *cmd, const char *flag, const char *s, int *type);
 /* The value after a flag, or an error if there is none. */
 const char *cli_value(const char *cmd, int argc, char **argv, int *i);
 /* Reads a whole file (or "-" for stdin). Returns malloc'd NUL-terminated text. */

@@ -66,17 +66,19 @@ static double probe_in_child(int threads) {
 }
 
 static void bench_usage(FILE *f) {
-    fprintf(f, "usage: desk bench -m MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r REPS] [-b BATCH] [--json | --csv]\n"
+    fprintf(f, "usage: desk bench -m MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r REPS] [-b BATCH] [--kv-type T] [--json | --csv]\n"
                "  -p N     prompt tokens to prefill (default 512)\n"
                "  -n N     tokens to decode after it (default 128)\n"
                "  -r N     repetitions (default 3), after one warm-up\n"
-               "  -b N     prompt tokens per forward pass (default: all of them, at most 512)\n");
+               "  -b N     prompt tokens per forward pass (default: all of them, at most 512)\n"
+               "  --kv-type f16|q8_0  KV cache element type (default f16)\n");
 }
 
 int cmd_bench(int argc, char **argv) {
     const char *C = "bench", *model = NULL, *val;
     long np = 512, nd = 128, threads = 0, reps = 3, batch = 0;
     int fmt = 0; /* 0 table, 1 json, 2 csv */
+    int kv_type = DESK_TYPE_F16;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
 #define INT(lo, hi, dst) do { if (!(val = cli_value(C, argc, argv, &i)) || !cli_int(C, a, val, lo, hi, &dst)) return 2; } while (0)
@@ -87,6 +89,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "-r")) INT(1, 1000, reps);
         else if (!strcmp(a, "-b")) INT(1, 65536, batch);
         else if (!strcmp(a, "--json")) fmt = 1;
+        else if (!strcmp(a, "--kv-type")) { if (!(val = cli_value(C, argc, argv, &i)) || !cli_kv_type(C, a, val, &kv_type)) return 2; }
         else if (!strcmp(a, "--csv")) fmt = 2;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { bench_usage(stdout); return 0; }
         else { fprintf(stderr, "desk bench: unknown option '%s'\n", a); bench_usage(stderr); return 2; }
@@ -110,6 +113,7 @@ int cmd_bench(int argc, char **argv) {
     cp.n_ctx = (int)(np + nd + 1);
     cp.n_threads = (int)threads;
     cp.n_batch = (int)(batch ? batch : (np < 512 ? np : 512));
+    cp.kv_type = kv_type;
     if (desk_ctx_new(m, &cp, &c, &err)) { fprintf(stderr, "desk bench: %s\n", err.msg); goto done; }
     desk_cpu_info cpu;
     desk_cpu_features(&cpu);
@@ -151,11 +155,12 @@ int cmd_bench(int argc, char **argv) {
     const char *name = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
     if (fmt == 1) {
         printf("{\"model\":\"%s\",\"arch\":\"%s\",\"params\":%lld,\"bytes_per_token\":%llu,\"threads\":%d,\"kernels\":\"%s\","
-               "\"prompt_tokens\":%ld,\"decode_tokens\":%ld,\"reps\":%ld,"
+               "\"kv_type\":\"%s\",\"prompt_tokens\":%ld,\"decode_tokens\":%ld,\"reps\":%ld,"
                "\"prefill_tok_s\":{\"mean\":%.2f,\"sd\":%.2f},\"decode_tok_s\":{\"mean\":%.2f,\"sd\":%.2f},"
                "\"ttft_ms\":{\"mean\":%.2f,\"sd\":%.2f},\"decode_gb_s\":%.3f,\"read_bandwidth_gb_s\":%.3f,"
                "\"bandwidth_fraction\":%.4f,\"peak_rss_bytes\":%llu}\n",
-               name, in.arch, (long long)in.n_params, (unsigned long long)in.bytes_per_token, n_threads, ci.kernel, np, nd, reps,
+               name, in.arch, (long long)in.n_params, (unsigned long long)in.bytes_per_token, n_threads, ci.kernel,
+               desk_type_name(kv_type), np, nd, reps,
                sp.mean, sp.sd, sd.mean, sd.sd, st.mean, st.sd, bps / 1e9, bw, frac, (unsigned long long)rss);
     } else if (fmt == 2) {
         printf("model,threads,kernels,prompt_tokens,decode_tokens,reps,prefill_tok_s,prefill_sd,decode_tok_s,decode_sd,ttft_ms,"

@@ -9,15 +9,18 @@
 int cmd_info(int argc, char **argv) {
     const char *C = "info", *path = NULL;
     long n_ctx = 0, n_seq = 1;
+    int kv_type = DESK_TYPE_F16;
     bool meta = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val;
         if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) { if (!(val = cli_value(C, argc, argv, &i)) || !cli_int(C, a, val, 1, 1 << 22, &n_ctx)) return 2; }
         else if (!strcmp(a, "--parallel")) { if (!(val = cli_value(C, argc, argv, &i)) || !cli_int(C, a, val, 1, 4096, &n_seq)) return 2; }
         else if (!strcmp(a, "--metadata")) meta = true;
+        else if (!strcmp(a, "--kv-type")) { if (!(val = cli_value(C, argc, argv, &i)) || !cli_kv_type(C, a, val, &kv_type)) return 2; }
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("usage: desk info MODEL.gguf [-c CTX] [--parallel N] [--metadata]\n"
+            printf("usage: desk info MODEL.gguf [-c CTX] [--parallel N] [--kv-type f16|q8_0] [--metadata]\n"
                    "  -c CTX        context length to size the KV cache for (default: model's, at most 4096)\n"
+                   "  --kv-type T   KV cache element type (default f16)\n"
                    "  --parallel N  sequences held at once (default 1)\n"
                    "  --metadata    also list every metadata key\n");
             return 0;
@@ -49,10 +52,12 @@ int cmd_info(int argc, char **argv) {
     desk_ctx_params cp = desk_ctx_default_params();
     cp.n_ctx = (int)n_ctx;
     cp.n_seq = (int)n_seq;
+    cp.kv_type = kv_type;
     if (!n_ctx) cp.n_ctx = (int)(in.n_ctx_train < 4096 ? in.n_ctx_train : 4096);
-    uint64_t kv = desk_model_kv_bytes(m, cp.n_ctx) * (uint64_t)n_seq, total = desk_ctx_estimate_memory(m, &cp);
-    printf("memory        weights %s (mapped from the file) + KV cache %s (F16, %d x %d positions) + scratch %s = %s\n",
-           cli_bytes(in.weight_bytes, b1, sizeof b1), cli_bytes(kv, b2, sizeof b2), (int)n_seq, cp.n_ctx,
+    uint64_t kv = desk_model_kv_bytes(m, cp.n_ctx, kv_type) * (uint64_t)n_seq, total = desk_ctx_estimate_memory(m, &cp);
+    if (!total) { fprintf(stderr, "desk info: this KV cache type does not fit the model (head size %lld)\n", (long long)in.head_dim); desk_model_free(m); return 1; }
+    printf("memory        weights %s (mapped from the file) + KV cache %s (%s, %d x %d positions) + scratch %s = %s\n",
+           cli_bytes(in.weight_bytes, b1, sizeof b1), cli_bytes(kv, b2, sizeof b2), desk_type_name(kv_type), (int)n_seq, cp.n_ctx,
            cli_bytes(total - kv, b3, sizeof b3), cli_bytes(in.weight_bytes + total, b4, sizeof b4));
     if (meta) {
         const desk_gguf *g = desk_model_gguf(m);

@@ -34,7 +34,8 @@ static void run_usage(FILE *f) {
             "      --frequency-penalty F, --presence-penalty P   (default 0)\n"
             "      --seed S             sampler seed (default 0): same seed, same output\n"
             "      --no-special         treat special-token text in the prompt as plain text\n"
-            "      --ignore-eos         keep generating past end-of-generation tokens\n");
+            "      --ignore-eos         keep generating past end-of-generation tokens\n"
+            "      --kv-type T          KV cache element type: f16 (default) or q8_0 (half the memory)\n");
 }
 
 int cmd_run(int argc, char **argv) {
@@ -42,6 +43,7 @@ int cmd_run(int argc, char **argv) {
     long n_predict = 128, n_ctx = 0, threads = 0, batch = 256, v;
     double f;
     bool parse_special = true, ignore_eos = false;
+    int kv_type = DESK_TYPE_F16;
     desk_sampler_params sp = desk_sampler_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val;
@@ -64,6 +66,7 @@ int cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--seed")) { VAL(); if (!cli_u64(C, a, val, &sp.seed)) return 2; }
         else if (!strcmp(a, "--no-special")) parse_special = false;
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = true;
+        else if (!strcmp(a, "--kv-type")) { VAL(); if (!cli_kv_type(C, a, val, &kv_type)) return 2; }
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { run_usage(stdout); return 0; }
         else { fprintf(stderr, "desk run: unknown option '%s'\n", a); run_usage(stderr); return 2; }
 #undef VAL
@@ -90,6 +93,7 @@ int cmd_run(int argc, char **argv) {
     cp.n_ctx = (int)n_ctx;
     cp.n_threads = (int)threads;
     cp.n_batch = (int)batch;
+    cp.kv_type = kv_type;
     if (desk_ctx_new(m, &cp, &c, &err)) { fprintf(stderr, "desk run: %s\n", err.msg); goto done; }
     int ctx_len = desk_ctx_n_ctx(c), n_prompt = 0;
     int flags = DESK_TOK_ADD_BOS | (parse_special ? DESK_TOK_PARSE_SPECIAL : 0);

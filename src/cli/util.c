@@ -46,6 +46,16 @@ bad:
     return false;
 }
 
+bool cli_kv_type(const char *cmd, const char *flag, const char *s, int *type) {
+    int t = desk_type_from_name(s);
+    if (t != DESK_TYPE_F16 && t != DESK_TYPE_Q8_0) {
+        fprintf(stderr, "desk %s: %s: '%s' is not a KV cache type (f16, q8_0)\n", cmd, flag, s);
+        return false;
+    }
+    *type = t;
+    return true;
+}
+
 const char *cli_value(const char *cmd, int argc, char **argv, int *i) {
     if (*i + 1 >= argc) {
         fprintf(stderr, "desk %s: %s needs a value\n", cmd, argv[*i]);

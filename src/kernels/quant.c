@@ -874,8 +874,9 @@ void desk_repack8(int type, const void *rows, size_t row_bytes, int64_t n, void 
     }
 }
 
-static void kv_scores_ref(const float *q, const uint16_t *k, size_t stride, int n_pos, int64_t hd, float scale, float *out) {
-    for (int p = 0; p < n_pos; p++, k += stride) {
+static void kv_scores_ref(const float *q, const void *kv, size_t stride, int n_pos, int64_t hd, float scale, float *out) {
+    for (int p = 0; p < n_pos; p++) {
+        const uint16_t *k = (const uint16_t *)((const char *)kv + (size_t)p * stride);
         float l[8] = {0};
         int64_t i = 0;
         for (; i + 8 <= hd; i += 8)
@@ -885,15 +886,34 @@ static void kv_scores_ref(const float *q, const uint16_t *k, size_t stride, int 
     }
 }
 
-static void kv_wsum_ref(float *o, const float *w, const uint16_t *v, size_t stride, int n_pos, int64_t hd) {
-    for (int p = 0; p < n_pos; p++, v += stride)
+static void kv_wsum_ref(float *o, const float *w, const void *vv, size_t stride, int n_pos, int64_t hd) {
+    for (int p = 0; p < n_pos; p++) {
+        const uint16_t *v = (const uint16_t *)((const char *)vv + (size_t)p * stride);
         for (int64_t e = 0; e < hd; e++) o[e] += w[p] * h2f(v[e]);
+    }
+}
+
+/* Q8_0 rows: hd is a multiple of 32; element value (d * q) */
+static void kv_scores_q8_ref(const float *q, const void *kv, size_t stride, int n_pos, int64_t hd, float scale, float *out) {
+    for (int p = 0; p < n_pos; p++) {
+        const block_q8_0 *k = (const block_q8_0 *)((const char *)kv + (size_t)p * stride);
+        float l[8] = {0};
+        for (int64_t i = 0; i < hd; i++) l[i % 8] += q[i] * (h2f(k[i / QK].d) * (float)k[i / QK].qs[i % QK]);
+        out[p] = desk_reduce8(l) * scale;
+    }
+}
+
+static void kv_wsum_q8_ref(float *o, const float *w, const void *vv, size_t stride, int n_pos, int64_t hd) {
+    for (int p = 0; p < n_pos; p++) {
+        const block_q8_0 *v = (const block_q8_0 *)((const char *)vv + (size_t)p * stride);
+        for (int64_t e = 0; e < hd; e++) o[e] += w[p] * (h2f(v[e / QK].d) * (float)v[e / QK].qs[e % QK]);
+    }
 }
 
 desk_kv_fns desk_kv_kernels(void) {
     dispatch_init();
     if (active_set && active_set->kv.scores) return active_set->kv;
-    return (desk_kv_fns){kv_scores_ref, kv_wsum_ref};
+    return (desk_kv_fns){kv_scores_ref, kv_scores_q8_ref, kv_wsum_ref, kv_wsum_q8_ref};
 }
 
 const char *desk_kernels_active(void) {

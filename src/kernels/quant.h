@@ -147,16 +147,17 @@ typedef void (*desk_gemv8_fn)(int64_t n, const void *w8, const void *act, size_t
 desk_gemv8_fn desk_gemv8(int type);                     /* the active set's, or NULL */
 desk_gemv8_fn desk_gemv8_for(const char *kernels, int type);
 
-/* Attention over the F16 KV cache, bit-identical in every kernel set:
+/* Attention over the KV cache (F16, or Q8_0 blocks whose element value is
+ * d * q in float), bit-identical in every kernel set:
  *   scores: out[p] = dot(q, K row p) * scale for p < n_pos, the dot being
  *           8 lanes (element i in lane i % 8, multiply then add) and
  *           desk_reduce8;
  *   wsum:   o[e] = o[e] + w[p] * V row p [e], for p = 0, 1, ... in order.
- * Rows are `stride` halves apart. */
-typedef void (*desk_kv_scores_fn)(const float *q, const uint16_t *k, size_t stride, int n_pos, int64_t hd, float scale,
+ * Rows are `stride` bytes apart. */
+typedef void (*desk_kv_scores_fn)(const float *q, const void *k, size_t stride, int n_pos, int64_t hd, float scale,
                                   float *out);
-typedef void (*desk_kv_wsum_fn)(float *o, const float *w, const uint16_t *v, size_t stride, int n_pos, int64_t hd);
-typedef struct { desk_kv_scores_fn scores; desk_kv_wsum_fn wsum; } desk_kv_fns;
+typedef void (*desk_kv_wsum_fn)(float *o, const float *w, const void *v, size_t stride, int n_pos, int64_t hd);
+typedef struct { desk_kv_scores_fn scores, scores_q8; desk_kv_wsum_fn wsum, wsum_q8; } desk_kv_fns;
 desk_kv_fns desk_kv_kernels(void);   /* the active set's, or the scalar ones */
 
 /* SIMD variant tables (defined in x86/ and arm/ when built) */

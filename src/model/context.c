@@ -19,7 +19,8 @@ struct desk_ctx {
     desk_ctx_params p;
     desk_pool *pool;
     int64_t kv_dim;                /* n_head_kv * head_dim */
-    uint16_t *k_cache, *v_cache;   /* [n_seq][n_layer][n_ctx][kv_dim] */
+    size_t kv_row, kv_head;        /* bytes of one cached K (or V) row, and of one head's part of it */
+    uint8_t *k_cache, *v_cache;    /* [n_seq][n_layer][n_ctx] rows of kv_dim elements of p.kv_type */
     int *seq_len;
     /* scratch for n_batch tokens */
     float *x, *xb, *q, *k, *v, *att, *ff1, *ff2;
@@ -50,6 +51,16 @@ static bool normalize_params(const desk_model *m, desk_ctx_params *p, desk_error
     if (p->n_threads <= 0) p->n_threads = desk_n_cores();
     if (p->n_outputs <= 0) p->n_outputs = p->n_seq;
     if (p->n_outputs > p->n_batch) p->n_outputs = p->n_batch;
+    if (p->kv_type == 0) p->kv_type = DESK_TYPE_F16;
+    if (p->kv_type != DESK_TYPE_F16 && p->kv_type != DESK_TYPE_Q8_0) {
+        desk_fail(err, DESK_EINVAL, "KV cache type %s is not supported (F16, Q8_0 are)", desk_type_name(p->kv_type));
+        return false;
+    }
+    if (p->kv_type == DESK_TYPE_Q8_0 && in->head_dim % 32) {
+        desk_fail(err, DESK_EINVAL, "a Q8_0 KV cache needs a head size that is a multiple of 32 (this model's is %lld)",
+                  (long long)in->head_dim);
+        return false;
+    }
     if (p->n_ctx > (1 << 22) || p->n_seq > 4096 || p->n_batch > 65536 || p->n_threads > 512) {
         desk_fail(err, DESK_EINVAL, "context parameters out of range (n_ctx %d, n_seq %d, n_batch %d, threads %d)",
                   p->n_ctx, p->n_seq, p->n_batch, p->n_threads);
@@ -62,7 +73,7 @@ static void plan(const desk_model *m, const desk_ctx_params *p, size_t sz[B_COUN
     const desk_model_info *in = &m->info;
     size_t T = (size_t)p->n_batch, d = (size_t)in->n_embd, nq = (size_t)(in->n_head * in->head_dim),
            ff = (size_t)in->n_ff, V = (size_t)in->n_vocab, kvd = (size_t)(in->n_head_kv * in->head_dim);
-    size_t kv = (size_t)p->n_seq * (size_t)in->n_layer * (size_t)p->n_ctx * kvd * 2;
+    size_t kv = (size_t)p->n_seq * (size_t)in->n_layer * (size_t)p->n_ctx * desk_type_row_size(p->kv_type, (int64_t)kvd);
     size_t widest = d > ff ? d : ff;
     if (nq > widest) widest = nq;
     size_t act_row = desk_act_row_size(ACT_Q8A, (int64_t)widest) + desk_act_row_size(ACT_Q8K, (int64_t)widest) + 64;
@@ -101,6 +112,8 @@ desk_status desk_ctx_new(const desk_model *m, const desk_ctx_params *pp, desk_ct
     c->m = m;
     c->p = p;
     c->kv_dim = m->info.n_head_kv * m->info.head_dim;
+    c->kv_row = desk_type_row_size(p.kv_type, c->kv_dim);
+    c->kv_head = desk_type_row_size(p.kv_type, m->info.head_dim);
     c->pool = desk_pool_new(p.n_threads);
     c->p.n_threads = desk_pool_size(c->pool);
     size_t sz[B_COUNT];
@@ -175,20 +188,24 @@ static void attention_job(void *arg, int ith, int nth) {
     attn_job *j = arg;
     desk_ctx *c = j->c;
     const desk_model_info *in = &c->m->info;
-    int64_t hd = in->head_dim, nh = in->n_head, nkv = in->n_head_kv, group = nh / nkv, kvd = c->kv_dim;
+    int64_t hd = in->head_dim, nh = in->n_head, nkv = in->n_head_kv, group = nh / nkv;
     int64_t total = (int64_t)j->b->n_tokens * nkv;
     int64_t i0 = total * ith / nth, i1 = total * (ith + 1) / nth;
     float *sc = c->scores + (size_t)ith * (size_t)c->p.n_ctx * (size_t)group; /* [group][n_ctx] */
     float scale = 1.0f / sqrtf((float)hd);
     desk_kv_fns kv = desk_kv_kernels();
+    bool q8 = c->p.kv_type == DESK_TYPE_Q8_0;
+    desk_kv_scores_fn scores = q8 ? kv.scores_q8 : kv.scores;
+    desk_kv_wsum_fn wsum = q8 ? kv.wsum_q8 : kv.wsum;
     for (int64_t i = i0; i < i1; i++) {
         int t = (int)(i / nkv);
         int64_t kvh = i % nkv;
         int seq = j->b->seq[t], pos = j->b->pos[t];
         size_t base = ((size_t)seq * (size_t)in->n_layer + (size_t)j->layer) * (size_t)c->p.n_ctx;
         const float *qv = c->q + (size_t)t * (size_t)(nh * hd) + kvh * group * hd;
-        const uint16_t *k0 = c->k_cache + base * (size_t)kvd + kvh * hd, *v0 = c->v_cache + base * (size_t)kvd + kvh * hd;
-        for (int64_t g = 0; g < group; g++) kv.scores(qv + g * hd, k0, (size_t)kvd, pos + 1, hd, scale, sc + g * c->p.n_ctx);
+        const uint8_t *k0 = c->k_cache + base * c->kv_row + (size_t)kvh * c->kv_head;
+        const uint8_t *v0 = c->v_cache + base * c->kv_row + (size_t)kvh * c->kv_head;
+        for (int64_t g = 0; g < group; g++) scores(qv + g * hd, k0, c->kv_row, pos + 1, hd, scale, sc + g * c->p.n_ctx);
         for (int64_t g = 0; g < group; g++) {
             float *s = sc + g * c->p.n_ctx, mx = s[0], sum = 0;
             for (int p = 1; p <= pos; p++) mx = s[p] > mx ? s[p] : mx;
@@ -201,7 +218,7 @@ static void attention_job(void *arg, int ith, int nth) {
         }
         float *o = c->att + (size_t)t * (size_t)(nh * hd) + kvh * group * hd;
         for (int64_t e = 0; e < group * hd; e++) o[e] = 0;
-        for (int64_t g = 0; g < group; g++) kv.wsum(o + g * hd, sc + g * c->p.n_ctx, v0, (size_t)kvd, pos + 1, hd);
+        for (int64_t g = 0; g < group; g++) wsum(o + g * hd, sc + g * c->p.n_ctx, v0, c->kv_row, pos + 1, hd);
     }
 }
 
@@ -265,11 +282,9 @@ desk_status desk_ctx_decode(desk_ctx *c, const desk_batch *b, desk_error *err) {
         for (int t = 0; t < T; t++) {
             rope_apply(m, c->q + (size_t)t * nq, (int)in->n_head, hd, b->pos[t]);
             rope_apply(m, c->k + (size_t)t * kvd, (int)in->n_head_kv, hd, b->pos[t]);
-            size_t row = (((size_t)b->seq[t] * (size_t)in->n_layer + (size_t)l) * (size_t)c->p.n_ctx + (size_t)b->pos[t]) * (size_t)kvd;
-            for (int64_t e = 0; e < kvd; e++) {
-                c->k_cache[row + e] = desk_fp32_to_fp16(c->k[(size_t)t * kvd + e]);
-                c->v_cache[row + e] = desk_fp32_to_fp16(c->v[(size_t)t * kvd + e]);
-            }
+            size_t row = (((size_t)b->seq[t] * (size_t)in->n_layer + (size_t)l) * (size_t)c->p.n_ctx + (size_t)b->pos[t]) * c->kv_row;
+            desk_quantize_row(c->p.kv_type, c->k + (size_t)t * kvd, c->k_cache + row, kvd);
+            desk_quantize_row(c->p.kv_type, c->v + (size_t)t * kvd, c->v_cache + row, kvd);
         }
         attn_job aj = {c, b, l};
         desk_pool_run(c->pool, attention_job, &aj);

@@ -314,8 +314,10 @@ void desk_model_free(desk_model *m) {
 void desk_model_get_info(const desk_model *m, desk_model_info *info) { *info = m->info; }
 const desk_gguf *desk_model_gguf(const desk_model *m) { return m->gguf; }
 
-uint64_t desk_model_kv_bytes(const desk_model *m, int64_t n_ctx) {
-    return (uint64_t)m->info.n_layer * (uint64_t)n_ctx * (uint64_t)(m->info.n_head_kv * m->info.head_dim) * 2u * 2u;
+uint64_t desk_model_kv_bytes(const desk_model *m, int64_t n_ctx, int kv_type) {
+    uint64_t row = desk_type_row_size(kv_type == DESK_TYPE_Q8_0 ? DESK_TYPE_Q8_0 : DESK_TYPE_F16,
+                                      m->info.n_head_kv * m->info.head_dim);
+    return (uint64_t)m->info.n_layer * (uint64_t)n_ctx * row * 2u;
 }
 
 /* ------------------------------------------------------------ tokenizer API */

@@ -160,37 +160,58 @@ static float dot_f16(int64_t n, const void *vw, const void *va) {
     return desk_reduce16(l);
 }
 
-static void kv_scores(const float *q, const uint16_t *k, size_t stride, int n_pos, int64_t hd, float scale, float *out) {
-    for (int p = 0; p < n_pos; p++, k += stride) {
-        float32x4_t a0 = vdupq_n_f32(0), a1 = vdupq_n_f32(0);
-        int64_t i = 0;
-        for (; i + 8 <= hd; i += 8) {
-            a0 = vaddq_f32(a0, vmulq_f32(vld1q_f32(q + i), vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(k + i)))));
-            a1 = vaddq_f32(a1, vmulq_f32(vld1q_f32(q + i + 4), vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(k + i + 4)))));
-        }
-        float l[8];
-        vst1q_f32(l, a0);
-        vst1q_f32(l + 4, a1);
-        for (; i < hd; i++) l[i % 8] += q[i] * desk_h2f(k[i]);
-        out[p] = desk_reduce8(l) * scale;
-    }
+static inline float32x4_t kv_load4_f16(const void *row, int64_t i) {
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)row + i)));
 }
-static void kv_wsum(float *o, const float *w, const uint16_t *v, size_t stride, int n_pos, int64_t hd) {
-    int64_t e = 0;
-    for (; e + 4 <= hd; e += 4) {
-        float32x4_t acc = vld1q_f32(o + e);
-        const uint16_t *vp = v + e;
-        for (int p = 0; p < n_pos; p++, vp += stride)
-            acc = vaddq_f32(acc, vmulq_f32(vdupq_n_f32(w[p]), vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(vp)))));
-        vst1q_f32(o + e, acc);
-    }
-    for (; e < hd; e++)
-        for (int p = 0; p < n_pos; p++) o[e] += w[p] * desk_h2f(v[(size_t)p * stride + e]);
+static inline float kv_elem_f16(const void *row, int64_t i) { return desk_h2f(((const uint16_t *)row)[i]); }
+static inline float32x4_t kv_load4_q8(const void *row, int64_t i) {
+    const block_q8_0 *b = (const block_q8_0 *)row + i / QK;
+    int32_t four;
+    memcpy(&four, b->qs + i % QK, 4); /* exactly 4 bytes: never past the block */
+    int8x8_t q8 = vreinterpret_s8_s32(vdup_n_s32(four));
+    float32x4_t q = vcvtq_f32_s32(vmovl_s16(vget_low_s16(vmovl_s8(q8))));
+    return vmulq_f32(vdupq_n_f32(desk_h2f(b->d)), q);
 }
+static inline float kv_elem_q8(const void *row, int64_t i) {
+    const block_q8_0 *b = (const block_q8_0 *)row + i / QK;
+    return desk_h2f(b->d) * (float)b->qs[i % QK];
+}
+
+#define KV_KERNELS(SUFFIX, LOAD4, ELEM)                                                                     \
+    static void kv_scores##SUFFIX(const float *q, const void *k, size_t stride, int n_pos, int64_t hd, float scale, \
+                                  float *out) {                                                             \
+        for (int p = 0; p < n_pos; p++) {                                                                   \
+            const void *row = (const char *)k + (size_t)p * stride;                                         \
+            float32x4_t a0 = vdupq_n_f32(0), a1 = vdupq_n_f32(0);                                           \
+            int64_t i = 0;                                                                                  \
+            for (; i + 8 <= hd; i += 8) {                                                                   \
+                a0 = vaddq_f32(a0, vmulq_f32(vld1q_f32(q + i), LOAD4(row, i)));                             \
+                a1 = vaddq_f32(a1, vmulq_f32(vld1q_f32(q + i + 4), LOAD4(row, i + 4)));                     \
+            }                                                                                               \
+            float l[8];                                                                                     \
+            vst1q_f32(l, a0);                                                                               \
+            vst1q_f32(l + 4, a1);                                                                           \
+            for (; i < hd; i++) l[i % 8] += q[i] * ELEM(row, i);                                            \
+            out[p] = desk_reduce8(l) * scale;                                                               \
+        }                                                                                                   \
+    }                                                                                                       \
+    static void kv_wsum##SUFFIX(float *o, const float *w, const void *v, size_t stride, int n_pos, int64_t hd) { \
+        int64_t e = 0;                                                                                      \
+        for (; e + 4 <= hd; e += 4) {                                                                       \
+            float32x4_t acc = vld1q_f32(o + e);                                                             \
+            for (int p = 0; p < n_pos; p++)                                                                 \
+                acc = vaddq_f32(acc, vmulq_f32(vdupq_n_f32(w[p]), LOAD4((const char *)v + (size_t)p * stride, e))); \
+            vst1q_f32(o + e, acc);                                                                          \
+        }                                                                                                   \
+        for (; e < hd; e++)                                                                                 \
+            for (int p = 0; p < n_pos; p++) o[e] += w[p] * ELEM((const char *)v + (size_t)p * stride, e);   \
+    }
+KV_KERNELS(, kv_load4_f16, kv_elem_f16)
+KV_KERNELS(_q8, kv_load4_q8, kv_elem_q8)
 
 const desk_kernel_set desk_kernels_neon = {
     "neon", neon_usable,
     {[DESK_TYPE_F32] = dot_f32, [DESK_TYPE_F16] = dot_f16, [DESK_TYPE_Q8_0] = dot_q8_0, [DESK_TYPE_Q4_0] = dot_q4_0,
      [DESK_TYPE_Q4_K] = dot_q4_K, [DESK_TYPE_Q5_K] = dot_q5_K, [DESK_TYPE_Q6_K] = dot_q6_K},
     {0},
-    {kv_scores, kv_wsum}};
+    {kv_scores, kv_scores_q8, kv_wsum, kv_wsum_q8}};

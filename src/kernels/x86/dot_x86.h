@@ -368,32 +368,50 @@ static void gemv8_q6_K(int64_t n, const void *w8, const void *act, size_t act_ro
     }
 }
 
-/* ---- attention over the F16 KV cache ---- */
-static void kv_scores(const float *q, const uint16_t *k, size_t stride, int n_pos, int64_t hd, float scale, float *out) {
-    for (int p = 0; p < n_pos; p++, k += stride) {
-        __m256 acc = _mm256_setzero_ps();
-        int64_t i = 0;
-        for (; i + 8 <= hd; i += 8)
-            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(q + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i)))));
-        float l[8];
-        _mm256_storeu_ps(l, acc);
-        for (; i < hd; i++) l[i % 8] += q[i] * desk_h2f(k[i]);
-        out[p] = desk_reduce8(l) * scale;
-    }
+/* ---- attention over the KV cache ---- */
+static inline __m256 kv_load8_f16(const void *row, int64_t i) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i)));
 }
-static void kv_wsum(float *o, const float *w, const uint16_t *v, size_t stride, int n_pos, int64_t hd) {
-    int64_t e = 0;
-    for (; e + 8 <= hd; e += 8) { /* each 8 outputs stay in a register across all positions */
-        __m256 acc = _mm256_loadu_ps(o + e);
-        const uint16_t *vp = v + e;
-        for (int p = 0; p < n_pos; p++, vp += stride)
-            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(w[p]), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)vp))));
-        _mm256_storeu_ps(o + e, acc);
-    }
-    for (; e < hd; e++)
-        for (int p = 0; p < n_pos; p++) o[e] += w[p] * desk_h2f(v[(size_t)p * stride + e]);
+static inline float kv_elem_f16(const void *row, int64_t i) { return desk_h2f(((const uint16_t *)row)[i]); }
+/* Q8_0: d * q for 8 elements i..i+7 (i a multiple of 8, inside one block) */
+static inline __m256 kv_load8_q8(const void *row, int64_t i) {
+    const block_q8_0 *b = (const block_q8_0 *)row + i / QK;
+    __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b->qs + i % QK))));
+    return _mm256_mul_ps(_mm256_set1_ps(desk_h2f(b->d)), q);
 }
-#define X86_KV {kv_scores, kv_wsum}
+static inline float kv_elem_q8(const void *row, int64_t i) {
+    const block_q8_0 *b = (const block_q8_0 *)row + i / QK;
+    return desk_h2f(b->d) * (float)b->qs[i % QK];
+}
+
+#define KV_KERNELS(SUFFIX, LOAD8, ELEM)                                                                     \
+    static void kv_scores##SUFFIX(const float *q, const void *k, size_t stride, int n_pos, int64_t hd, float scale, \
+                                  float *out) {                                                             \
+        for (int p = 0; p < n_pos; p++) {                                                                   \
+            const void *row = (const char *)k + (size_t)p * stride;                                         \
+            __m256 acc = _mm256_setzero_ps();                                                               \
+            int64_t i = 0;                                                                                  \
+            for (; i + 8 <= hd; i += 8) acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(q + i), LOAD8(row, i))); \
+            float l[8];                                                                                     \
+            _mm256_storeu_ps(l, acc);                                                                       \
+            for (; i < hd; i++) l[i % 8] += q[i] * ELEM(row, i);                                            \
+            out[p] = desk_reduce8(l) * scale;                                                               \
+        }                                                                                                   \
+    }                                                                                                       \
+    static void kv_wsum##SUFFIX(float *o, const float *w, const void *v, size_t stride, int n_pos, int64_t hd) { \
+        int64_t e = 0;                                                                                      \
+        for (; e + 8 <= hd; e += 8) { /* each 8 outputs stay in a register across all positions */         \
+            __m256 acc = _mm256_loadu_ps(o + e);                                                            \
+            for (int p = 0; p < n_pos; p++)                                                                 \
+                acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(w[p]), LOAD8((const char *)v + (size_t)p * stride, e))); \
+            _mm256_storeu_ps(o + e, acc);                                                                   \
+        }                                                                                                   \
+        for (; e < hd; e++)                                                                                 \
+            for (int p = 0; p < n_pos; p++) o[e] += w[p] * ELEM((const char *)v + (size_t)p * stride, e);   \
+    }
+KV_KERNELS(, kv_load8_f16, kv_elem_f16)
+KV_KERNELS(_q8, kv_load8_q8, kv_elem_q8)
+#define X86_KV {kv_scores, kv_scores_q8, kv_wsum, kv_wsum_q8}
 
 #define X86_GEMV8_TABLE                                                                              \
     {[DESK_TYPE_Q4_0] = gemv8_q4_0, [DESK_TYPE_Q8_0] = GEMV8_Q8_0, [DESK_TYPE_Q4_K] = gemv8_q4_K,   \
