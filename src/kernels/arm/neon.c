@@ -197,6 +197,16 @@ static inline float kv_elem_q8(const void *row, int64_t i) {
     }                                                                                                       \
     static void kv_wsum##SUFFIX(float *o, const float *w, const void *v, size_t stride, int n_pos, int64_t hd) { \
         int64_t e = 0;                                                                                      \
+        for (; e + 32 <= hd; e += 32) { /* eight independent chains per position */                         \
+            float32x4_t a[8];                                                                               \
+            for (int c = 0; c < 8; c++) a[c] = vld1q_f32(o + e + 4 * c);                                    \
+            for (int p = 0; p < n_pos; p++) {                                                               \
+                const void *row = (const char *)v + (size_t)p * stride;                                     \
+                float32x4_t wp = vdupq_n_f32(w[p]);                                                         \
+                for (int c = 0; c < 8; c++) a[c] = vaddq_f32(a[c], vmulq_f32(wp, LOAD4(row, e + 4 * c)));   \
+            }                                                                                               \
+            for (int c = 0; c < 8; c++) vst1q_f32(o + e + 4 * c, a[c]);                                     \
+        }                                                                                                   \
         for (; e + 4 <= hd; e += 4) {                                                                       \
             float32x4_t acc = vld1q_f32(o + e);                                                             \
             for (int p = 0; p < n_pos; p++)                                                                 \

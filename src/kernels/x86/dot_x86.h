@@ -400,6 +400,28 @@ static inline float kv_elem_q8(const void *row, int64_t i) {
     }                                                                                                       \
     static void kv_wsum##SUFFIX(float *o, const float *w, const void *v, size_t stride, int n_pos, int64_t hd) { \
         int64_t e = 0;                                                                                      \
+        /* 64 outputs at a time: eight independent chains per position instead of one, so the adds \
+         * overlap; each element still adds its positions in order */                                      \
+        for (; e + 64 <= hd; e += 64) {                                                                     \
+            __m256 a0 = _mm256_loadu_ps(o + e), a1 = _mm256_loadu_ps(o + e + 8), a2 = _mm256_loadu_ps(o + e + 16), \
+                   a3 = _mm256_loadu_ps(o + e + 24), a4 = _mm256_loadu_ps(o + e + 32), a5 = _mm256_loadu_ps(o + e + 40), \
+                   a6 = _mm256_loadu_ps(o + e + 48), a7 = _mm256_loadu_ps(o + e + 56);                      \
+            for (int p = 0; p < n_pos; p++) {                                                               \
+                const void *row = (const char *)v + (size_t)p * stride;                                     \
+                __m256 wp = _mm256_set1_ps(w[p]);                                                           \
+                a0 = _mm256_add_ps(a0, _mm256_mul_ps(wp, LOAD8(row, e)));                                   \
+                a1 = _mm256_add_ps(a1, _mm256_mul_ps(wp, LOAD8(row, e + 8)));                               \
+                a2 = _mm256_add_ps(a2, _mm256_mul_ps(wp, LOAD8(row, e + 16)));                              \
+                a3 = _mm256_add_ps(a3, _mm256_mul_ps(wp, LOAD8(row, e + 24)));                              \
+                a4 = _mm256_add_ps(a4, _mm256_mul_ps(wp, LOAD8(row, e + 32)));                              \
+                a5 = _mm256_add_ps(a5, _mm256_mul_ps(wp, LOAD8(row, e + 40)));                              \
+                a6 = _mm256_add_ps(a6, _mm256_mul_ps(wp, LOAD8(row, e + 48)));                              \
+                a7 = _mm256_add_ps(a7, _mm256_mul_ps(wp, LOAD8(row, e + 56)));                              \
+            }                                                                                               \
+            _mm256_storeu_ps(o + e, a0); _mm256_storeu_ps(o + e + 8, a1); _mm256_storeu_ps(o + e + 16, a2); \
+            _mm256_storeu_ps(o + e + 24, a3); _mm256_storeu_ps(o + e + 32, a4); _mm256_storeu_ps(o + e + 40, a5); \
+            _mm256_storeu_ps(o + e + 48, a6); _mm256_storeu_ps(o + e + 56, a7);                             \
+        }                                                                                                   \
         for (; e + 8 <= hd; e += 8) { /* each 8 outputs stay in a register across all positions */         \
             __m256 acc = _mm256_loadu_ps(o + e);                                                            \
             for (int p = 0; p < n_pos; p++)                                                                 \
