@@ -110,25 +110,35 @@ static inline __m256i dot_u8_scaled(__m256i wq, __m256i aq, int sc_lo, int sc_hi
     return _mm256_madd_epi16(p16, sc);
 }
 
+/* Q4_K and Q5_K share everything but the fifth bit: `qh` is the Q5_K high-bit
+ * vector, or NULL for Q4_K. Returns the scaled integer sum of a super-block. */
+static inline int sumi_q45_K(const uint8_t *qs, const uint8_t *qhp, const uint8_t *sc, const int8_t *aq) {
+    const __m256i m4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
+    __m256i qh = qhp ? _mm256_loadu_si256((const __m256i *)qhp) : _mm256_setzero_si256();
+    __m256i acc = _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+        __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        if (qhp) {
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4));
+        }
+        __m256i a0 = _mm256_loadu_si256((const __m256i *)(aq + 64 * c));
+        __m256i a1 = _mm256_loadu_si256((const __m256i *)(aq + 64 * c + 32));
+        acc = _mm256_add_epi32(acc, dot_u8_scaled(lo, a0, sc[2 * c], sc[2 * c]));
+        acc = _mm256_add_epi32(acc, dot_u8_scaled(hi, a1, sc[2 * c + 1], sc[2 * c + 1]));
+    }
+    return hsum_i32(acc);
+}
+
 static float dot_q4_K(int64_t n, const void *vw, const void *va) {
     const block_q4_K *w = vw;
     const desk_q8k *a = va;
     float l[8] = {0};
     for (int64_t b = 0; b < n / QKK; b++) {
-        const block_q4_K *x = &w[b];
         uint8_t sc[8], mn[8];
-        for (int j = 0; j < 8; j++) desk_q4k_scale_min(j, x->scales, &sc[j], &mn[j]);
-        __m256i acc = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-            __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * c));
-            __m256i lo = _mm256_and_si256(q, _mm256_set1_epi8(0xF));
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0xF));
-            __m256i a0 = _mm256_loadu_si256((const __m256i *)(a[b].qs + 64 * c));
-            __m256i a1 = _mm256_loadu_si256((const __m256i *)(a[b].qs + 64 * c + 32));
-            acc = _mm256_add_epi32(acc, dot_u8_scaled(lo, a0, sc[2 * c], sc[2 * c]));
-            acc = _mm256_add_epi32(acc, dot_u8_scaled(hi, a1, sc[2 * c + 1], sc[2 * c + 1]));
-        }
-        l[b % 8] += desk_q45k_combine(x->d, x->dmin, mn, &a[b], hsum_i32(acc));
+        for (int j = 0; j < 8; j++) desk_q4k_scale_min(j, w[b].scales, &sc[j], &mn[j]);
+        l[b % 8] += desk_q45k_combine(w[b].d, w[b].dmin, mn, &a[b], sumi_q45_K(w[b].qs, NULL, sc, a[b].qs));
     }
     return desk_reduce8(l);
 }
@@ -138,23 +148,9 @@ static float dot_q5_K(int64_t n, const void *vw, const void *va) {
     const desk_q8k *a = va;
     float l[8] = {0};
     for (int64_t b = 0; b < n / QKK; b++) {
-        const block_q5_K *x = &w[b];
         uint8_t sc[8], mn[8];
-        for (int j = 0; j < 8; j++) desk_q4k_scale_min(j, x->scales, &sc[j], &mn[j]);
-        __m256i qh = _mm256_loadu_si256((const __m256i *)x->qh), one = _mm256_set1_epi8(1);
-        __m256i acc = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-            __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * c));
-            __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4);
-            __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4);
-            __m256i lo = _mm256_or_si256(_mm256_and_si256(q, _mm256_set1_epi8(0xF)), h0);
-            __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0xF)), h1);
-            __m256i a0 = _mm256_loadu_si256((const __m256i *)(a[b].qs + 64 * c));
-            __m256i a1 = _mm256_loadu_si256((const __m256i *)(a[b].qs + 64 * c + 32));
-            acc = _mm256_add_epi32(acc, dot_u8_scaled(lo, a0, sc[2 * c], sc[2 * c]));
-            acc = _mm256_add_epi32(acc, dot_u8_scaled(hi, a1, sc[2 * c + 1], sc[2 * c + 1]));
-        }
-        l[b % 8] += desk_q45k_combine(x->d, x->dmin, mn, &a[b], hsum_i32(acc));
+        for (int j = 0; j < 8; j++) desk_q4k_scale_min(j, w[b].scales, &sc[j], &mn[j]);
+        l[b % 8] += desk_q45k_combine(w[b].d, w[b].dmin, mn, &a[b], sumi_q45_K(w[b].qs, w[b].qh, sc, a[b].qs));
     }
     return desk_reduce8(l);
 }
