@@ -219,9 +219,209 @@ static inline float kv_elem_q8(const void *row, int64_t i) {
 KV_KERNELS(, kv_load4_f16, kv_elem_f16)
 KV_KERNELS(_q8, kv_load4_q8, kv_elem_q8)
 
+/* ---- row groups (x8 layouts, see quant.h): rows 0-3 in one vector, 4-7 in
+ * another; sdot by element multiplies each row's 4 bytes by one broadcast
+ * 4-byte activation group. Same integers and float steps as the reference. */
+
+typedef struct { float32x4_t lo, hi; } rows8f;
+typedef struct { int32x4_t lo, hi; } rows8i;
+
+static inline void rows8_store(const rows8f acc[8], float *y) {
+    float L[8][8];
+    for (int j = 0; j < 8; j++) {
+        vst1q_f32(L[j], acc[j].lo);
+        vst1q_f32(L[j] + 4, acc[j].hi);
+    }
+    for (int i = 0; i < 8; i++) {
+        float l[8] = {L[0][i], L[1][i], L[2][i], L[3][i], L[4][i], L[5][i], L[6][i], L[7][i]};
+        y[i] = desk_reduce8(l);
+    }
+}
+
+static inline float32x4_t f16x4(const uint8_t *p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)p))); }
+
+/* acc += (d * da) * (s - off * sum), lane-wise over rows */
+static inline void rows8_block_float(rows8f *acc, const uint8_t *dp, float da, rows8i s, int32_t off_sum) {
+    int32x4_t o = vdupq_n_s32(off_sum);
+    float32x4_t dv = vdupq_n_f32(da);
+    acc->lo = vaddq_f32(acc->lo, vmulq_f32(vmulq_f32(f16x4(dp), dv), vcvtq_f32_s32(vsubq_s32(s.lo, o))));
+    acc->hi = vaddq_f32(acc->hi, vmulq_f32(vmulq_f32(f16x4(dp + 8), dv), vcvtq_f32_s32(vsubq_s32(s.hi, o))));
+}
+
+#define SDOT_LANE(acc, w, a4, lane) vdotq_laneq_s32((acc), (w), (a4), (lane))
+
+static void gemv8_q4_0(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {
+    const uint8x16_t m4 = vdupq_n_u8(0xF);
+    int64_t nb = n / QK;
+    for (int t = 0; t < T; t++) {
+        const desk_q8a *a = (const desk_q8a *)((const char *)act + (size_t)t * act_row);
+        rows8f acc[8];
+        for (int j = 0; j < 8; j++) acc[j].lo = acc[j].hi = vdupq_n_f32(0);
+        const uint8_t *wp = w8;
+        for (int64_t b = 0; b < nb; b++, wp += 144) {
+            int8x16_t a0 = vld1q_s8(a[b].qs), a1 = vld1q_s8(a[b].qs + 16); /* groups 0-3 and 4-7 */
+            rows8i s = {vdupq_n_s32(0), vdupq_n_s32(0)};
+            for (int k = 0; k < 4; k++) {
+                uint8x16_t v0 = vld1q_u8(wp + 16 + 32 * k), v1 = vld1q_u8(wp + 16 + 32 * k + 16);
+                int8x16_t l0 = vreinterpretq_s8_u8(vandq_u8(v0, m4)), l1 = vreinterpretq_s8_u8(vandq_u8(v1, m4));
+                int8x16_t h0 = vreinterpretq_s8_u8(vshrq_n_u8(v0, 4)), h1 = vreinterpretq_s8_u8(vshrq_n_u8(v1, 4));
+                switch (k) { /* the lane index must be a constant */
+#define Q40_K(K)                                                                              \
+    case K:                                                                                   \
+        s.lo = SDOT_LANE(s.lo, l0, a0, K); s.hi = SDOT_LANE(s.hi, l1, a0, K);                 \
+        s.lo = SDOT_LANE(s.lo, h0, a1, K); s.hi = SDOT_LANE(s.hi, h1, a1, K);                 \
+        break;
+                Q40_K(0) Q40_K(1) Q40_K(2) Q40_K(3)
+#undef Q40_K
+                }
+            }
+            rows8_block_float(&acc[b % 8], wp, a[b].d, s, 8 * a[b].sum);
+        }
+        rows8_store(acc, y + (size_t)t * ys);
+    }
+}
+
+static void gemv8_q8_0(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {
+    const uint8x16_t flip = vdupq_n_u8(0x80);
+    int64_t nb = n / QK;
+    for (int t = 0; t < T; t++) {
+        const desk_q8a *a = (const desk_q8a *)((const char *)act + (size_t)t * act_row);
+        rows8f acc[8];
+        for (int j = 0; j < 8; j++) acc[j].lo = acc[j].hi = vdupq_n_f32(0);
+        const uint8_t *wp = w8;
+        for (int64_t b = 0; b < nb; b++, wp += 272) {
+            int8x16_t a0 = vld1q_s8(a[b].qs), a1 = vld1q_s8(a[b].qs + 16);
+            rows8i s = {vdupq_n_s32(0), vdupq_n_s32(0)};
+#define Q80_K(K, A, L)                                                                                            \
+    do {                                                                                                          \
+        int8x16_t w0 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(wp + 16 + 32 * (K)), flip));                         \
+        int8x16_t w1 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(wp + 16 + 32 * (K) + 16), flip));                    \
+        s.lo = SDOT_LANE(s.lo, w0, A, L); s.hi = SDOT_LANE(s.hi, w1, A, L);                                       \
+    } while (0)
+            Q80_K(0, a0, 0); Q80_K(1, a0, 1); Q80_K(2, a0, 2); Q80_K(3, a0, 3);
+            Q80_K(4, a1, 0); Q80_K(5, a1, 1); Q80_K(6, a1, 2); Q80_K(7, a1, 3);
+#undef Q80_K
+            rows8_block_float(&acc[b % 8], wp, a[b].d, s, 0);
+        }
+        rows8_store(acc, y + (size_t)t * ys);
+    }
+}
+
+/* 8 unsigned bytes (one per row) as two int32 vectors */
+static inline rows8i u8x8_to_i32(const uint8_t *p) {
+    uint16x8_t w = vmovl_u8(vld1_u8(p));
+    return (rows8i){vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(w))), vreinterpretq_s32_u32(vmovl_u16(vget_high_u16(w)))};
+}
+static inline rows8i s8x8_to_i32(const uint8_t *p) {
+    int16x8_t w = vmovl_s8(vld1_s8((const int8_t *)p));
+    return (rows8i){vmovl_s16(vget_low_s16(w)), vmovl_s16(vget_high_s16(w))};
+}
+
+static void gemv8_q4_K(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {
+    const uint8x16_t m4 = vdupq_n_u8(0xF);
+    int64_t nb = n / QKK;
+    for (int t = 0; t < T; t++) {
+        const desk_q8k *a = (const desk_q8k *)((const char *)act + (size_t)t * act_row);
+        rows8f acc[8];
+        for (int j = 0; j < 8; j++) acc[j].lo = acc[j].hi = vdupq_n_f32(0);
+        const uint8_t *wp = w8;
+        for (int64_t b = 0; b < nb; b++, wp += 1184) {
+            const uint8_t *qp = wp + 160;
+            rows8i sumi = {vdupq_n_s32(0), vdupq_n_s32(0)}, summ = {vdupq_n_s32(0), vdupq_n_s32(0)};
+            for (int c = 0; c < 4; c++, qp += 256) {
+                const int8_t *aq = a[b].qs + 64 * c;
+                int8x16_t gl0 = vld1q_s8(aq), gl1 = vld1q_s8(aq + 16), gh0 = vld1q_s8(aq + 32), gh1 = vld1q_s8(aq + 48);
+                rows8i plo = {vdupq_n_s32(0), vdupq_n_s32(0)}, phi = {vdupq_n_s32(0), vdupq_n_s32(0)};
+#define Q4K_K(K, GL, GH, L)                                                                              \
+    do {                                                                                                 \
+        uint8x16_t v0 = vld1q_u8(qp + 32 * (K)), v1 = vld1q_u8(qp + 32 * (K) + 16);                      \
+        plo.lo = SDOT_LANE(plo.lo, vreinterpretq_s8_u8(vandq_u8(v0, m4)), GL, L);                        \
+        plo.hi = SDOT_LANE(plo.hi, vreinterpretq_s8_u8(vandq_u8(v1, m4)), GL, L);                        \
+        phi.lo = SDOT_LANE(phi.lo, vreinterpretq_s8_u8(vshrq_n_u8(v0, 4)), GH, L);                       \
+        phi.hi = SDOT_LANE(phi.hi, vreinterpretq_s8_u8(vshrq_n_u8(v1, 4)), GH, L);                       \
+    } while (0)
+                Q4K_K(0, gl0, gh0, 0); Q4K_K(1, gl0, gh0, 1); Q4K_K(2, gl0, gh0, 2); Q4K_K(3, gl0, gh0, 3);
+                Q4K_K(4, gl1, gh1, 0); Q4K_K(5, gl1, gh1, 1); Q4K_K(6, gl1, gh1, 2); Q4K_K(7, gl1, gh1, 3);
+#undef Q4K_K
+                rows8i s0 = u8x8_to_i32(wp + 32 + 8 * (2 * c)), s1 = u8x8_to_i32(wp + 32 + 8 * (2 * c + 1));
+                sumi.lo = vaddq_s32(sumi.lo, vaddq_s32(vmulq_s32(plo.lo, s0.lo), vmulq_s32(phi.lo, s1.lo)));
+                sumi.hi = vaddq_s32(sumi.hi, vaddq_s32(vmulq_s32(plo.hi, s0.hi), vmulq_s32(phi.hi, s1.hi)));
+            }
+            for (int j = 0; j < 8; j++) {
+                rows8i mn = u8x8_to_i32(wp + 96 + 8 * j);
+                int32x4_t bs = vdupq_n_s32(a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
+                summ.lo = vaddq_s32(summ.lo, vmulq_s32(mn.lo, bs));
+                summ.hi = vaddq_s32(summ.hi, vmulq_s32(mn.hi, bs));
+            }
+            float32x4_t da = vdupq_n_f32(a[b].d);
+            float32x4_t plo_f = vsubq_f32(vmulq_f32(vmulq_f32(f16x4(wp), da), vcvtq_f32_s32(sumi.lo)),
+                                          vmulq_f32(vmulq_f32(f16x4(wp + 16), da), vcvtq_f32_s32(summ.lo)));
+            float32x4_t phi_f = vsubq_f32(vmulq_f32(vmulq_f32(f16x4(wp + 8), da), vcvtq_f32_s32(sumi.hi)),
+                                          vmulq_f32(vmulq_f32(f16x4(wp + 24), da), vcvtq_f32_s32(summ.hi)));
+            acc[b % 8].lo = vaddq_f32(acc[b % 8].lo, plo_f);
+            acc[b % 8].hi = vaddq_f32(acc[b % 8].hi, phi_f);
+        }
+        rows8_store(acc, y + (size_t)t * ys);
+    }
+}
+
+static void gemv8_q6_K(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {
+    const uint8x16_t m4 = vdupq_n_u8(0xF), m3 = vdupq_n_u8(3);
+    int64_t nb = n / QKK;
+    for (int t = 0; t < T; t++) {
+        const desk_q8k *a = (const desk_q8k *)((const char *)act + (size_t)t * act_row);
+        rows8f acc[8];
+        for (int j = 0; j < 8; j++) acc[j].lo = acc[j].hi = vdupq_n_f32(0);
+        const uint8_t *wp = w8;
+        for (int64_t b = 0; b < nb; b++, wp += 1680) {
+            const uint8_t *qp = wp + 144;
+            rows8i isum = {vdupq_n_s32(0), vdupq_n_s32(0)};
+            for (int h = 0; h < 2; h++) {
+                const int8_t *aq = a[b].qs + 128 * h;
+                for (int kk = 0; kk < 2; kk++) { /* k = 4kk..4kk+3: one 16-element sub-block per quarter */
+                    /* activation groups 4kk..4kk+3 of each 32-element quarter */
+                    int8x16_t g0 = vld1q_s8(aq + 16 * kk), g1 = vld1q_s8(aq + 32 + 16 * kk);
+                    int8x16_t g2 = vld1q_s8(aq + 64 + 16 * kk), g3 = vld1q_s8(aq + 96 + 16 * kk);
+                    rows8i p[4];
+                    for (int qq = 0; qq < 4; qq++) p[qq].lo = p[qq].hi = vdupq_n_s32(0);
+#define Q6K_K(L)                                                                                                   \
+    do {                                                                                                           \
+        const uint8_t *gp = qp + 96 * (8 * h + 4 * kk + (L));                                                      \
+        for (int half = 0; half < 2; half++) {                                                                     \
+            uint8x16_t l0 = vld1q_u8(gp + 16 * half), l1 = vld1q_u8(gp + 32 + 16 * half), hh = vld1q_u8(gp + 64 + 16 * half); \
+            int8x16_t q0 = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(l0, m4), vshlq_n_u8(vandq_u8(hh, m3), 4)));      \
+            int8x16_t q1 = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(l1, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hh, 2), m3), 4))); \
+            int8x16_t q2 = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(l0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hh, 4), m3), 4))); \
+            int8x16_t q3 = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(l1, 4), vshlq_n_u8(vshrq_n_u8(hh, 6), 4)));    \
+            int32x4_t *d0 = half ? &p[0].hi : &p[0].lo, *d1 = half ? &p[1].hi : &p[1].lo;                       \
+            int32x4_t *d2 = half ? &p[2].hi : &p[2].lo, *d3 = half ? &p[3].hi : &p[3].lo;                       \
+            *d0 = SDOT_LANE(*d0, q0, g0, L); *d1 = SDOT_LANE(*d1, q1, g1, L);                                      \
+            *d2 = SDOT_LANE(*d2, q2, g2, L); *d3 = SDOT_LANE(*d3, q3, g3, L);                                      \
+        }                                                                                                          \
+    } while (0)
+                    Q6K_K(0); Q6K_K(1); Q6K_K(2); Q6K_K(3);
+#undef Q6K_K
+                    for (int qq = 0; qq < 4; qq++) {
+                        int sb = 8 * h + 2 * qq + kk;
+                        int32x4_t off = vdupq_n_s32(32 * a[b].bsums[sb]);
+                        rows8i sc = s8x8_to_i32(wp + 16 + 8 * sb);
+                        isum.lo = vaddq_s32(isum.lo, vmulq_s32(vsubq_s32(p[qq].lo, off), sc.lo));
+                        isum.hi = vaddq_s32(isum.hi, vmulq_s32(vsubq_s32(p[qq].hi, off), sc.hi));
+                    }
+                }
+            }
+            float32x4_t da = vdupq_n_f32(a[b].d);
+            acc[b % 8].lo = vaddq_f32(acc[b % 8].lo, vmulq_f32(vmulq_f32(f16x4(wp), da), vcvtq_f32_s32(isum.lo)));
+            acc[b % 8].hi = vaddq_f32(acc[b % 8].hi, vmulq_f32(vmulq_f32(f16x4(wp + 8), da), vcvtq_f32_s32(isum.hi)));
+        }
+        rows8_store(acc, y + (size_t)t * ys);
+    }
+}
+
 const desk_kernel_set desk_kernels_neon = {
     "neon", neon_usable,
     {[DESK_TYPE_F32] = dot_f32, [DESK_TYPE_F16] = dot_f16, [DESK_TYPE_Q8_0] = dot_q8_0, [DESK_TYPE_Q4_0] = dot_q4_0,
      [DESK_TYPE_Q4_K] = dot_q4_K, [DESK_TYPE_Q5_K] = dot_q5_K, [DESK_TYPE_Q6_K] = dot_q6_K},
-    {0},
+    {[DESK_TYPE_Q4_0] = gemv8_q4_0, [DESK_TYPE_Q8_0] = gemv8_q8_0, [DESK_TYPE_Q4_K] = gemv8_q4_K,
+     [DESK_TYPE_Q6_K] = gemv8_q6_K},
     {kv_scores, kv_scores_q8, kv_wsum, kv_wsum_q8}};
