@@ -1,6 +1,6 @@
 /*
  * ops.c - matrix product driver (activation quantization + row-split
- * vec_dot over the thread pool), RMSNorm and the fixed-order float dot.
+ * vec_dot or row-group kernels over the thread pool) and RMSNorm.
  */
 #include "kernels/ops.h"
 
@@ -70,13 +70,4 @@ void desk_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps
     float ss = desk_reduce8(l) / (float)n;
     float s = 1.0f / sqrtf(ss + eps);
     for (i = 0; i < n; i++) y[i] = (x[i] * s) * w[i];
-}
-
-float desk_dot_f32(const float *a, const float *b, int64_t n) {
-    float l[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) l[k] += a[i + k] * b[i + k];
-    for (; i < n; i++) l[i % 8] += a[i] * b[i];
-    return desk_reduce8(l);
 }

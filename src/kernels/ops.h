@@ -26,8 +26,6 @@ void desk_matmul(desk_pool *pool, const desk_mat *W, const float *X, int T, floa
 
 /* y = x / rms(x) * w, per row of n */
 void desk_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps);
-/* 8-lane fixed-order float dot (attention scores, weighted sums) */
-float desk_dot_f32(const float *a, const float *b, int64_t n);
 static inline float desk_silu(float x) { return x / (1.0f + expf(-x)); }
 
 #endif
