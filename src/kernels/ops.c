@@ -30,14 +30,13 @@ static void dot_job(void *arg, int ith, int nth) {
     /* contiguous row range per thread, in whole tiles */
     int64_t tiles = (W->rows + ROW_TILE - 1) / ROW_TILE;
     int64_t t0 = tiles * ith / nth, t1 = tiles * (ith + 1) / nth;
-    if (j->gemv8) { /* rows % 8 == 0: every tile is one packed group */
-        for (int64_t tile = t0; tile < t1; tile++)
-            j->gemv8(W->cols, (const char *)W->packed + (size_t)tile * W->packed_group, j->act, j->act_row, j->T,
-                     j->Y + tile * ROW_TILE, (size_t)W->rows);
-        return;
-    }
     for (int64_t tile = t0; tile < t1; tile++) {
         int64_t r0 = tile * ROW_TILE, r1 = r0 + ROW_TILE < W->rows ? r0 + ROW_TILE : W->rows;
+        if (j->gemv8 && r1 - r0 == ROW_TILE) { /* a whole packed group */
+            j->gemv8(W->cols, (const char *)W->packed + (size_t)tile * W->packed_group, j->act, j->act_row, j->T,
+                     j->Y + r0, (size_t)W->rows);
+            continue;
+        }
         for (int t = 0; t < j->T; t++) {
             const void *a = (const char *)j->act + (size_t)t * j->act_row;
             float *y = j->Y + (size_t)t * W->rows;

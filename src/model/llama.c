@@ -236,11 +236,13 @@ static desk_status model_bind(desk_model *m, desk_error *err) {
     }
     for (int i = 0; i < nm; i++) {
         desk_mat *w = mats[i];
-        if (!desk_repack8_supported(w->type) || !desk_gemv8(w->type) || w->rows % 8) continue;
-        size_t bytes = (size_t)w->rows * w->row_bytes, group = desk_repack8_bytes(w->type, w->cols);
+        if (!desk_repack8_supported(w->type) || !desk_gemv8(w->type) || w->rows < 8) continue;
+        /* whole groups of 8 rows; the last rows % 8 rows stay in the mapping */
+        int64_t packed_rows = w->rows / 8 * 8;
+        size_t bytes = (size_t)packed_rows * w->row_bytes, group = desk_repack8_bytes(w->type, w->cols);
         void *p = desk_aligned_alloc((size_t)(w->rows / 8) * group);
         if (!p) { free(mats); return desk_fail(err, DESK_ENOMEM, "out of memory repacking %s", b.path); }
-        for (int64_t r = 0; r < w->rows; r += 8)
+        for (int64_t r = 0; r < packed_rows; r += 8)
             desk_repack8(w->type, (const char *)w->data + (size_t)r * w->row_bytes, w->row_bytes, w->cols,
                          (char *)p + (size_t)(r / 8) * group);
         w->packed = p;
