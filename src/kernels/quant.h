@@ -112,6 +112,21 @@ static inline float desk_q45k_combine(uint16_t d, uint16_t dmin, const uint8_t *
     for (int j = 0; j < 8; j++) summ += mn[j] * (a->bsums[2 * j] + a->bsums[2 * j + 1]);
     return (desk_h2f(d) * a->d) * (float)sumi - (desk_h2f(dmin) * a->d) * (float)summ;
 }
+/* The Q4_K / Q5_K vec_dot loop every kernel set shares; SUMI(qs, qh, sc, aq)
+ * is the set's scaled integer sum of one super-block (qh NULL for Q4_K). */
+#define DESK_DOT_Q45K(NAME, BLOCK, QH, SUMI)                                                          \
+    static float NAME(int64_t n, const void *vw, const void *va) {                                    \
+        const BLOCK *w = vw;                                                                          \
+        const desk_q8k *a = va;                                                                       \
+        float l[8] = {0};                                                                             \
+        for (int64_t b = 0; b < n / QKK; b++) {                                                       \
+            uint8_t sc[8], mn[8];                                                                     \
+            for (int j = 0; j < 8; j++) desk_q4k_scale_min(j, w[b].scales, &sc[j], &mn[j]);           \
+            l[b % 8] += desk_q45k_combine(w[b].d, w[b].dmin, mn, &a[b], SUMI(w[b].qs, QH, sc, a[b].qs)); \
+        }                                                                                             \
+        return desk_reduce8(l);                                                                       \
+    }
+
 static inline int desk_q3k_scale(int i, const uint8_t *s) {
     int low = i < 8 ? (s[i] & 0xF) : (s[i - 8] >> 4);
     int high = (s[8 + (i % 4)] >> (2 * (i / 4))) & 3;

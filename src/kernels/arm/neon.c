@@ -54,53 +54,31 @@ static float dot_q4_0(int64_t n, const void *vw, const void *va) {
     return desk_reduce8(l);
 }
 
-static float dot_q4_K(int64_t n, const void *vw, const void *va) {
-    const block_q4_K *w = vw;
-    const desk_q8k *a = va;
-    float l[8] = {0};
-    const uint8x16_t m4 = vdupq_n_u8(0xF);
-    for (int64_t b = 0; b < n / QKK; b++) {
-        const block_q4_K *x = &w[b];
-        uint8_t sc[8], mn[8];
-        for (int j = 0; j < 8; j++) desk_q4k_scale_min(j, x->scales, &sc[j], &mn[j]);
-        int sumi = 0;
-        for (int c = 0; c < 4; c++) {
-            uint8x16_t q0 = vld1q_u8(x->qs + 32 * c), q1 = vld1q_u8(x->qs + 32 * c + 16);
-            const int8_t *aq = a[b].qs + 64 * c;
-            int slo = dot32(vreinterpretq_s8_u8(vandq_u8(q0, m4)), vreinterpretq_s8_u8(vandq_u8(q1, m4)), aq);
-            int shi = dot32(vreinterpretq_s8_u8(vshrq_n_u8(q0, 4)), vreinterpretq_s8_u8(vshrq_n_u8(q1, 4)), aq + 32);
-            sumi += sc[2 * c] * slo + sc[2 * c + 1] * shi;
+/* Q4_K and Q5_K share everything but the fifth bit: `qhp` is the Q5_K
+ * high-bit array, or NULL for Q4_K. The scaled integer sum of a super-block. */
+static inline int sumi_q45_K(const uint8_t *qs, const uint8_t *qhp, const uint8_t *sc, const int8_t *aq) {
+    const uint8x16_t m4 = vdupq_n_u8(0xF), one = vdupq_n_u8(1);
+    uint8x16_t h0 = qhp ? vld1q_u8(qhp) : vdupq_n_u8(0), h1 = qhp ? vld1q_u8(qhp + 16) : vdupq_n_u8(0);
+    int sumi = 0;
+    for (int c = 0; c < 4; c++) {
+        uint8x16_t q0 = vld1q_u8(qs + 32 * c), q1 = vld1q_u8(qs + 32 * c + 16);
+        uint8x16_t l0 = vandq_u8(q0, m4), l1 = vandq_u8(q1, m4), u0 = vshrq_n_u8(q0, 4), u1 = vshrq_n_u8(q1, 4);
+        if (qhp) {
+            int8x16_t shl = vdupq_n_s8((int8_t)-(2 * c)), shh = vdupq_n_s8((int8_t)-(2 * c + 1));
+            l0 = vorrq_u8(l0, vshlq_n_u8(vandq_u8(vshlq_u8(h0, shl), one), 4));
+            l1 = vorrq_u8(l1, vshlq_n_u8(vandq_u8(vshlq_u8(h1, shl), one), 4));
+            u0 = vorrq_u8(u0, vshlq_n_u8(vandq_u8(vshlq_u8(h0, shh), one), 4));
+            u1 = vorrq_u8(u1, vshlq_n_u8(vandq_u8(vshlq_u8(h1, shh), one), 4));
         }
-        l[b % 8] += desk_q45k_combine(x->d, x->dmin, mn, &a[b], sumi);
+        int slo = dot32(vreinterpretq_s8_u8(l0), vreinterpretq_s8_u8(l1), aq + 64 * c);
+        int shi = dot32(vreinterpretq_s8_u8(u0), vreinterpretq_s8_u8(u1), aq + 64 * c + 32);
+        sumi += sc[2 * c] * slo + sc[2 * c + 1] * shi;
     }
-    return desk_reduce8(l);
+    return sumi;
 }
 
-static float dot_q5_K(int64_t n, const void *vw, const void *va) {
-    const block_q5_K *w = vw;
-    const desk_q8k *a = va;
-    float l[8] = {0};
-    const uint8x16_t m4 = vdupq_n_u8(0xF), one = vdupq_n_u8(1);
-    for (int64_t b = 0; b < n / QKK; b++) {
-        const block_q5_K *x = &w[b];
-        uint8_t sc[8], mn[8];
-        for (int j = 0; j < 8; j++) desk_q4k_scale_min(j, x->scales, &sc[j], &mn[j]);
-        uint8x16_t h0 = vld1q_u8(x->qh), h1 = vld1q_u8(x->qh + 16);
-        int sumi = 0;
-        for (int c = 0; c < 4; c++) {
-            uint8x16_t q0 = vld1q_u8(x->qs + 32 * c), q1 = vld1q_u8(x->qs + 32 * c + 16);
-            int8x16_t shl = vdupq_n_s8((int8_t)-(2 * c)), shh = vdupq_n_s8((int8_t)-(2 * c + 1));
-            uint8x16_t b0l = vshlq_n_u8(vandq_u8(vshlq_u8(h0, shl), one), 4), b1l = vshlq_n_u8(vandq_u8(vshlq_u8(h1, shl), one), 4);
-            uint8x16_t b0h = vshlq_n_u8(vandq_u8(vshlq_u8(h0, shh), one), 4), b1h = vshlq_n_u8(vandq_u8(vshlq_u8(h1, shh), one), 4);
-            const int8_t *aq = a[b].qs + 64 * c;
-            int slo = dot32(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q0, m4), b0l)), vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q1, m4), b1l)), aq);
-            int shi = dot32(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q0, 4), b0h)), vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q1, 4), b1h)), aq + 32);
-            sumi += sc[2 * c] * slo + sc[2 * c + 1] * shi;
-        }
-        l[b % 8] += desk_q45k_combine(x->d, x->dmin, mn, &a[b], sumi);
-    }
-    return desk_reduce8(l);
-}
+DESK_DOT_Q45K(dot_q4_K, block_q4_K, NULL, sumi_q45_K)
+DESK_DOT_Q45K(dot_q5_K, block_q5_K, w[b].qh, sumi_q45_K)
 
 static float dot_q6_K(int64_t n, const void *vw, const void *va) {
     const block_q6_K *w = vw;

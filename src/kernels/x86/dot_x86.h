@@ -131,29 +131,8 @@ static inline int sumi_q45_K(const uint8_t *qs, const uint8_t *qhp, const uint8_
     return hsum_i32(acc);
 }
 
-static float dot_q4_K(int64_t n, const void *vw, const void *va) {
-    const block_q4_K *w = vw;
-    const desk_q8k *a = va;
-    float l[8] = {0};
-    for (int64_t b = 0; b < n / QKK; b++) {
-        uint8_t sc[8], mn[8];
-        for (int j = 0; j < 8; j++) desk_q4k_scale_min(j, w[b].scales, &sc[j], &mn[j]);
-        l[b % 8] += desk_q45k_combine(w[b].d, w[b].dmin, mn, &a[b], sumi_q45_K(w[b].qs, NULL, sc, a[b].qs));
-    }
-    return desk_reduce8(l);
-}
-
-static float dot_q5_K(int64_t n, const void *vw, const void *va) {
-    const block_q5_K *w = vw;
-    const desk_q8k *a = va;
-    float l[8] = {0};
-    for (int64_t b = 0; b < n / QKK; b++) {
-        uint8_t sc[8], mn[8];
-        for (int j = 0; j < 8; j++) desk_q4k_scale_min(j, w[b].scales, &sc[j], &mn[j]);
-        l[b % 8] += desk_q45k_combine(w[b].d, w[b].dmin, mn, &a[b], sumi_q45_K(w[b].qs, w[b].qh, sc, a[b].qs));
-    }
-    return desk_reduce8(l);
-}
+DESK_DOT_Q45K(dot_q4_K, block_q4_K, NULL, sumi_q45_K)
+DESK_DOT_Q45K(dot_q5_K, block_q5_K, w[b].qh, sumi_q45_K)
 
 static float dot_q6_K(int64_t n, const void *vw, const void *va) {
     const block_q6_K *w = vw;
