@@ -84,47 +84,72 @@ int main(void) {
             }
         }
     }
-    /* row-group kernels on the x8 layouts: bit-identical to the reference per row */
-    int gemv_checked = 0;
-    for (int type = 0; type < DESK_TYPE_COUNT; type++) {
-        if (!desk_repack8_supported(type)) continue;
-        const desk_type_traits *tr = desk_traits(type);
-        size_t rs = desk_type_row_size(type, n);
-        uint8_t *rows = malloc(8 * rs), *packed = malloc(desk_repack8_bytes(type, n));
-        float *xs = malloc(n * 4);
-        const int T = 3;
-        size_t ar = desk_act_row_size(tr->act, n);
-        uint8_t *acts = malloc((size_t)T * ar);
-        for (int i = 0; i < 8; i++) {
-            for (int64_t e = 0; e < n; e++) xs[e] = t_randf(&rng) * (float)(i + 1);
-            if (i == 3) xs[5] = -1000.0f; /* a -128 and a 127 in Q8_0 */
-            desk_quantize_row(type, xs, rows + (size_t)i * rs, n);
-        }
-        if (type == DESK_TYPE_Q8_0) ((block_q8_0 *)(rows + 2 * rs))[1].qs[7] = -128; /* the extreme unsigned value 0 */
-        if (type == DESK_TYPE_Q4_K) /* 6-bit scales and mins at their extremes */
-            for (int j = 0; j < 12; j++) ((block_q4_K *)(rows + 5 * rs))[2].scales[j] = 0xFF;
-        if (type == DESK_TYPE_Q6_K) /* extreme scales and quants */
-            for (int j = 0; j < 16; j++) ((block_q6_K *)(rows + 6 * rs))[1].scales[j] = (int8_t)(j % 2 ? -128 : 127);
-        for (int t = 0; t < T; t++) {
-            for (int64_t e = 0; e < n; e++) xs[e] = t_randf(&rng) * 2.0f;
-            desk_act_quantize(tr->act, xs, acts + (size_t)t * ar, n);
-        }
-        desk_repack8(type, rows, rs, n, packed);
-        for (size_t si = 0; si < 3; si++) {
-            desk_gemv8_fn g = desk_gemv8_for(sets[si], type);
-            if (!g) continue;
-            float gy[3 * 8];
-            g(n, packed, acts, ar, T, gy, 8);
+    /* row-group kernels on the x8 layouts: bit-identical to the reference per
+     * row. Two groups (16 rows) and 11 tokens: the two-group kernels' tiles of
+     * 8, 2 and 1 tokens all run. */
+    int gemv_checked = 0, gemm_checked = 0;
+    for (int64_t gn = n; gn >= 896; gn -= 128) { /* 896: a block count that is not a multiple of 8 */
+        for (int type = 0; type < DESK_TYPE_COUNT; type++) {
+            if (!desk_repack8_supported(type) || gn % desk_traits(type)->blck) continue;
+            const desk_type_traits *tr = desk_traits(type);
+            size_t rs = desk_type_row_size(type, gn), gb = desk_repack8_bytes(type, gn);
+            uint8_t *rows = malloc(16 * rs), *packed = malloc(2 * gb);
+            float *xs = malloc(gn * 4);
+            enum { T = 11 };
+            size_t ar = desk_act_row_size(tr->act, gn);
+            uint8_t *acts = malloc((size_t)T * ar);
+            for (int i = 0; i < 16; i++) {
+                for (int64_t e = 0; e < gn; e++) xs[e] = t_randf(&rng) * (float)(i % 8 + 1);
+                if (i == 3 || i == 12) xs[5] = -1000.0f; /* a -128 and a 127 in Q8_0 */
+                desk_quantize_row(type, xs, rows + (size_t)i * rs, gn);
+            }
+            if (type == DESK_TYPE_Q8_0) { /* the extreme unsigned value 0 */
+                ((block_q8_0 *)(rows + 2 * rs))[1].qs[7] = -128;
+                ((block_q8_0 *)(rows + 9 * rs))[0].qs[0] = -128;
+            }
+            if (type == DESK_TYPE_Q4_K) /* 6-bit scales and mins at their extremes */
+                for (int j = 0; j < 12; j++) ((block_q4_K *)(rows + 5 * rs))[2].scales[j] = ((block_q4_K *)(rows + 14 * rs))[0].scales[j] = 0xFF;
+            if (type == DESK_TYPE_Q6_K) /* extreme scales and quants */
+                for (int j = 0; j < 16; j++)
+                    ((block_q6_K *)(rows + 6 * rs))[1].scales[j] = ((block_q6_K *)(rows + 15 * rs))[0].scales[j] = (int8_t)(j % 2 ? -128 : 127);
+            for (int t = 0; t < T; t++) {
+                for (int64_t e = 0; e < gn; e++) xs[e] = t_randf(&rng) * 2.0f;
+                desk_act_quantize(tr->act, xs, acts + (size_t)t * ar, gn);
+            }
+            desk_repack8(type, rows, rs, gn, packed);
+            desk_repack8(type, rows + 8 * rs, rs, gn, packed + gb);
+            float want[T][16];
             for (int t = 0; t < T; t++)
-                for (int i = 0; i < 8; i++) {
-                    float want = tr->dot_ref(n, rows + (size_t)i * rs, acts + (size_t)t * ar);
-                    CHECK(memcmp(&want, &gy[t * 8 + i], 4) == 0, "%s gemv8 %s row %d token %d: %.9g != %.9g", sets[si], tr->name, i, t,
-                          gy[t * 8 + i], want);
+                for (int i = 0; i < 16; i++) want[t][i] = tr->dot_ref(gn, rows + (size_t)i * rs, acts + (size_t)t * ar);
+            for (size_t si = 0; si < 3; si++) {
+                desk_gemv8_fn g = desk_gemv8_for(sets[si], type);
+                if (g) {
+                    float gy[T][16];
+                    g(gn, packed, acts, ar, T, &gy[0][0], 16);
+                    g(gn, packed + gb, acts, ar, T, &gy[0][8], 16);
+                    for (int t = 0; t < T; t++)
+                        for (int i = 0; i < 16; i++)
+                            CHECK(memcmp(&want[t][i], &gy[t][i], 4) == 0, "%s gemv8 %s row %d token %d: %.9g != %.9g", sets[si],
+                                  tr->name, i, t, gy[t][i], want[t][i]);
+                    gemv_checked++;
                 }
-            gemv_checked++;
+                desk_gemm16_fn g16 = desk_gemm16_for(sets[si], type);
+                if (g16) {
+                    for (int nt = 1; nt <= T; nt += 1) {
+                        float gy[T][16];
+                        g16(gn, packed, gb, acts, ar, nt, &gy[0][0], 16);
+                        for (int t = 0; t < nt; t++)
+                            for (int i = 0; i < 16; i++)
+                                CHECK(memcmp(&want[t][i], &gy[t][i], 4) == 0, "%s gemm16 %s (%d tokens) row %d token %d: %.9g != %.9g",
+                                      sets[si], tr->name, nt, i, t, gy[t][i], want[t][i]);
+                    }
+                    gemm_checked++;
+                }
+            }
+            free(rows); free(packed); free(xs); free(acts);
         }
-        free(rows); free(packed); free(xs); free(acts);
     }
+    printf("two-group kernels checked: %d\n", gemm_checked);
     printf("row-group (x8) kernels checked: %d\n", gemv_checked);
 
     /* activation quantization: per block scale from the max magnitude */

@@ -14,6 +14,7 @@ typedef struct {
     desk_act_kind kind;
     desk_vec_dot_fn dot;
     desk_gemv8_fn gemv8;  /* set when W has a packed copy this kernel set can use */
+    desk_gemm16_fn gemm16;/* two groups at once, for batches of tokens */
 } matmul_job;
 
 static void quantize_job(void *arg, int ith, int nth) {
@@ -23,6 +24,7 @@ static void quantize_job(void *arg, int ith, int nth) {
 }
 
 #define ROW_TILE 8 /* also the row count of an x8 packed group */
+#define GEMM_MIN_TOKENS 2 /* batches from this size use the two-group kernels */
 
 static void dot_job(void *arg, int ith, int nth) {
     matmul_job *j = arg;
@@ -32,6 +34,12 @@ static void dot_job(void *arg, int ith, int nth) {
     int64_t t0 = tiles * ith / nth, t1 = tiles * (ith + 1) / nth;
     for (int64_t tile = t0; tile < t1; tile++) {
         int64_t r0 = tile * ROW_TILE, r1 = r0 + ROW_TILE < W->rows ? r0 + ROW_TILE : W->rows;
+        if (j->gemm16 && tile + 1 < t1 && r0 + 2 * ROW_TILE <= W->rows / ROW_TILE * ROW_TILE) {
+            j->gemm16(W->cols, (const char *)W->packed + (size_t)tile * W->packed_group, W->packed_group, j->act,
+                      j->act_row, j->T, j->Y + r0, (size_t)W->rows);
+            tile++;
+            continue;
+        }
         if (j->gemv8 && r1 - r0 == ROW_TILE) { /* a whole packed group */
             j->gemv8(W->cols, (const char *)W->packed + (size_t)tile * W->packed_group, j->act, j->act_row, j->T,
                      j->Y + r0, (size_t)W->rows);
@@ -49,7 +57,8 @@ static void dot_job(void *arg, int ith, int nth) {
 void desk_matmul(desk_pool *pool, const desk_mat *W, const float *X, int T, float *Y, void *act) {
     const desk_type_traits *tr = desk_traits(W->type);
     matmul_job j = {W, X, T, Y, act, desk_act_row_size(tr->act, W->cols), tr->act, desk_vec_dot(W->type),
-                    W->packed ? desk_gemv8(W->type) : NULL};
+                    W->packed ? desk_gemv8(W->type) : NULL, NULL};
+    if (W->packed && T >= GEMM_MIN_TOKENS) j.gemm16 = desk_gemm16(W->type);
     if (tr->act == ACT_F32) {
         j.act = (void *)X; /* float weights read the activations as they are */
     } else if (T == 1) {

@@ -741,11 +741,11 @@ static atomic_int dispatch_ready;
 
 static bool never(void) { return false; }
 #if !defined(DESK_HAVE_X86)
-const desk_kernel_set desk_kernels_avx2 = {"avx2", never, {0}, {0}, {0}};
-const desk_kernel_set desk_kernels_avx512 = {"avx512", never, {0}, {0}, {0}};
+const desk_kernel_set desk_kernels_avx2 = {"avx2", never, {0}, {0}, {0}, {0}};
+const desk_kernel_set desk_kernels_avx512 = {"avx512", never, {0}, {0}, {0}, {0}};
 #endif
 #if !defined(DESK_HAVE_NEON)
-const desk_kernel_set desk_kernels_neon = {"neon", never, {0}, {0}, {0}};
+const desk_kernel_set desk_kernels_neon = {"neon", never, {0}, {0}, {0}, {0}};
 #endif
 
 static const desk_kernel_set *const SETS[] = {&desk_kernels_avx512, &desk_kernels_avx2, &desk_kernels_neon};
@@ -802,6 +802,17 @@ desk_gemv8_fn desk_gemv8(int type) {
 desk_gemv8_fn desk_gemv8_for(const char *kernels, int type) {
     for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
         if (strcmp(SETS[i]->name, kernels) == 0 && SETS[i]->usable()) return SETS[i]->gemv8[type];
+    return NULL;
+}
+
+desk_gemm16_fn desk_gemm16(int type) {
+    dispatch_init();
+    return active_set && type >= 0 && type < DESK_TYPE_COUNT ? active_set->gemm16[type] : NULL;
+}
+
+desk_gemm16_fn desk_gemm16_for(const char *kernels, int type) {
+    for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
+        if (strcmp(SETS[i]->name, kernels) == 0 && SETS[i]->usable()) return SETS[i]->gemm16[type];
     return NULL;
 }
 

@@ -162,6 +162,13 @@ typedef void (*desk_gemv8_fn)(int64_t n, const void *w8, const void *act, size_t
 desk_gemv8_fn desk_gemv8(int type);                     /* the active set's, or NULL */
 desk_gemv8_fn desk_gemv8_for(const char *kernels, int type);
 
+/* The same for two packed groups at once, the second `group_bytes` after the
+ * first (16 rows: y[t * y_stride + i], i < 16), tuned for many tokens. */
+typedef void (*desk_gemm16_fn)(int64_t n, const void *w8, size_t group_bytes, const void *act, size_t act_row, int T,
+                               float *y, size_t y_stride);
+desk_gemm16_fn desk_gemm16(int type);                   /* the active set's, or NULL */
+desk_gemm16_fn desk_gemm16_for(const char *kernels, int type);
+
 /* Attention over the KV cache (F16, or Q8_0 blocks whose element value is
  * d * q in float), bit-identical in every kernel set:
  *   scores: out[p] = dot(q, K row p) * scale for p < n_pos, the dot being
@@ -182,6 +189,7 @@ typedef struct {
     desk_vec_dot_fn dot[DESK_TYPE_COUNT];
     desk_gemv8_fn gemv8[DESK_TYPE_COUNT];
     desk_kv_fns kv;
+    desk_gemm16_fn gemm16[DESK_TYPE_COUNT];
 } desk_kernel_set;
 extern const desk_kernel_set desk_kernels_avx2, desk_kernels_avx512, desk_kernels_neon;
 

@@ -402,4 +402,5 @@ const desk_kernel_set desk_kernels_neon = {
      [DESK_TYPE_Q4_K] = dot_q4_K, [DESK_TYPE_Q5_K] = dot_q5_K, [DESK_TYPE_Q6_K] = dot_q6_K},
     {[DESK_TYPE_Q4_0] = gemv8_q4_0, [DESK_TYPE_Q8_0] = gemv8_q8_0, [DESK_TYPE_Q4_K] = gemv8_q4_K,
      [DESK_TYPE_Q6_K] = gemv8_q6_K},
-    {kv_scores, kv_scores_q8, kv_wsum, kv_wsum_q8}};
+    {kv_scores, kv_scores_q8, kv_wsum, kv_wsum_q8},
+    {0}}; /* no two-group kernels yet */
