@@ -819,7 +819,8 @@ desk_gemm16_fn desk_gemm16_for(const char *kernels, int type) {
 /* ================================================================ x8 layouts */
 
 bool desk_repack8_supported(int type) {
-    return type == DESK_TYPE_Q4_0 || type == DESK_TYPE_Q8_0 || type == DESK_TYPE_Q4_K || type == DESK_TYPE_Q6_K;
+    return type == DESK_TYPE_Q4_0 || type == DESK_TYPE_Q5_0 || type == DESK_TYPE_Q8_0 || type == DESK_TYPE_Q4_K ||
+           type == DESK_TYPE_Q6_K;
 }
 
 uint64_t desk_repack8_bytes(int type, int64_t n) {
@@ -869,6 +870,17 @@ void desk_repack8(int type, const void *rows, size_t row_bytes, int64_t n, void 
     }
     if (type == DESK_TYPE_Q4_K) {
         repack8_q4_K(src, row_bytes, n, o);
+        return;
+    }
+    if (type == DESK_TYPE_Q5_0) {
+        for (int64_t b = 0; b < n / QK; b++, o += 176) {
+            const block_q5_0 *x[8];
+            for (int i = 0; i < 8; i++) x[i] = (const block_q5_0 *)(src + (size_t)i * row_bytes) + b;
+            for (int i = 0; i < 8; i++) memcpy(o + 2 * i, &x[i]->d, 2);
+            for (int k = 0; k < 4; k++)
+                for (int i = 0; i < 8; i++) memcpy(o + 16 + 32 * k + 4 * i, x[i]->qs + 4 * k, 4);
+            for (int i = 0; i < 8; i++) memcpy(o + 144 + 4 * i, x[i]->qh, 4);
+        }
         return;
     }
     int64_t nb = n / QK;

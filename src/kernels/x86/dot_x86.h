@@ -234,6 +234,39 @@ static void gemv8_q4_0(int64_t n, const void *w8, const void *act, size_t act_ro
     }
 }
 
+/* Q5_0 x8: the Q4_0 nibbles plus bit 4 from each row's 32-bit qh lane
+ * (bit e for element e): a byte shuffle copies the lane's byte e / 8 into
+ * the group's 4 byte positions, and a compare against the bit selects e % 8. */
+static void gemv8_q5_0(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {
+    const __m256i m4 = _mm256_set1_epi8(0xF), b4 = _mm256_set1_epi8(0x10);
+    const __m256i base = _mm256_setr_epi32(0, 0x04040404, 0x08080808, 0x0c0c0c0c, 0, 0x04040404, 0x08080808, 0x0c0c0c0c);
+    const __m256i sel[2] = {_mm256_set1_epi32(0x08040201), _mm256_set1_epi32((int)0x80402010)};
+    int64_t nb = n / QK;
+    for (int t = 0; t < T; t++) {
+        const desk_q8a *a = (const desk_q8a *)((const char *)act + (size_t)t * act_row);
+        __m256 acc[8];
+        for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
+        const uint8_t *wp = w8;
+        for (int64_t b = 0; b < nb; b++, wp += 176) {
+            int32_t ag[8];
+            memcpy(ag, a[b].qs, 32);
+            __m256i qh = _mm256_loadu_si256((const __m256i *)(wp + 144));
+            __m256i s = _mm256_setzero_si256();
+            for (int k = 0; k < 4; k++) {
+                __m256i v = _mm256_loadu_si256((const __m256i *)(wp + 16 + 32 * k));
+                __m256i blo = _mm256_shuffle_epi8(qh, _mm256_add_epi8(base, _mm256_set1_epi8((char)(k / 2))));
+                __m256i bhi = _mm256_shuffle_epi8(qh, _mm256_add_epi8(base, _mm256_set1_epi8((char)(2 + k / 2))));
+                blo = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(blo, sel[k % 2]), sel[k % 2]), b4);
+                bhi = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bhi, sel[k % 2]), sel[k % 2]), b4);
+                s = ACC_U8S8(s, _mm256_or_si256(_mm256_and_si256(v, m4), blo), _mm256_set1_epi32(ag[k]));
+                s = ACC_U8S8(s, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), bhi), _mm256_set1_epi32(ag[k + 4]));
+            }
+            ROWS8_BLOCK_FLOAT(acc[b % 8], wp, &a[b], s, 16);
+        }
+        store_rows8(acc, y + (size_t)t * ys);
+    }
+}
+
 #ifdef ACC_U8S8_FULL /* unsigned weights up to 255: VNNI only (maddubs would saturate) */
 static void gemv8_q8_0(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {
     int64_t nb = n / QK;
@@ -411,7 +444,7 @@ KV_KERNELS(_q8, kv_load8_q8, kv_elem_q8)
 #define X86_KV {kv_scores, kv_scores_q8, kv_wsum, kv_wsum_q8}
 
 #define X86_GEMV8_TABLE                                                                              \
-    {[DESK_TYPE_Q4_0] = gemv8_q4_0, [DESK_TYPE_Q8_0] = GEMV8_Q8_0, [DESK_TYPE_Q4_K] = gemv8_q4_K,   \
+    {[DESK_TYPE_Q4_0] = gemv8_q4_0, [DESK_TYPE_Q5_0] = gemv8_q5_0, [DESK_TYPE_Q8_0] = GEMV8_Q8_0, [DESK_TYPE_Q4_K] = gemv8_q4_K,   \
      [DESK_TYPE_Q6_K] = gemv8_q6_K}
 
 #define X86_KERNEL_TABLE                                                                        \

@@ -48,6 +48,20 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
     _mm512_storeu_ps(y, _mm512_add_ps(a, b));
 }
 
+/* T tokens in tiles of TILE, then pairs, then one: NAME##_tile is inlined
+ * with a constant token count each time, so its token loops unroll. */
+#define GEMM16_DRIVER(NAME, TILE, BLCK)                                                                      \
+    static void NAME(int64_t n, const void *w8, size_t gb, const void *act, size_t act_row, int T, float *y,  \
+                     size_t ys) {                                                                            \
+        int64_t nb = n / (BLCK);                                                                             \
+        const char *a = act;                                                                                 \
+        int t = 0;                                                                                           \
+        for (; t + (TILE) <= T; t += (TILE))                                                                 \
+            NAME##_tile(nb, w8, gb, a + (size_t)t * act_row, act_row, (TILE), y + (size_t)t * ys, ys);       \
+        for (; t + 2 <= T; t += 2) NAME##_tile(nb, w8, gb, a + (size_t)t * act_row, act_row, 2, y + (size_t)t * ys, ys); \
+        if (t < T) NAME##_tile(nb, w8, gb, a + (size_t)t * act_row, act_row, 1, y + (size_t)t * ys, ys);     \
+    }
+
 /* One tile of `tt` tokens for the simple 32-element formats. UNPACK fills
  * w[0..NW-1] for a block (from `wp`, this block's bytes in group 0); each
  * vpdpbusd pairs w[k] with the activation's 4-byte group k. OFF is the
@@ -78,16 +92,7 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
         }                                                                                                    \
         for (int t = 0; t < tt; t++) store_lanes16(lanes[t], y + (size_t)t * ys);                            \
     }                                                                                                        \
-    static void NAME(int64_t n, const void *w8, size_t gb, const void *act, size_t act_row, int T, float *y,  \
-                     size_t ys) {                                                                            \
-        int64_t nb = n / QK;                                                                                 \
-        int t = 0;                                                                                           \
-        for (; t + GEMM_TILE <= T; t += GEMM_TILE)                                                           \
-            NAME##_tile(nb, w8, gb, (const char *)act + (size_t)t * act_row, act_row, GEMM_TILE, y + (size_t)t * ys, ys); \
-        for (; t + 2 <= T; t += 2)                                                                           \
-            NAME##_tile(nb, w8, gb, (const char *)act + (size_t)t * act_row, act_row, 2, y + (size_t)t * ys, ys); \
-        if (t < T) NAME##_tile(nb, w8, gb, (const char *)act + (size_t)t * act_row, act_row, 1, y + (size_t)t * ys, ys); \
-    }
+    GEMM16_DRIVER(NAME, GEMM_TILE, QK)
 
 /* Q4_0 x8: per block 16 scale bytes, then 4 x 32 bytes of packed nibbles;
  * low nibbles pair with activation groups 0-3, high nibbles with 4-7 */
@@ -101,7 +106,140 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
 #define UNPACK_Q8_0 \
     for (int k = 0; k < 8; k++) w[k] = ld16(wp + 16 + 32 * k, gb);
 
+/* Q5_0 x8: as Q4_0, then the 8 rows' 32 high bits (4 bytes each). The
+ * fifth bit of element e of a row is bit e of its 32-bit lane: a byte
+ * shuffle brings the lane's byte e / 8 to each of the 4 byte positions of
+ * the group, a bit test selects bit e % 8, and a masked add sets bit 4. */
+#define UNPACK_Q5_0                                                                                          \
+    __m512i qh = ld16(wp + 144, gb);                                                                         \
+    for (int k = 0; k < 4; k++) {                                                                            \
+        __m512i v = ld16(wp + 16 + 32 * k, gb), lo = _mm512_and_si512(v, _mm512_set1_epi8(0xF));             \
+        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0xF));                       \
+        __m512i sel = _mm512_set1_epi32(k % 2 ? (int)0x80402010 : 0x08040201);                                \
+        __m512i byte_lo = _mm512_add_epi8(Q5_LANE_BASE, _mm512_set1_epi8((char)(k / 2)));                    \
+        __m512i byte_hi = _mm512_add_epi8(Q5_LANE_BASE, _mm512_set1_epi8((char)(2 + k / 2)));                \
+        __mmask64 mlo = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, byte_lo), sel);                        \
+        __mmask64 mhi = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, byte_hi), sel);                        \
+        w[k] = _mm512_mask_add_epi8(lo, mlo, lo, _mm512_set1_epi8(0x10));                                    \
+        w[k + 4] = _mm512_mask_add_epi8(hi, mhi, hi, _mm512_set1_epi8(0x10));                                \
+    }
+/* byte index of each 32-bit lane's first byte inside its 128-bit lane */
+#define Q5_LANE_BASE _mm512_set4_epi32(0x0c0c0c0c, 0x08080808, 0x04040404, 0)
+
 GEMM16_BLOCK32(gemm16_q4_0, 144, 8, 8, UNPACK_Q4_0)
+GEMM16_BLOCK32(gemm16_q5_0, 176, 8, 16, UNPACK_Q5_0)
 GEMM16_BLOCK32(gemm16_q8_0, 272, 8, 128, UNPACK_Q8_0)
 
-#define GEMM16_TABLE {[DESK_TYPE_Q4_0] = gemm16_q4_0, [DESK_TYPE_Q8_0] = gemm16_q8_0}
+/* ---- K-quants: one super-block at a time, the token accumulators of the
+ * eight lanes kept in memory (they change once per super-block) ---- */
+#define GEMM_TILE_K 8
+
+/* Q4_K x8 (quant.h): per 32-byte chunk c of qs, 8 groups of 16 rows x 4
+ * bytes; low nibbles form sub-block 2c, high nibbles 2c + 1. The mins term
+ * sum_j mn[j] * (bsums[2j] + bsums[2j+1]) is one vpdpwssd per j, with mn[j]
+ * in both 16-bit halves of each lane and the two bsums broadcast. */
+static inline __attribute__((always_inline)) void gemm16_q4_K_tile(int64_t nb, const uint8_t *w8, size_t gb,
+                                                                   const char *act, size_t act_row, int tt,
+                                                                   float *y, size_t ys) {
+    const __m512i m4 = _mm512_set1_epi8(0xF);
+    __m512 lanes[GEMM_TILE_K][8];
+    for (int t = 0; t < tt; t++)
+        for (int L = 0; L < 8; L++) lanes[t][L] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wp = w8 + (size_t)b * 1184, *qp = wp + 160;
+        __m512i sumi[GEMM_TILE_K];
+        _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) sumi[t] = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c++, qp += 256) {
+            __m512i lo[8], hi[8];
+            for (int k = 0; k < 8; k++) {
+                __m512i v = ld16(qp + 32 * k, gb);
+                lo[k] = _mm512_and_si512(v, m4);
+                hi[k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            }
+            __m512i s0 = _mm512_cvtepu8_epi32(ld8x2(wp + 32 + 16 * c, gb));
+            __m512i s1 = _mm512_cvtepu8_epi32(ld8x2(wp + 40 + 16 * c, gb));
+            _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) {
+                const int8_t *aq = ((const desk_q8k *)(act + (size_t)t * act_row) + b)->qs + 64 * c;
+                __m512i plo = _mm512_setzero_si512(), phi = _mm512_setzero_si512();
+                for (int k = 0; k < 8; k++) {
+                    plo = _mm512_dpbusd_epi32(plo, lo[k], _mm512_set1_epi32(ld_i32(aq + 4 * k)));
+                    phi = _mm512_dpbusd_epi32(phi, hi[k], _mm512_set1_epi32(ld_i32(aq + 32 + 4 * k)));
+                }
+                sumi[t] = _mm512_add_epi32(sumi[t], _mm512_add_epi32(_mm512_mullo_epi32(plo, s0), _mm512_mullo_epi32(phi, s1)));
+            }
+        }
+        __m512i mn[8];
+        for (int j = 0; j < 8; j++) {
+            __m512i m = _mm512_cvtepu8_epi32(ld8x2(wp + 96 + 8 * j, gb));
+            mn[j] = _mm512_or_si512(m, _mm512_slli_epi32(m, 16));
+        }
+        __m512 d = h2f16(wp, gb), dm = h2f16(wp + 16, gb);
+        _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) {
+            const desk_q8k *a = (const desk_q8k *)(act + (size_t)t * act_row) + b;
+            __m512i summ = _mm512_setzero_si512();
+            for (int j = 0; j < 8; j++) summ = _mm512_dpwssd_epi32(summ, mn[j], _mm512_set1_epi32(ld_i32(&a->bsums[2 * j])));
+            __m512 da = _mm512_set1_ps(a->d);
+            __m512 p = _mm512_sub_ps(_mm512_mul_ps(_mm512_mul_ps(d, da), _mm512_cvtepi32_ps(sumi[t])),
+                                     _mm512_mul_ps(_mm512_mul_ps(dm, da), _mm512_cvtepi32_ps(summ)));
+            lanes[t][b % 8] = _mm512_add_ps(lanes[t][b % 8], p);
+        }
+    }
+    for (int t = 0; t < tt; t++) store_lanes16(lanes[t], y + (size_t)t * ys);
+}
+GEMM16_DRIVER(gemm16_q4_K, GEMM_TILE_K, QKK)
+
+/* Q6_K x8 (quant.h): for each half h and group k, 32 bytes each of ql
+ * (quarters 0 and 2), ql (quarters 1 and 3) and qh; sub-block
+ * sb = 8h + 2 * quarter + k / 4 has 16 elements and an int8 scale. The
+ * integer sum of a sub-block starts at -32 * bsums[sb] (the weights' offset). */
+static inline __attribute__((always_inline)) void gemm16_q6_K_tile(int64_t nb, const uint8_t *w8, size_t gb,
+                                                                   const char *act, size_t act_row, int tt,
+                                                                   float *y, size_t ys) {
+    const __m512i m4 = _mm512_set1_epi8(0xF), m3 = _mm512_set1_epi8(3);
+    __m512 lanes[GEMM_TILE_K][8];
+    for (int t = 0; t < tt; t++)
+        for (int L = 0; L < 8; L++) lanes[t][L] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wp = w8 + (size_t)b * 1680, *qp = wp + 144;
+        __m512i isum[GEMM_TILE_K];
+        _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) isum[t] = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++)
+            for (int kk = 0; kk < 2; kk++) {
+                __m512i q[4][4]; /* [quarter][k - 4kk] */
+                for (int j = 0; j < 4; j++) {
+                    const uint8_t *gp = qp + 96 * (8 * h + 4 * kk + j);
+                    __m512i l0 = ld16(gp, gb), l1 = ld16(gp + 32, gb), hh = ld16(gp + 64, gb);
+                    q[0][j] = _mm512_or_si512(_mm512_and_si512(l0, m4), _mm512_slli_epi16(_mm512_and_si512(hh, m3), 4));
+                    q[1][j] = _mm512_or_si512(_mm512_and_si512(l1, m4),
+                                              _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hh, 2), m3), 4));
+                    q[2][j] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l0, 4), m4),
+                                              _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hh, 4), m3), 4));
+                    q[3][j] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l1, 4), m4),
+                                              _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hh, 6), m3), 4));
+                }
+                __m512i sc[4];
+                for (int qu = 0; qu < 4; qu++) sc[qu] = _mm512_cvtepi8_epi32(ld8x2(wp + 16 + 8 * (8 * h + 2 * qu + kk), gb));
+                _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) {
+                    const desk_q8k *a = (const desk_q8k *)(act + (size_t)t * act_row) + b;
+                    const int8_t *aq = a->qs + 128 * h + 16 * kk;
+                    for (int qu = 0; qu < 4; qu++) {
+                        __m512i p = _mm512_set1_epi32(-32 * a->bsums[8 * h + 2 * qu + kk]);
+                        for (int j = 0; j < 4; j++) p = _mm512_dpbusd_epi32(p, q[qu][j], _mm512_set1_epi32(ld_i32(aq + 32 * qu + 4 * j)));
+                        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(p, sc[qu]));
+                    }
+                }
+            }
+        __m512 d = h2f16(wp, gb);
+        _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) {
+            const desk_q8k *a = (const desk_q8k *)(act + (size_t)t * act_row) + b;
+            __m512 p = _mm512_mul_ps(_mm512_mul_ps(d, _mm512_set1_ps(a->d)), _mm512_cvtepi32_ps(isum[t]));
+            lanes[t][b % 8] = _mm512_add_ps(lanes[t][b % 8], p);
+        }
+    }
+    for (int t = 0; t < tt; t++) store_lanes16(lanes[t], y + (size_t)t * ys);
+}
+GEMM16_DRIVER(gemm16_q6_K, GEMM_TILE_K, QKK)
+
+#define GEMM16_TABLE                                                                                         \
+    {[DESK_TYPE_Q4_0] = gemm16_q4_0, [DESK_TYPE_Q5_0] = gemm16_q5_0, [DESK_TYPE_Q8_0] = gemm16_q8_0,         \
+     [DESK_TYPE_Q4_K] = gemm16_q4_K, [DESK_TYPE_Q6_K] = gemm16_q6_K}
