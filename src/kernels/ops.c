@@ -1,72 +1,149 @@
 /*
- * ops.c - matrix product driver (activation quantization + row-split
- * vec_dot or row-group kernels over the thread pool) and RMSNorm.
+ * ops.c - the matrix product driver and RMSNorm.
+ *
+ * desk_matmul_n multiplies one batch of activations by up to three matrices
+ * (Q, K and V; or gate and up, with the SwiGLU product fused in) in a single
+ * job on the thread pool: each distinct activation format is quantized once,
+ * then the threads take chunks of 16 output rows from a shared counter, large
+ * chunks first and small ones at the end, so they finish together. Which
+ * thread computes a row never changes its value: every row is one kernel call
+ * whose summation order is fixed (quant.h).
  */
 #include "kernels/ops.h"
 
+#include <stdatomic.h>
+
+#define ROW_TILE 8        /* the row count of an x8 packed group */
+#define UNIT_ROWS 16      /* rows per unit of work: two groups, one two-group kernel call */
+#define GEMM_MIN_TOKENS 2 /* batches from this size use the two-group kernels */
+#define MAX_MATS 3
+
 typedef struct {
-    const desk_mat *W;
+    int n, T;
+    bool glu;                      /* W[0] gate, W[1] up: Y[0] = silu(Y[0]) * Y[1] */
+    const desk_mat *W[MAX_MATS];
+    float *Y[MAX_MATS];
+    const void *act[MAX_MATS];     /* each matrix's activation rows */
+    size_t act_row[MAX_MATS];
+    desk_vec_dot_fn dot[MAX_MATS];
+    desk_gemv8_fn gemv8[MAX_MATS];   /* set when W has a packed copy this kernel set can use */
+    desk_gemm16_fn gemm16[MAX_MATS]; /* two groups at once, for batches of tokens */
+    int64_t first_unit[MAX_MATS + 1];/* units are numbered across the matrices */
+    int64_t min_chunk;
+    _Atomic int64_t next;          /* the next unit nobody has taken */
+    /* activation quantization */
     const float *X;
-    int T;
-    float *Y;
-    void *act;
-    size_t act_row;
-    desk_act_kind kind;
-    desk_vec_dot_fn dot;
-    desk_gemv8_fn gemv8;  /* set when W has a packed copy this kernel set can use */
-    desk_gemm16_fn gemm16;/* two groups at once, for batches of tokens */
+    int q_kind[2], n_kinds;
+    void *q_out[2];
 } matmul_job;
 
 static void quantize_job(void *arg, int ith, int nth) {
     matmul_job *j = arg;
-    for (int t = ith; t < j->T; t += nth)
-        desk_act_quantize(j->kind, j->X + (size_t)t * j->W->cols, (char *)j->act + (size_t)t * j->act_row, j->W->cols);
+    int64_t cols = j->W[0]->cols;
+    size_t row = 0;
+    for (int k = 0; k < j->n_kinds; k++) {
+        row = desk_act_row_size((desk_act_kind)j->q_kind[k], cols);
+        for (int t = ith; t < j->T; t += nth)
+            desk_act_quantize((desk_act_kind)j->q_kind[k], j->X + (size_t)t * (size_t)cols, (char *)j->q_out[k] + (size_t)t * row, cols);
+    }
 }
 
-#define ROW_TILE 8 /* also the row count of an x8 packed group */
-#define GEMM_MIN_TOKENS 2 /* batches from this size use the two-group kernels */
+/* rows [r0, r1) of matrix m for every token */
+static void matmul_rows(const matmul_job *j, int m, int64_t r0, int64_t r1) {
+    const desk_mat *W = j->W[m];
+    float *Y = j->Y[m];
+    int64_t packed_end = j->gemv8[m] ? W->rows / ROW_TILE * ROW_TILE : 0;
+    int64_t r = r0;
+    if (j->gemm16[m])
+        for (; r + 2 * ROW_TILE <= r1 && r + 2 * ROW_TILE <= packed_end; r += 2 * ROW_TILE)
+            j->gemm16[m](W->cols, (const char *)W->packed + (size_t)(r / ROW_TILE) * W->packed_group, W->packed_group,
+                         j->act[m], j->act_row[m], j->T, Y + r, (size_t)W->rows);
+    for (; r + ROW_TILE <= r1 && r + ROW_TILE <= packed_end; r += ROW_TILE)
+        j->gemv8[m](W->cols, (const char *)W->packed + (size_t)(r / ROW_TILE) * W->packed_group, j->act[m], j->act_row[m],
+                    j->T, Y + r, (size_t)W->rows);
+    for (int t = 0; t < j->T && r < r1; t++) {
+        const void *a = (const char *)j->act[m] + (size_t)t * j->act_row[m];
+        float *y = Y + (size_t)t * (size_t)W->rows;
+        for (int64_t i = r; i < r1; i++) y[i] = j->dot[m](W->cols, (const char *)W->data + (size_t)i * W->row_bytes, a);
+    }
+}
+
+/* units [u0, u1): split where one matrix ends and the next begins */
+static void run_units(const matmul_job *j, int64_t u0, int64_t u1) {
+    int nm = j->glu ? 1 : j->n;
+    for (int m = 0; m < nm && u0 < u1; m++) {
+        int64_t a = u0 > j->first_unit[m] ? u0 : j->first_unit[m], b = u1 < j->first_unit[m + 1] ? u1 : j->first_unit[m + 1];
+        if (a >= b) continue;
+        int64_t rows = j->W[m]->rows, r0 = (a - j->first_unit[m]) * UNIT_ROWS;
+        int64_t r1 = (b - j->first_unit[m]) * UNIT_ROWS < rows ? (b - j->first_unit[m]) * UNIT_ROWS : rows;
+        matmul_rows(j, m, r0, r1);
+        if (j->glu) {
+            matmul_rows(j, 1, r0, r1);
+            for (int t = 0; t < j->T; t++) {
+                float *g = j->Y[0] + (size_t)t * (size_t)rows;
+                const float *u = j->Y[1] + (size_t)t * (size_t)rows;
+                for (int64_t i = r0; i < r1; i++) g[i] = desk_silu(g[i]) * u[i];
+            }
+        }
+    }
+}
 
 static void dot_job(void *arg, int ith, int nth) {
     matmul_job *j = arg;
-    const desk_mat *W = j->W;
-    /* contiguous row range per thread, in whole tiles */
-    int64_t tiles = (W->rows + ROW_TILE - 1) / ROW_TILE;
-    int64_t t0 = tiles * ith / nth, t1 = tiles * (ith + 1) / nth;
-    for (int64_t tile = t0; tile < t1; tile++) {
-        int64_t r0 = tile * ROW_TILE, r1 = r0 + ROW_TILE < W->rows ? r0 + ROW_TILE : W->rows;
-        if (j->gemm16 && tile + 1 < t1 && r0 + 2 * ROW_TILE <= W->rows / ROW_TILE * ROW_TILE) {
-            j->gemm16(W->cols, (const char *)W->packed + (size_t)tile * W->packed_group, W->packed_group, j->act,
-                      j->act_row, j->T, j->Y + r0, (size_t)W->rows);
-            tile++;
-            continue;
-        }
-        if (j->gemv8 && r1 - r0 == ROW_TILE) { /* a whole packed group */
-            j->gemv8(W->cols, (const char *)W->packed + (size_t)tile * W->packed_group, j->act, j->act_row, j->T,
-                     j->Y + r0, (size_t)W->rows);
-            continue;
-        }
-        for (int t = 0; t < j->T; t++) {
-            const void *a = (const char *)j->act + (size_t)t * j->act_row;
-            float *y = j->Y + (size_t)t * W->rows;
-            for (int64_t r = r0; r < r1; r++)
-                y[r] = j->dot(W->cols, (const char *)W->data + (size_t)r * W->row_bytes, a);
-        }
+    int64_t total = j->first_unit[j->glu ? 1 : j->n];
+    for (;;) { /* guided: take half of this thread's fair share of what is left */
+        int64_t cur = atomic_load_explicit(&j->next, memory_order_relaxed), take;
+        do {
+            if (cur >= total) return;
+            take = (total - cur) / (2 * nth);
+            if (take < j->min_chunk) take = j->min_chunk;
+            if (take > total - cur) take = total - cur;
+        } while (!atomic_compare_exchange_weak_explicit(&j->next, &cur, cur + take, memory_order_relaxed,
+                                                        memory_order_relaxed));
+        run_units(j, cur, cur + take);
     }
 }
 
-void desk_matmul(desk_pool *pool, const desk_mat *W, const float *X, int T, float *Y, void *act) {
-    const desk_type_traits *tr = desk_traits(W->type);
-    matmul_job j = {W, X, T, Y, act, desk_act_row_size(tr->act, W->cols), tr->act, desk_vec_dot(W->type),
-                    W->packed ? desk_gemv8(W->type) : NULL, NULL};
-    if (W->packed && T >= GEMM_MIN_TOKENS) j.gemm16 = desk_gemm16(W->type);
-    if (tr->act == ACT_F32) {
-        j.act = (void *)X; /* float weights read the activations as they are */
-    } else if (T == 1) {
-        quantize_job(&j, 0, 1);
-    } else {
-        desk_pool_run(pool, quantize_job, &j);
+void desk_matmul_n(desk_pool *pool, int n, const desk_mat *const W[], float *const Y[], const float *X, int T, void *act,
+                   bool glu) {
+    matmul_job j = {.n = n, .T = T, .glu = glu, .X = X};
+    int64_t cols = W[0]->cols;
+    size_t act_bytes = 0;
+    for (int m = 0; m < n; m++) {
+        const desk_type_traits *tr = desk_traits(W[m]->type);
+        j.W[m] = W[m];
+        j.Y[m] = Y[m];
+        j.dot[m] = desk_vec_dot(W[m]->type);
+        j.gemv8[m] = W[m]->packed ? desk_gemv8(W[m]->type) : NULL;
+        j.gemm16[m] = j.gemv8[m] && T >= GEMM_MIN_TOKENS ? desk_gemm16(W[m]->type) : NULL;
+        j.act_row[m] = desk_act_row_size(tr->act, cols);
+        j.first_unit[m + 1] = j.first_unit[m] + (W[m]->rows + UNIT_ROWS - 1) / UNIT_ROWS;
+        if (tr->act == ACT_F32) {
+            j.act[m] = X; /* float weights read the activations as they are */
+            continue;
+        }
+        int k = 0;
+        while (k < j.n_kinds && j.q_kind[k] != (int)tr->act) k++;
+        if (k == j.n_kinds) { /* a new format: the next free part of the scratch, 64-byte aligned */
+            j.q_kind[k] = (int)tr->act;
+            j.q_out[k] = (char *)act + act_bytes;
+            act_bytes += ((size_t)T * j.act_row[m] + 63) / 64 * 64;
+            j.n_kinds++;
+        }
+        j.act[m] = j.q_out[k];
+    }
+    /* chunks of at least ~64 KiB of weights when decoding, single units for batches */
+    uint64_t unit_bytes = (uint64_t)UNIT_ROWS * W[0]->row_bytes;
+    j.min_chunk = T >= GEMM_MIN_TOKENS ? 1 : (int64_t)(65536 / (unit_bytes ? unit_bytes : 1)) + 1;
+    if (j.n_kinds) {
+        if (T == 1) quantize_job(&j, 0, 1);
+        else desk_pool_run(pool, quantize_job, &j);
     }
     desk_pool_run(pool, dot_job, &j);
+}
+
+void desk_matmul(desk_pool *pool, const desk_mat *W, const float *X, int T, float *Y, void *act) {
+    desk_matmul_n(pool, 1, &W, &Y, X, T, act, false);
 }
 
 void desk_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps) {

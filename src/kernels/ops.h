@@ -21,8 +21,14 @@ typedef struct {
 } desk_mat;
 
 /* Y[t][r] = dot(W row r, X[t]) for t < T. `act` is scratch of at least
- * desk_act_row_size(kind, cols) * T bytes. Work is split by rows of W. */
+ * desk_act_row_size(kind, cols) * T bytes (64-byte aligned) for each
+ * activation format the matrices use. Work is split by rows of W. */
 void desk_matmul(desk_pool *pool, const desk_mat *W, const float *X, int T, float *Y, void *act);
+/* The same for n <= 3 matrices of equal width in one job. With glu, W[0] and
+ * W[1] are the gate and up matrices (equal shapes) and Y[0] receives
+ * silu(gate) * up; Y[1] is scratch. */
+void desk_matmul_n(desk_pool *pool, int n, const desk_mat *const W[], float *const Y[], const float *X, int T, void *act,
+                   bool glu);
 
 /* y = x / rms(x) * w, per row of n */
 void desk_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps);

@@ -265,7 +265,7 @@ desk_status desk_ctx_decode(desk_ctx *c, const desk_batch *b, desk_error *err) {
     if (n_out > c->p.n_outputs)
         return desk_fail(err, DESK_ERANGE, "batch asks for %d logit rows, the context keeps %d", n_out, c->p.n_outputs);
 
-    int64_t d = in->n_embd, hd = in->head_dim, nq = in->n_head * hd, kvd = c->kv_dim, ff = in->n_ff;
+    int64_t d = in->n_embd, hd = in->head_dim, nq = in->n_head * hd, kvd = c->kv_dim;
     for (int t = 0; t < T; t++)
         desk_dequantize_row(m->tok_embd.type, (const char *)m->tok_embd.data + (size_t)b->tokens[t] * m->tok_embd.row_bytes,
                             c->x + (size_t)t * (size_t)d, d);
@@ -273,9 +273,9 @@ desk_status desk_ctx_decode(desk_ctx *c, const desk_batch *b, desk_error *err) {
         const desk_layer *L = &m->layers[l];
         for (int t = 0; t < T; t++)
             desk_rmsnorm(c->xb + (size_t)t * d, c->x + (size_t)t * d, L->attn_norm, d, in->rms_eps);
-        desk_matmul(c->pool, &L->wq, c->xb, T, c->q, c->act);
-        desk_matmul(c->pool, &L->wk, c->xb, T, c->k, c->act);
-        desk_matmul(c->pool, &L->wv, c->xb, T, c->v, c->act);
+        const desk_mat *qkv[3] = {&L->wq, &L->wk, &L->wv};
+        float *qkv_out[3] = {c->q, c->k, c->v};
+        desk_matmul_n(c->pool, 3, qkv, qkv_out, c->xb, T, c->act, false);
         add_bias(c->q, L->bq, T, nq);
         add_bias(c->k, L->bk, T, kvd);
         add_bias(c->v, L->bv, T, kvd);
@@ -292,9 +292,9 @@ desk_status desk_ctx_decode(desk_ctx *c, const desk_batch *b, desk_error *err) {
         for (size_t i = 0; i < (size_t)T * d; i++) c->x[i] += c->xb[i];
         for (int t = 0; t < T; t++)
             desk_rmsnorm(c->xb + (size_t)t * d, c->x + (size_t)t * d, L->ffn_norm, d, in->rms_eps);
-        desk_matmul(c->pool, &L->w_gate, c->xb, T, c->ff1, c->act);
-        desk_matmul(c->pool, &L->w_up, c->xb, T, c->ff2, c->act);
-        for (size_t i = 0; i < (size_t)T * ff; i++) c->ff1[i] = desk_silu(c->ff1[i]) * c->ff2[i];
+        const desk_mat *glu[2] = {&L->w_gate, &L->w_up};
+        float *glu_out[2] = {c->ff1, c->ff2};
+        desk_matmul_n(c->pool, 2, glu, glu_out, c->xb, T, c->act, true); /* ff1 = silu(gate) * up */
         desk_matmul(c->pool, &L->w_down, c->ff1, T, c->xb, c->act);
         for (size_t i = 0; i < (size_t)T * d; i++) c->x[i] += c->xb[i];
     }
