@@ -14,6 +14,12 @@
  */
 #include <immintrin.h>
 
+static inline int32_t ld_i32(const void *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
 /* u8 x s8 products of a signed weight vector w and activations a: the
  * sign of w is moved onto a so the unsigned operand is |w|. */
 static inline __m256i dot_s8_i32(__m256i w, __m256i a) {
@@ -202,179 +208,167 @@ static inline void store_rows8(const __m256 acc[8], float *y) {
     }
 }
 
-/* one block of 8 rows: the reference's float step for each row, lane-wise */
-#define ROWS8_BLOCK_FLOAT(acc, wp, ab, s, OFF)                                                     \
-    do {                                                                                           \
-        __m256i si = _mm256_sub_epi32((s), _mm256_set1_epi32((OFF) * (ab)->sum));                   \
-        __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wp)));                       \
-        __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps((ab)->d));                                 \
-        (acc) = _mm256_add_ps((acc), _mm256_mul_ps(scale, _mm256_cvtepi32_ps(si)));                \
-    } while (0)
-
-static void gemv8_q4_0(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {
-    const __m256i m4 = _mm256_set1_epi8(0xF);
-    int64_t nb = n / QK;
-    for (int t = 0; t < T; t++) {
-        const desk_q8a *a = (const desk_q8a *)((const char *)act + (size_t)t * act_row);
-        __m256 acc[8];
-        for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
-        const uint8_t *wp = w8;
-        for (int64_t b = 0; b < nb; b++, wp += 144) {
-            int32_t ag[8];
-            memcpy(ag, a[b].qs, 32);
-            __m256i s = _mm256_setzero_si256();
-            for (int k = 0; k < 4; k++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(wp + 16 + 32 * k));
-                s = ACC_U8S8(s, _mm256_and_si256(v, m4), _mm256_set1_epi32(ag[k]));
-                s = ACC_U8S8(s, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), _mm256_set1_epi32(ag[k + 4]));
-            }
-            ROWS8_BLOCK_FLOAT(acc[b % 8], wp, &a[b], s, 8);
-        }
-        store_rows8(acc, y + (size_t)t * ys);
-    }
+/* One block of 8 rows: the reference's float step for each row, lane-wise:
+ * acc + (d_w * d_a) * (float)(s - OFF * sum(a)). */
+static inline __m256 rows8_block_float(__m256 acc, const uint8_t *wp, const desk_q8a *ab, __m256i s, int off) {
+    __m256i si = _mm256_sub_epi32(s, _mm256_set1_epi32(off * ab->sum));
+    __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wp)), _mm256_set1_ps(ab->d));
+    return _mm256_add_ps(acc, _mm256_mul_ps(scale, _mm256_cvtepi32_ps(si)));
 }
+
+/* The loop every row-group kernel shares: for each token, blocks in order,
+ * block b into lane accumulator b % 8. The main loop takes eight blocks per
+ * step so the eight accumulators stay in registers. BLOCK(wp, a, acc) returns
+ * acc plus one block's contribution. */
+#define GEMV8_LOOP(NAME, BYTES, BLOCK)                                                                         \
+    static void NAME(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) { \
+        int64_t nb = n / QK;                                                                                  \
+        for (int t = 0; t < T; t++) {                                                                         \
+            const desk_q8a *a = (const desk_q8a *)((const char *)act + (size_t)t * act_row);                  \
+            const uint8_t *wp = w8;                                                                           \
+            __m256 acc[8];                                                                                    \
+            for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();                                         \
+            int64_t b = 0;                                                                                    \
+            for (; b + 8 <= nb; b += 8)                                                                       \
+                _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) acc[j] = BLOCK(wp + (size_t)(b + j) * (BYTES), &a[b + j], acc[j]); \
+            __m256 tail[8];                                                                                   \
+            for (int j = 0; j < 8; j++) tail[j] = acc[j];                                                     \
+            for (; b < nb; b++) tail[b % 8] = BLOCK(wp + (size_t)b * (BYTES), &a[b], tail[b % 8]);            \
+            store_rows8(tail, y + (size_t)t * ys);                                                            \
+        }                                                                                                     \
+    }
+
+static inline __m256 q4_0_block8(const uint8_t *wp, const desk_q8a *a, __m256 acc) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    __m256i s = _mm256_setzero_si256(), s2 = _mm256_setzero_si256(); /* two chains */
+    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(wp + 16 + 32 * k));
+        s = ACC_U8S8(s, _mm256_and_si256(v, m4), _mm256_set1_epi32(ld_i32(a->qs + 4 * k)));
+        s2 = ACC_U8S8(s2, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), _mm256_set1_epi32(ld_i32(a->qs + 16 + 4 * k)));
+    }
+    return rows8_block_float(acc, wp, a, _mm256_add_epi32(s, s2), 8);
+}
+GEMV8_LOOP(gemv8_q4_0, 144, q4_0_block8)
 
 /* Q5_0 x8: the Q4_0 nibbles plus bit 4 from each row's 32-bit qh lane
  * (bit e for element e): a byte shuffle copies the lane's byte e / 8 into
  * the group's 4 byte positions, and a compare against the bit selects e % 8. */
-static void gemv8_q5_0(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {
+static inline __m256 q5_0_block8(const uint8_t *wp, const desk_q8a *a, __m256 acc) {
     const __m256i m4 = _mm256_set1_epi8(0xF), b4 = _mm256_set1_epi8(0x10);
     const __m256i base = _mm256_setr_epi32(0, 0x04040404, 0x08080808, 0x0c0c0c0c, 0, 0x04040404, 0x08080808, 0x0c0c0c0c);
-    const __m256i sel[2] = {_mm256_set1_epi32(0x08040201), _mm256_set1_epi32((int)0x80402010)};
-    int64_t nb = n / QK;
-    for (int t = 0; t < T; t++) {
-        const desk_q8a *a = (const desk_q8a *)((const char *)act + (size_t)t * act_row);
-        __m256 acc[8];
-        for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
-        const uint8_t *wp = w8;
-        for (int64_t b = 0; b < nb; b++, wp += 176) {
-            int32_t ag[8];
-            memcpy(ag, a[b].qs, 32);
-            __m256i qh = _mm256_loadu_si256((const __m256i *)(wp + 144));
-            __m256i s = _mm256_setzero_si256();
-            for (int k = 0; k < 4; k++) {
-                __m256i v = _mm256_loadu_si256((const __m256i *)(wp + 16 + 32 * k));
-                __m256i blo = _mm256_shuffle_epi8(qh, _mm256_add_epi8(base, _mm256_set1_epi8((char)(k / 2))));
-                __m256i bhi = _mm256_shuffle_epi8(qh, _mm256_add_epi8(base, _mm256_set1_epi8((char)(2 + k / 2))));
-                blo = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(blo, sel[k % 2]), sel[k % 2]), b4);
-                bhi = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bhi, sel[k % 2]), sel[k % 2]), b4);
-                s = ACC_U8S8(s, _mm256_or_si256(_mm256_and_si256(v, m4), blo), _mm256_set1_epi32(ag[k]));
-                s = ACC_U8S8(s, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), bhi), _mm256_set1_epi32(ag[k + 4]));
-            }
-            ROWS8_BLOCK_FLOAT(acc[b % 8], wp, &a[b], s, 16);
-        }
-        store_rows8(acc, y + (size_t)t * ys);
+    __m256i qh = _mm256_loadu_si256((const __m256i *)(wp + 144));
+    __m256i s = _mm256_setzero_si256(), s2 = _mm256_setzero_si256();
+    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+        __m256i sel = _mm256_set1_epi32(k % 2 ? (int)0x80402010 : 0x08040201);
+        __m256i v = _mm256_loadu_si256((const __m256i *)(wp + 16 + 32 * k));
+        __m256i blo = _mm256_shuffle_epi8(qh, _mm256_add_epi8(base, _mm256_set1_epi8((char)(k / 2))));
+        __m256i bhi = _mm256_shuffle_epi8(qh, _mm256_add_epi8(base, _mm256_set1_epi8((char)(2 + k / 2))));
+        blo = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(blo, sel), sel), b4);
+        bhi = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bhi, sel), sel), b4);
+        s = ACC_U8S8(s, _mm256_or_si256(_mm256_and_si256(v, m4), blo), _mm256_set1_epi32(ld_i32(a->qs + 4 * k)));
+        s2 = ACC_U8S8(s2, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), bhi),
+                      _mm256_set1_epi32(ld_i32(a->qs + 16 + 4 * k)));
     }
+    return rows8_block_float(acc, wp, a, _mm256_add_epi32(s, s2), 16);
 }
+GEMV8_LOOP(gemv8_q5_0, 176, q5_0_block8)
 
 #ifdef ACC_U8S8_FULL /* unsigned weights up to 255: VNNI only (maddubs would saturate) */
-static void gemv8_q8_0(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {
-    int64_t nb = n / QK;
-    for (int t = 0; t < T; t++) {
-        const desk_q8a *a = (const desk_q8a *)((const char *)act + (size_t)t * act_row);
-        __m256 acc[8];
-        for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
-        const uint8_t *wp = w8;
-        for (int64_t b = 0; b < nb; b++, wp += 272) {
-            int32_t ag[8];
-            memcpy(ag, a[b].qs, 32);
-            __m256i s = _mm256_setzero_si256();
-            for (int k = 0; k < 8; k++)
-                s = ACC_U8S8(s, _mm256_loadu_si256((const __m256i *)(wp + 16 + 32 * k)), _mm256_set1_epi32(ag[k]));
-            ROWS8_BLOCK_FLOAT(acc[b % 8], wp, &a[b], s, 128);
-        }
-        store_rows8(acc, y + (size_t)t * ys);
+static inline __m256 q8_0_block8(const uint8_t *wp, const desk_q8a *a, __m256 acc) {
+    __m256i s = _mm256_setzero_si256(), s2 = _mm256_setzero_si256();
+    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+        s = ACC_U8S8(s, _mm256_loadu_si256((const __m256i *)(wp + 16 + 32 * k)), _mm256_set1_epi32(ld_i32(a->qs + 4 * k)));
+        s2 = ACC_U8S8(s2, _mm256_loadu_si256((const __m256i *)(wp + 144 + 32 * k)), _mm256_set1_epi32(ld_i32(a->qs + 16 + 4 * k)));
     }
+    return rows8_block_float(acc, wp, a, _mm256_add_epi32(s, s2), 128);
 }
+GEMV8_LOOP(gemv8_q8_0, 272, q8_0_block8)
 #define GEMV8_Q8_0 gemv8_q8_0
 #else
 #define GEMV8_Q8_0 NULL
 #endif
 
-static void gemv8_q4_K(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {
-    const __m256i m4 = _mm256_set1_epi8(0xF);
-    int64_t nb = n / QKK;
-    for (int t = 0; t < T; t++) {
-        const desk_q8k *a = (const desk_q8k *)((const char *)act + (size_t)t * act_row);
-        __m256 acc[8];
-        for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
-        const uint8_t *wp = w8;
-        for (int64_t b = 0; b < nb; b++, wp += 1184) {
-            const uint8_t *qp = wp + 160;
-            __m256i sumi = _mm256_setzero_si256(), summ = _mm256_setzero_si256();
-            for (int c = 0; c < 4; c++) {
-                int32_t glo[8], ghi[8];
-                memcpy(glo, a[b].qs + 64 * c, 32);
-                memcpy(ghi, a[b].qs + 64 * c + 32, 32);
-                __m256i plo = _mm256_setzero_si256(), phi = _mm256_setzero_si256();
-                for (int k = 0; k < 8; k++, qp += 32) {
-                    __m256i v = _mm256_loadu_si256((const __m256i *)qp);
-                    plo = ACC_U8S8(plo, _mm256_and_si256(v, m4), _mm256_set1_epi32(glo[k]));
-                    phi = ACC_U8S8(phi, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), _mm256_set1_epi32(ghi[k]));
-                }
-                __m256i s0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 32 + 8 * (2 * c))));
-                __m256i s1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 32 + 8 * (2 * c + 1))));
-                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_mullo_epi32(plo, s0), _mm256_mullo_epi32(phi, s1)));
-            }
-            for (int j = 0; j < 8; j++) {
-                __m256i mn = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 96 + 8 * j)));
-                summ = _mm256_add_epi32(summ, _mm256_mullo_epi32(mn, _mm256_set1_epi32(a[b].bsums[2 * j] + a[b].bsums[2 * j + 1])));
-            }
-            __m256 da = _mm256_set1_ps(a[b].d);
-            __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wp)), da);
-            __m256 dm = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wp + 16))), da);
-            __m256 p = _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(sumi)), _mm256_mul_ps(dm, _mm256_cvtepi32_ps(summ)));
-            acc[b % 8] = _mm256_add_ps(acc[b % 8], p);
-        }
-        store_rows8(acc, y + (size_t)t * ys);
+/* The same for the K-quants, whose super-blocks are large enough that the
+ * accumulators can live in memory: unrolling eight of them made the loop
+ * stream from memory at half the speed. */
+#define GEMV8_LOOP_K(NAME, BYTES, BLOCK)                                                                       \
+    static void NAME(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) { \
+        for (int t = 0; t < T; t++) {                                                                         \
+            const desk_q8k *a = (const desk_q8k *)((const char *)act + (size_t)t * act_row);                  \
+            __m256 acc[8];                                                                                    \
+            for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();                                         \
+            for (int64_t b = 0; b < n / QKK; b++) acc[b % 8] = BLOCK((const uint8_t *)w8 + (size_t)b * (BYTES), &a[b], acc[b % 8]); \
+            store_rows8(acc, y + (size_t)t * ys);                                                             \
+        }                                                                                                     \
     }
-}
 
-static void gemv8_q6_K(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {
-    const __m256i m4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);
-    int64_t nb = n / QKK;
-    for (int t = 0; t < T; t++) {
-        const desk_q8k *a = (const desk_q8k *)((const char *)act + (size_t)t * act_row);
-        __m256 acc[8];
-        for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
-        const uint8_t *wp = w8;
-        for (int64_t b = 0; b < nb; b++, wp += 1680) {
-            const uint8_t *qp = wp + 144;
-            __m256i isum = _mm256_setzero_si256();
-            for (int h = 0; h < 2; h++) {
-                int32_t g[4][8]; /* activation 4-byte groups of the four 32-element quarters of this half */
-                memcpy(g, a[b].qs + 128 * h, 128);
-                for (int kk = 0; kk < 2; kk++) { /* k = 4kk..4kk+3: one 16-element sub-block per quarter */
-                    __m256i p[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
-                    for (int k = 4 * kk; k < 4 * kk + 4; k++) {
-                        const uint8_t *gp = qp + 96 * (8 * h + k);
-                        __m256i l0 = _mm256_loadu_si256((const __m256i *)gp), l1 = _mm256_loadu_si256((const __m256i *)(gp + 32));
-                        __m256i hh = _mm256_loadu_si256((const __m256i *)(gp + 64));
-                        __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m3), 4));
-                        __m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m3), 4));
-                        __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                                     _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m3), 4));
-                        __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                                     _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m3), 4));
-                        p[0] = ACC_U8S8(p[0], q0, _mm256_set1_epi32(g[0][k]));
-                        p[1] = ACC_U8S8(p[1], q1, _mm256_set1_epi32(g[1][k]));
-                        p[2] = ACC_U8S8(p[2], q2, _mm256_set1_epi32(g[2][k]));
-                        p[3] = ACC_U8S8(p[3], q3, _mm256_set1_epi32(g[3][k]));
-                    }
-                    for (int qu = 0; qu < 4; qu++) {
-                        int sb = 8 * h + 2 * qu + kk; /* sub-block of 16 elements */
-                        __m256i s = _mm256_sub_epi32(p[qu], _mm256_set1_epi32(32 * a[b].bsums[sb]));
-                        __m256i sc = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 16 + 8 * sb)));
-                        isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(s, sc));
-                    }
-                }
-            }
-            __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wp)), _mm256_set1_ps(a[b].d));
-            acc[b % 8] = _mm256_add_ps(acc[b % 8], _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)));
+/* Q4_K x8 (quant.h): per 32-byte chunk c of qs, 8 groups; low nibbles are
+ * sub-block 2c, high nibbles 2c + 1, each with its 6-bit scale per row. */
+static inline __m256 q4_K_block8(const uint8_t *wp, const desk_q8k *a, __m256 acc) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    const uint8_t *qp = wp + 160;
+    __m256i sumi = _mm256_setzero_si256(), summ = _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+        const int8_t *aq = a->qs + 64 * c;
+        __m256i plo = _mm256_setzero_si256(), phi = _mm256_setzero_si256();
+        _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++, qp += 32) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)qp);
+            plo = ACC_U8S8(plo, _mm256_and_si256(v, m4), _mm256_set1_epi32(ld_i32(aq + 4 * k)));
+            phi = ACC_U8S8(phi, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), _mm256_set1_epi32(ld_i32(aq + 32 + 4 * k)));
         }
-        store_rows8(acc, y + (size_t)t * ys);
+        __m256i s0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 32 + 8 * (2 * c))));
+        __m256i s1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 32 + 8 * (2 * c + 1))));
+        sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_mullo_epi32(plo, s0), _mm256_mullo_epi32(phi, s1)));
     }
+    for (int j = 0; j < 8; j++) {
+        __m256i mn = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 96 + 8 * j)));
+        summ = _mm256_add_epi32(summ, _mm256_mullo_epi32(mn, _mm256_set1_epi32(a->bsums[2 * j] + a->bsums[2 * j + 1])));
+    }
+    __m256 da = _mm256_set1_ps(a->d);
+    __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wp)), da);
+    __m256 dm = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wp + 16))), da);
+    __m256 p = _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(sumi)), _mm256_mul_ps(dm, _mm256_cvtepi32_ps(summ)));
+    return _mm256_add_ps(acc, p);
 }
+GEMV8_LOOP_K(gemv8_q4_K, 1184, q4_K_block8)
+
+/* Q6_K x8 (quant.h): 6-bit quants from ql nibbles and qh bit pairs, minus 32
+ * (as 32 * the activation sums of each 16-element sub-block). */
+static inline __m256 q6_K_block8(const uint8_t *wp, const desk_q8k *a, __m256 acc) {
+    const __m256i m4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);
+    const uint8_t *qp = wp + 144;
+    __m256i isum = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++) {
+        const int8_t *g = a->qs + 128 * h; /* quarter q, group k: g + 32q + 4k */
+        for (int kk = 0; kk < 2; kk++) { /* k = 4kk..4kk+3: one 16-element sub-block per quarter */
+            __m256i p[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+            _Pragma("GCC unroll 4") for (int k = 4 * kk; k < 4 * kk + 4; k++) {
+                const uint8_t *gp = qp + 96 * (8 * h + k);
+                __m256i l0 = _mm256_loadu_si256((const __m256i *)gp), l1 = _mm256_loadu_si256((const __m256i *)(gp + 32));
+                __m256i hh = _mm256_loadu_si256((const __m256i *)(gp + 64));
+                __m256i q0 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m3), 4));
+                __m256i q1 = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m3), 4));
+                __m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m3), 4));
+                __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m3), 4));
+                p[0] = ACC_U8S8(p[0], q0, _mm256_set1_epi32(ld_i32(g + 4 * k)));
+                p[1] = ACC_U8S8(p[1], q1, _mm256_set1_epi32(ld_i32(g + 32 + 4 * k)));
+                p[2] = ACC_U8S8(p[2], q2, _mm256_set1_epi32(ld_i32(g + 64 + 4 * k)));
+                p[3] = ACC_U8S8(p[3], q3, _mm256_set1_epi32(ld_i32(g + 96 + 4 * k)));
+            }
+            for (int qu = 0; qu < 4; qu++) {
+                int sb = 8 * h + 2 * qu + kk; /* sub-block of 16 elements */
+                __m256i s = _mm256_sub_epi32(p[qu], _mm256_set1_epi32(32 * a->bsums[sb]));
+                __m256i sc = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 16 + 8 * sb)));
+                isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(s, sc));
+            }
+        }
+    }
+    __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wp)), _mm256_set1_ps(a->d));
+    return _mm256_add_ps(acc, _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)));
+}
+GEMV8_LOOP_K(gemv8_q6_K, 1680, q6_K_block8)
 
 /* ---- attention over the KV cache ---- */
 static inline __m256 kv_load8_f16(const void *row, int64_t i) {

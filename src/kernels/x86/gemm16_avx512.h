@@ -34,11 +34,6 @@ static inline __m128i ld8x2(const uint8_t *p, size_t gb) {
     memcpy(&hi, p + gb, 8);
     return _mm_set_epi64x((long long)hi, (long long)lo);
 }
-static inline int32_t ld_i32(const void *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
 
 /* The 8 per-lane partial results of each token -> y: the reference's
  * ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)) for all 16 rows at once. */
