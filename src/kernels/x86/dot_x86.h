@@ -220,6 +220,10 @@ static inline __m256 rows8_block_float(__m256 acc, const uint8_t *wp, const desk
  * block b into lane accumulator b % 8. The main loop takes eight blocks per
  * step so the eight accumulators stay in registers. BLOCK(wp, a, acc) returns
  * acc plus one block's contribution. */
+/* Software prefetch distance in bytes: the hardware prefetchers alone left
+ * a decode at 84-95% of the read bandwidth (Q8_0, Q4_0), prefetching this
+ * far ahead reaches ~100% (measured on Zen 5 with 1024-8192; 2048 chosen). */
+#define PF_DIST 2048
 #define GEMV8_LOOP(NAME, BYTES, BLOCK)                                                                         \
     static void NAME(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) { \
         int64_t nb = n / QK;                                                                                  \
@@ -230,7 +234,10 @@ static inline __m256 rows8_block_float(__m256 acc, const uint8_t *wp, const desk
             for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();                                         \
             int64_t b = 0;                                                                                    \
             for (; b + 8 <= nb; b += 8)                                                                       \
-                _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) acc[j] = BLOCK(wp + (size_t)(b + j) * (BYTES), &a[b + j], acc[j]); \
+                _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) {                                         \
+                    for (int l = 0; l < (BYTES); l += 64) _mm_prefetch((const char *)wp + (size_t)(b + j) * (BYTES) + PF_DIST + l, _MM_HINT_T0); \
+                    acc[j] = BLOCK(wp + (size_t)(b + j) * (BYTES), &a[b + j], acc[j]);                        \
+                }                                                                                             \
             __m256 tail[8];                                                                                   \
             for (int j = 0; j < 8; j++) tail[j] = acc[j];                                                     \
             for (; b < nb; b++) tail[b % 8] = BLOCK(wp + (size_t)b * (BYTES), &a[b], tail[b % 8]);            \
@@ -297,7 +304,11 @@ GEMV8_LOOP(gemv8_q8_0, 272, q8_0_block8)
             const desk_q8k *a = (const desk_q8k *)((const char *)act + (size_t)t * act_row);                  \
             __m256 acc[8];                                                                                    \
             for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();                                         \
-            for (int64_t b = 0; b < n / QKK; b++) acc[b % 8] = BLOCK((const uint8_t *)w8 + (size_t)b * (BYTES), &a[b], acc[b % 8]); \
+            for (int64_t b = 0; b < n / QKK; b++) {                                                          \
+                const uint8_t *wp = (const uint8_t *)w8 + (size_t)b * (BYTES);                                \
+                for (int l = 0; l < (BYTES); l += 64) _mm_prefetch((const char *)wp + PF_DIST + l, _MM_HINT_T0); \
+                acc[b % 8] = BLOCK(wp, &a[b], acc[b % 8]);                                                    \
+            }                                                                                                 \
             store_rows8(acc, y + (size_t)t * ys);                                                             \
         }                                                                                                     \
     }
