@@ -897,46 +897,56 @@ void desk_repack8(int type, const void *rows, size_t row_bytes, int64_t n, void 
     }
 }
 
-static void kv_scores_ref(const float *q, const void *kv, size_t stride, int n_pos, int64_t hd, float scale, float *out) {
-    for (int p = 0; p < n_pos; p++) {
-        const uint16_t *k = (const uint16_t *)((const char *)kv + (size_t)p * stride);
-        float l[8] = {0};
-        int64_t i = 0;
-        for (; i + 8 <= hd; i += 8)
-            for (int j = 0; j < 8; j++) l[j] += q[i + j] * h2f(k[i + j]);
-        for (; i < hd; i++) l[i % 8] += q[i] * h2f(k[i]);
-        out[p] = desk_reduce8(l) * scale;
-    }
+/* ---- attention (contract in quant.h) ---- */
+static inline float kv_elem_f16(const void *row, int64_t i) { return h2f(((const uint16_t *)row)[i]); }
+static inline float kv_elem_q8(const void *row, int64_t i) {
+    const block_q8_0 *b = (const block_q8_0 *)row + i / QK;
+    return h2f(b->d) * (float)b->qs[i % QK];
 }
 
-static void kv_wsum_ref(float *o, const float *w, const void *vv, size_t stride, int n_pos, int64_t hd) {
-    for (int p = 0; p < n_pos; p++) {
-        const uint16_t *v = (const uint16_t *)((const char *)vv + (size_t)p * stride);
-        for (int64_t e = 0; e < hd; e++) o[e] += w[p] * h2f(v[e]);
+static void softmax_ref(float *s, int n) {
+    float mx = s[0], l[16] = {0};
+    for (int p = 1; p < n; p++) mx = s[p] > mx ? s[p] : mx;
+    for (int p = 0; p < n; p++) {
+        s[p] = desk_expf(s[p] - mx);
+        l[p % 16] += s[p];
     }
+    float inv = 1.0f / desk_reduce16(l);
+    for (int p = 0; p < n; p++) s[p] *= inv;
 }
 
-/* Q8_0 rows: hd is a multiple of 32; element value (d * q) */
-static void kv_scores_q8_ref(const float *q, const void *kv, size_t stride, int n_pos, int64_t hd, float scale, float *out) {
-    for (int p = 0; p < n_pos; p++) {
-        const block_q8_0 *k = (const block_q8_0 *)((const char *)kv + (size_t)p * stride);
-        float l[8] = {0};
-        for (int64_t i = 0; i < hd; i++) l[i % 8] += q[i] * (h2f(k[i / QK].d) * (float)k[i / QK].qs[i % QK]);
-        out[p] = desk_reduce8(l) * scale;
+#define ATTEND_REF(NAME, ELEM)                                                                                \
+    static void NAME(const float *q, int nh, int64_t hd, const void *k, const void *v, size_t stride, int n_pos,  \
+                     float scale, float *sc, float *out) {                                                     \
+        for (int h = 0; h < nh; h++) {                                                                         \
+            for (int p = 0; p < n_pos; p++) {                                                                  \
+                const void *row = (const char *)k + (size_t)p * stride;                                        \
+                float l[16] = {0};                                                                             \
+                for (int64_t i = 0; i < hd; i++) l[i % 16] += q[h * hd + i] * ELEM(row, i);                    \
+                sc[(size_t)h * n_pos + p] = desk_reduce16(l) * scale;                                          \
+            }                                                                                                  \
+            softmax_ref(sc + (size_t)h * n_pos, n_pos);                                                        \
+            for (int64_t e = 0; e < hd; e++) {                                                                 \
+                float o = 0;                                                                                   \
+                for (int p = 0; p < n_pos; p++) o += sc[(size_t)h * n_pos + p] * ELEM((const char *)v + (size_t)p * stride, e); \
+                out[h * hd + e] = o;                                                                           \
+            }                                                                                                  \
+        }                                                                                                      \
     }
-}
-
-static void kv_wsum_q8_ref(float *o, const float *w, const void *vv, size_t stride, int n_pos, int64_t hd) {
-    for (int p = 0; p < n_pos; p++) {
-        const block_q8_0 *v = (const block_q8_0 *)((const char *)vv + (size_t)p * stride);
-        for (int64_t e = 0; e < hd; e++) o[e] += w[p] * (h2f(v[e / QK].d) * (float)v[e / QK].qs[e % QK]);
-    }
-}
+ATTEND_REF(attend_f16_ref, kv_elem_f16)
+ATTEND_REF(attend_q8_ref, kv_elem_q8)
 
 desk_kv_fns desk_kv_kernels(void) {
     dispatch_init();
-    if (active_set && active_set->kv.scores) return active_set->kv;
-    return (desk_kv_fns){kv_scores_ref, kv_scores_q8_ref, kv_wsum_ref, kv_wsum_q8_ref};
+    if (active_set && active_set->kv.f16) return active_set->kv;
+    return (desk_kv_fns){attend_f16_ref, attend_q8_ref};
+}
+
+desk_kv_fns desk_kv_kernels_for(const char *kernels) {
+    if (!strcmp(kernels, "scalar")) return (desk_kv_fns){attend_f16_ref, attend_q8_ref};
+    for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
+        if (strcmp(SETS[i]->name, kernels) == 0 && SETS[i]->usable()) return SETS[i]->kv;
+    return (desk_kv_fns){NULL, NULL};
 }
 
 const char *desk_kernels_active(void) {

@@ -170,18 +170,55 @@ typedef void (*desk_gemm16_fn)(int64_t n, const void *w8, size_t group_bytes, co
 desk_gemm16_fn desk_gemm16(int type);                   /* the active set's, or NULL */
 desk_gemm16_fn desk_gemm16_for(const char *kernels, int type);
 
-/* Attention over the KV cache (F16, or Q8_0 blocks whose element value is
- * d * q in float), bit-identical in every kernel set:
- *   scores: out[p] = dot(q, K row p) * scale for p < n_pos, the dot being
- *           8 lanes (element i in lane i % 8, multiply then add) and
- *           desk_reduce8;
- *   wsum:   o[e] = o[e] + w[p] * V row p [e], for p = 0, 1, ... in order.
- * Rows are `stride` bytes apart. */
-typedef void (*desk_kv_scores_fn)(const float *q, const void *k, size_t stride, int n_pos, int64_t hd, float scale,
-                                  float *out);
-typedef void (*desk_kv_wsum_fn)(float *o, const float *w, const void *v, size_t stride, int n_pos, int64_t hd);
-typedef struct { desk_kv_scores_fn scores, scores_q8; desk_kv_wsum_fn wsum, wsum_q8; } desk_kv_fns;
-desk_kv_fns desk_kv_kernels(void);   /* the active set's, or the scalar ones */
+/* e^x for x <= 0 (softmax arguments), the same operations in every kernel
+ * set: x = n ln2 + r with n = round(x / ln2) (by the 1.5 * 2^23 trick), a
+ * degree-7 Taylor polynomial of e^r in Horner form (multiply, then add), and
+ * 2^n from the exponent bits. Below -87 it is 0. Within 2 ulp of e^x, and the
+ * same bits on every platform (libm's expf differs between C libraries). */
+#define DESK_EXP_MAGIC 12582912.0f
+#define DESK_EXP_LOG2E 1.44269504f
+#define DESK_EXP_LN2_HI 0.693145751953125f
+#define DESK_EXP_LN2_LO 1.428606765330187e-06f
+#define DESK_EXP_C7 1.98412698e-4f
+#define DESK_EXP_C6 1.38888889e-3f
+#define DESK_EXP_C5 8.33333333e-3f
+#define DESK_EXP_C4 4.16666667e-2f
+#define DESK_EXP_C3 1.66666667e-1f
+#define DESK_EXP_MIN -87.0f
+static inline float desk_expf(float x) {
+    if (!(x >= DESK_EXP_MIN)) return 0.0f;
+    float n = (x * DESK_EXP_LOG2E + DESK_EXP_MAGIC) - DESK_EXP_MAGIC;
+    float r = (x - n * DESK_EXP_LN2_HI) - n * DESK_EXP_LN2_LO;
+    float p = DESK_EXP_C7;
+    p = p * r + DESK_EXP_C6;
+    p = p * r + DESK_EXP_C5;
+    p = p * r + DESK_EXP_C4;
+    p = p * r + DESK_EXP_C3;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, 4);
+    return p * scale;
+}
+
+/* Attention of n_head query vectors (hd floats each, one after another)
+ * that share one KV head, over n_pos cached positions whose K and V rows are
+ * `stride` bytes apart (F16 elements, or Q8_0 blocks whose element value is
+ * d * q in float). Bit-identical in every kernel set:
+ *   scores  s[h][p] = reduce16(l) * scale, where element i adds
+ *           q[h][i] * K[p][i] into lane l[i % 16] in order of i;
+ *   softmax per head: m = max_p s[h][p]; e[p] = desk_expf(s[h][p] - m) added
+ *           into lane p % 16 in order of p; w[p] = e[p] * (1 / reduce16);
+ *   output  out[h][e] = sum over p = 0, 1, ... in order of w[p] * V[p][e],
+ *           starting from 0.
+ * `scores` is scratch of n_head * n_pos floats; `out` is n_head * hd. */
+typedef void (*desk_kv_attend_fn)(const float *q, int n_head, int64_t hd, const void *k, const void *v, size_t stride,
+                                  int n_pos, float scale, float *scores, float *out);
+typedef struct { desk_kv_attend_fn f16, q8_0; } desk_kv_fns;
+desk_kv_fns desk_kv_kernels(void);                 /* the active set's, or the scalar ones */
+desk_kv_fns desk_kv_kernels_for(const char *kernels); /* a named set's; .f16 NULL if not runnable */
 
 /* SIMD variant tables (defined in x86/ and arm/ when built) */
 typedef struct {

@@ -181,9 +181,9 @@ typedef struct {
     int layer;
 } attn_job;
 
-/* Work items are (token, KV head) pairs, so the heads of a GQA group read
- * each K and V row while it is in cache. Scores and outputs use the kernel
- * set's F16 dot/axpy, bit-identical in every set. */
+/* Work items are (token, KV head) pairs; the query heads of a GQA group go
+ * to the attention kernel together, which reads each K and V row once for
+ * all of them. Every kernel set gives the same bits (quant.h). */
 static void attention_job(void *arg, int ith, int nth) {
     attn_job *j = arg;
     desk_ctx *c = j->c;
@@ -191,34 +191,18 @@ static void attention_job(void *arg, int ith, int nth) {
     int64_t hd = in->head_dim, nh = in->n_head, nkv = in->n_head_kv, group = nh / nkv;
     int64_t total = (int64_t)j->b->n_tokens * nkv;
     int64_t i0 = total * ith / nth, i1 = total * (ith + 1) / nth;
-    float *sc = c->scores + (size_t)ith * (size_t)c->p.n_ctx * (size_t)group; /* [group][n_ctx] */
+    float *sc = c->scores + (size_t)ith * (size_t)c->p.n_ctx * (size_t)group; /* [group][n_pos] */
     float scale = 1.0f / sqrtf((float)hd);
     desk_kv_fns kv = desk_kv_kernels();
-    bool q8 = c->p.kv_type == DESK_TYPE_Q8_0;
-    desk_kv_scores_fn scores = q8 ? kv.scores_q8 : kv.scores;
-    desk_kv_wsum_fn wsum = q8 ? kv.wsum_q8 : kv.wsum;
+    desk_kv_attend_fn attend = c->p.kv_type == DESK_TYPE_Q8_0 ? kv.q8_0 : kv.f16;
     for (int64_t i = i0; i < i1; i++) {
         int t = (int)(i / nkv);
         int64_t kvh = i % nkv;
         int seq = j->b->seq[t], pos = j->b->pos[t];
         size_t base = ((size_t)seq * (size_t)in->n_layer + (size_t)j->layer) * (size_t)c->p.n_ctx;
-        const float *qv = c->q + (size_t)t * (size_t)(nh * hd) + kvh * group * hd;
-        const uint8_t *k0 = c->k_cache + base * c->kv_row + (size_t)kvh * c->kv_head;
-        const uint8_t *v0 = c->v_cache + base * c->kv_row + (size_t)kvh * c->kv_head;
-        for (int64_t g = 0; g < group; g++) scores(qv + g * hd, k0, c->kv_row, pos + 1, hd, scale, sc + g * c->p.n_ctx);
-        for (int64_t g = 0; g < group; g++) {
-            float *s = sc + g * c->p.n_ctx, mx = s[0], sum = 0;
-            for (int p = 1; p <= pos; p++) mx = s[p] > mx ? s[p] : mx;
-            for (int p = 0; p <= pos; p++) {
-                s[p] = expf(s[p] - mx);
-                sum += s[p];
-            }
-            float inv = 1.0f / sum;
-            for (int p = 0; p <= pos; p++) s[p] *= inv;
-        }
-        float *o = c->att + (size_t)t * (size_t)(nh * hd) + kvh * group * hd;
-        for (int64_t e = 0; e < group * hd; e++) o[e] = 0;
-        for (int64_t g = 0; g < group; g++) wsum(o + g * hd, sc + g * c->p.n_ctx, v0, c->kv_row, pos + 1, hd);
+        size_t head = (size_t)t * (size_t)(nh * hd) + (size_t)(kvh * group * hd);
+        attend(c->q + head, (int)group, hd, c->k_cache + base * c->kv_row + (size_t)kvh * c->kv_head,
+               c->v_cache + base * c->kv_row + (size_t)kvh * c->kv_head, c->kv_row, pos + 1, scale, sc, c->att + head);
     }
 }
 

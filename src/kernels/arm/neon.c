@@ -155,47 +155,87 @@ static inline float kv_elem_q8(const void *row, int64_t i) {
     return desk_h2f(b->d) * (float)b->qs[i % QK];
 }
 
-#define KV_KERNELS(SUFFIX, LOAD4, ELEM)                                                                     \
-    static void kv_scores##SUFFIX(const float *q, const void *k, size_t stride, int n_pos, int64_t hd, float scale, \
-                                  float *out) {                                                             \
-        for (int p = 0; p < n_pos; p++) {                                                                   \
-            const void *row = (const char *)k + (size_t)p * stride;                                         \
-            float32x4_t a0 = vdupq_n_f32(0), a1 = vdupq_n_f32(0);                                           \
-            int64_t i = 0;                                                                                  \
-            for (; i + 8 <= hd; i += 8) {                                                                   \
-                a0 = vaddq_f32(a0, vmulq_f32(vld1q_f32(q + i), LOAD4(row, i)));                             \
-                a1 = vaddq_f32(a1, vmulq_f32(vld1q_f32(q + i + 4), LOAD4(row, i + 4)));                     \
-            }                                                                                               \
-            float l[8];                                                                                     \
-            vst1q_f32(l, a0);                                                                               \
-            vst1q_f32(l + 4, a1);                                                                           \
-            for (; i < hd; i++) l[i % 8] += q[i] * ELEM(row, i);                                            \
-            out[p] = desk_reduce8(l) * scale;                                                               \
-        }                                                                                                   \
-    }                                                                                                       \
-    static void kv_wsum##SUFFIX(float *o, const float *w, const void *v, size_t stride, int n_pos, int64_t hd) { \
-        int64_t e = 0;                                                                                      \
-        for (; e + 32 <= hd; e += 32) { /* eight independent chains per position */                         \
-            float32x4_t a[8];                                                                               \
-            for (int c = 0; c < 8; c++) a[c] = vld1q_f32(o + e + 4 * c);                                    \
-            for (int p = 0; p < n_pos; p++) {                                                               \
-                const void *row = (const char *)v + (size_t)p * stride;                                     \
-                float32x4_t wp = vdupq_n_f32(w[p]);                                                         \
-                for (int c = 0; c < 8; c++) a[c] = vaddq_f32(a[c], vmulq_f32(wp, LOAD4(row, e + 4 * c)));   \
-            }                                                                                               \
-            for (int c = 0; c < 8; c++) vst1q_f32(o + e + 4 * c, a[c]);                                     \
-        }                                                                                                   \
-        for (; e + 4 <= hd; e += 4) {                                                                       \
-            float32x4_t acc = vld1q_f32(o + e);                                                             \
-            for (int p = 0; p < n_pos; p++)                                                                 \
-                acc = vaddq_f32(acc, vmulq_f32(vdupq_n_f32(w[p]), LOAD4((const char *)v + (size_t)p * stride, e))); \
-            vst1q_f32(o + e, acc);                                                                          \
-        }                                                                                                   \
-        for (; e < hd; e++)                                                                                 \
-            for (int p = 0; p < n_pos; p++) o[e] += w[p] * ELEM((const char *)v + (size_t)p * stride, e);   \
+/* desk_expf on 4 lanes: the same operations, lane by lane */
+static inline float32x4_t exp4(float32x4_t x) {
+    uint32x4_t keep = vcgeq_f32(x, vdupq_n_f32(DESK_EXP_MIN));
+    float32x4_t n = vsubq_f32(vaddq_f32(vmulq_f32(x, vdupq_n_f32(DESK_EXP_LOG2E)), vdupq_n_f32(DESK_EXP_MAGIC)),
+                              vdupq_n_f32(DESK_EXP_MAGIC));
+    float32x4_t r = vsubq_f32(vsubq_f32(x, vmulq_f32(n, vdupq_n_f32(DESK_EXP_LN2_HI))), vmulq_f32(n, vdupq_n_f32(DESK_EXP_LN2_LO)));
+    float32x4_t p = vdupq_n_f32(DESK_EXP_C7);
+    p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(DESK_EXP_C6));
+    p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(DESK_EXP_C5));
+    p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(DESK_EXP_C4));
+    p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(DESK_EXP_C3));
+    p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(0.5f));
+    p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(1.0f));
+    p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(1.0f));
+    int32x4_t bits = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+    float32x4_t y = vmulq_f32(p, vreinterpretq_f32_s32(bits));
+    return vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(y), keep));
+}
+
+static void softmax16(float *s, int n) {
+    float mx = s[0];
+    for (int p = 1; p < n; p++) mx = s[p] > mx ? s[p] : mx;
+    float32x4_t vm = vdupq_n_f32(mx), a[4] = {vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0)};
+    int p = 0;
+    for (; p + 16 <= n; p += 16)
+        for (int c = 0; c < 4; c++) {
+            float32x4_t e = exp4(vsubq_f32(vld1q_f32(s + p + 4 * c), vm));
+            vst1q_f32(s + p + 4 * c, e);
+            a[c] = vaddq_f32(a[c], e);
+        }
+    float l[16];
+    for (int c = 0; c < 4; c++) vst1q_f32(l + 4 * c, a[c]);
+    for (; p < n; p++) {
+        s[p] = desk_expf(s[p] - mx);
+        l[p % 16] += s[p];
     }
-KV_KERNELS(, kv_load4_f16, kv_elem_f16)
-KV_KERNELS(_q8, kv_load4_q8, kv_elem_q8)
+    float inv = 1.0f / desk_reduce16(l);
+    for (p = 0; p < n; p++) s[p] *= inv;
+}
+
+/* one head at a time: 16 score lanes as four vectors, then the weighted
+ * sum with eight independent chains per position */
+#define KV_ATTEND(NAME, LOAD4, ELEM)                                                                          \
+    static void NAME(const float *q, int nh, int64_t hd, const void *k, const void *v, size_t stride, int n_pos,  \
+                     float scale, float *sc, float *out) {                                                     \
+        int64_t hd16 = hd / 16 * 16;                                                                           \
+        for (int h = 0; h < nh; h++) {                                                                         \
+            const float *qh = q + (size_t)h * hd;                                                              \
+            float *s = sc + (size_t)h * n_pos, *o = out + (size_t)h * hd;                                      \
+            for (int p = 0; p < n_pos; p++) {                                                                  \
+                const void *row = (const char *)k + (size_t)p * stride;                                        \
+                float32x4_t a[4] = {vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0)};           \
+                for (int64_t i = 0; i < hd16; i += 16)                                                         \
+                    for (int c = 0; c < 4; c++)                                                                \
+                        a[c] = vaddq_f32(a[c], vmulq_f32(vld1q_f32(qh + i + 4 * c), LOAD4(row, i + 4 * c)));   \
+                float l[16];                                                                                   \
+                for (int c = 0; c < 4; c++) vst1q_f32(l + 4 * c, a[c]);                                        \
+                for (int64_t i = hd16; i < hd; i++) l[i % 16] += qh[i] * ELEM(row, i);                         \
+                s[p] = desk_reduce16(l) * scale;                                                               \
+            }                                                                                                  \
+            softmax16(s, n_pos);                                                                               \
+            int64_t e = 0;                                                                                     \
+            for (; e + 32 <= hd; e += 32) {                                                                    \
+                float32x4_t acc[8];                                                                            \
+                for (int c = 0; c < 8; c++) acc[c] = vdupq_n_f32(0);                                           \
+                for (int p = 0; p < n_pos; p++) {                                                              \
+                    const void *row = (const char *)v + (size_t)p * stride;                                    \
+                    float32x4_t wp = vdupq_n_f32(s[p]);                                                        \
+                    for (int c = 0; c < 8; c++) acc[c] = vaddq_f32(acc[c], vmulq_f32(wp, LOAD4(row, e + 4 * c))); \
+                }                                                                                              \
+                for (int c = 0; c < 8; c++) vst1q_f32(o + e + 4 * c, acc[c]);                                  \
+            }                                                                                                  \
+            for (; e < hd; e++) {                                                                              \
+                float acc = 0;                                                                                 \
+                for (int p = 0; p < n_pos; p++) acc += s[p] * ELEM((const char *)v + (size_t)p * stride, e);   \
+                o[e] = acc;                                                                                    \
+            }                                                                                                  \
+        }                                                                                                      \
+    }
+KV_ATTEND(attend_f16, kv_load4_f16, kv_elem_f16)
+KV_ATTEND(attend_q8, kv_load4_q8, kv_elem_q8)
 
 /* ---- row groups (x8 layouts, see quant.h): rows 0-3 in one vector, 4-7 in
  * another; sdot by element multiplies each row's 4 bytes by one broadcast
@@ -402,5 +442,5 @@ const desk_kernel_set desk_kernels_neon = {
      [DESK_TYPE_Q4_K] = dot_q4_K, [DESK_TYPE_Q5_K] = dot_q5_K, [DESK_TYPE_Q6_K] = dot_q6_K},
     {[DESK_TYPE_Q4_0] = gemv8_q4_0, [DESK_TYPE_Q8_0] = gemv8_q8_0, [DESK_TYPE_Q4_K] = gemv8_q4_K,
      [DESK_TYPE_Q6_K] = gemv8_q6_K},
-    {kv_scores, kv_scores_q8, kv_wsum, kv_wsum_q8},
+    {attend_f16, attend_q8},
     {0}}; /* no two-group kernels yet */

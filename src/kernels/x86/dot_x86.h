@@ -381,7 +381,7 @@ static inline __m256 q6_K_block8(const uint8_t *wp, const desk_q8k *a, __m256 ac
 }
 GEMV8_LOOP_K(gemv8_q6_K, 1680, q6_K_block8)
 
-/* ---- attention over the KV cache ---- */
+/* ---- attention over the KV cache (contract in quant.h) ---- */
 static inline __m256 kv_load8_f16(const void *row, int64_t i) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i)));
 }
@@ -397,56 +397,132 @@ static inline float kv_elem_q8(const void *row, int64_t i) {
     return desk_h2f(b->d) * (float)b->qs[i % QK];
 }
 
-#define KV_KERNELS(SUFFIX, LOAD8, ELEM)                                                                     \
-    static void kv_scores##SUFFIX(const float *q, const void *k, size_t stride, int n_pos, int64_t hd, float scale, \
-                                  float *out) {                                                             \
-        for (int p = 0; p < n_pos; p++) {                                                                   \
-            const void *row = (const char *)k + (size_t)p * stride;                                         \
-            __m256 acc = _mm256_setzero_ps();                                                               \
-            int64_t i = 0;                                                                                  \
-            for (; i + 8 <= hd; i += 8) acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(q + i), LOAD8(row, i))); \
-            float l[8];                                                                                     \
-            _mm256_storeu_ps(l, acc);                                                                       \
-            for (; i < hd; i++) l[i % 8] += q[i] * ELEM(row, i);                                            \
-            out[p] = desk_reduce8(l) * scale;                                                               \
-        }                                                                                                   \
-    }                                                                                                       \
-    static void kv_wsum##SUFFIX(float *o, const float *w, const void *v, size_t stride, int n_pos, int64_t hd) { \
-        int64_t e = 0;                                                                                      \
-        /* 64 outputs at a time: eight independent chains per position instead of one, so the adds \
-         * overlap; each element still adds its positions in order */                                      \
-        for (; e + 64 <= hd; e += 64) {                                                                     \
-            __m256 a0 = _mm256_loadu_ps(o + e), a1 = _mm256_loadu_ps(o + e + 8), a2 = _mm256_loadu_ps(o + e + 16), \
-                   a3 = _mm256_loadu_ps(o + e + 24), a4 = _mm256_loadu_ps(o + e + 32), a5 = _mm256_loadu_ps(o + e + 40), \
-                   a6 = _mm256_loadu_ps(o + e + 48), a7 = _mm256_loadu_ps(o + e + 56);                      \
-            for (int p = 0; p < n_pos; p++) {                                                               \
-                const void *row = (const char *)v + (size_t)p * stride;                                     \
-                __m256 wp = _mm256_set1_ps(w[p]);                                                           \
-                a0 = _mm256_add_ps(a0, _mm256_mul_ps(wp, LOAD8(row, e)));                                   \
-                a1 = _mm256_add_ps(a1, _mm256_mul_ps(wp, LOAD8(row, e + 8)));                               \
-                a2 = _mm256_add_ps(a2, _mm256_mul_ps(wp, LOAD8(row, e + 16)));                              \
-                a3 = _mm256_add_ps(a3, _mm256_mul_ps(wp, LOAD8(row, e + 24)));                              \
-                a4 = _mm256_add_ps(a4, _mm256_mul_ps(wp, LOAD8(row, e + 32)));                              \
-                a5 = _mm256_add_ps(a5, _mm256_mul_ps(wp, LOAD8(row, e + 40)));                              \
-                a6 = _mm256_add_ps(a6, _mm256_mul_ps(wp, LOAD8(row, e + 48)));                              \
-                a7 = _mm256_add_ps(a7, _mm256_mul_ps(wp, LOAD8(row, e + 56)));                              \
-            }                                                                                               \
-            _mm256_storeu_ps(o + e, a0); _mm256_storeu_ps(o + e + 8, a1); _mm256_storeu_ps(o + e + 16, a2); \
-            _mm256_storeu_ps(o + e + 24, a3); _mm256_storeu_ps(o + e + 32, a4); _mm256_storeu_ps(o + e + 40, a5); \
-            _mm256_storeu_ps(o + e + 48, a6); _mm256_storeu_ps(o + e + 56, a7);                             \
-        }                                                                                                   \
-        for (; e + 8 <= hd; e += 8) { /* each 8 outputs stay in a register across all positions */         \
-            __m256 acc = _mm256_loadu_ps(o + e);                                                            \
-            for (int p = 0; p < n_pos; p++)                                                                 \
-                acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(w[p]), LOAD8((const char *)v + (size_t)p * stride, e))); \
-            _mm256_storeu_ps(o + e, acc);                                                                   \
-        }                                                                                                   \
-        for (; e < hd; e++)                                                                                 \
-            for (int p = 0; p < n_pos; p++) o[e] += w[p] * ELEM((const char *)v + (size_t)p * stride, e);   \
+/* desk_expf on 8 lanes: the same operations, lane by lane */
+static inline __m256 exp8(__m256 x) {
+    __m256 keep = _mm256_cmp_ps(x, _mm256_set1_ps(DESK_EXP_MIN), _CMP_GE_OQ);
+    __m256 n = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(DESK_EXP_LOG2E)), _mm256_set1_ps(DESK_EXP_MAGIC)),
+                             _mm256_set1_ps(DESK_EXP_MAGIC));
+    __m256 r = _mm256_sub_ps(_mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(DESK_EXP_LN2_HI))),
+                             _mm256_mul_ps(n, _mm256_set1_ps(DESK_EXP_LN2_LO)));
+    __m256 p = _mm256_set1_ps(DESK_EXP_C7);
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(DESK_EXP_C6));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(DESK_EXP_C5));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(DESK_EXP_C4));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(DESK_EXP_C3));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(0.5f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.0f));
+    __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(bits)), keep);
+}
+
+static void softmax16(float *s, int n) {
+    __m256 m8 = _mm256_set1_ps(s[0]);
+    int p = 0;
+    for (; p + 8 <= n; p += 8) m8 = _mm256_max_ps(m8, _mm256_loadu_ps(s + p));
+    float mm[8], mx;
+    _mm256_storeu_ps(mm, m8);
+    mx = mm[0];
+    for (int i = 1; i < 8; i++) mx = mm[i] > mx ? mm[i] : mx;
+    for (; p < n; p++) mx = s[p] > mx ? s[p] : mx;
+    __m256 vm = _mm256_set1_ps(mx), a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (p = 0; p + 16 <= n; p += 16) { /* lanes p % 16: positions p..p+7 in a0, p+8..p+15 in a1 */
+        __m256 e0 = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + p), vm)), e1 = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + p + 8), vm));
+        _mm256_storeu_ps(s + p, e0);
+        _mm256_storeu_ps(s + p + 8, e1);
+        a0 = _mm256_add_ps(a0, e0);
+        a1 = _mm256_add_ps(a1, e1);
     }
-KV_KERNELS(, kv_load8_f16, kv_elem_f16)
-KV_KERNELS(_q8, kv_load8_q8, kv_elem_q8)
-#define X86_KV {kv_scores, kv_scores_q8, kv_wsum, kv_wsum_q8}
+    float l[16];
+    _mm256_storeu_ps(l, a0);
+    _mm256_storeu_ps(l + 8, a1);
+    for (; p < n; p++) {
+        s[p] = desk_expf(s[p] - mx);
+        l[p % 16] += s[p];
+    }
+    float inv = 1.0f / desk_reduce16(l);
+    __m256 vi = _mm256_set1_ps(inv);
+    for (p = 0; p + 8 <= n; p += 8) _mm256_storeu_ps(s + p, _mm256_mul_ps(_mm256_loadu_ps(s + p), vi));
+    for (; p < n; p++) s[p] *= inv;
+}
+
+/* Up to four heads per pass over the rows, so each K or V row is loaded and
+ * converted once for all of them; heads past n_head repeat head h0 and are
+ * not stored. Four score sums reduce together: with v = lanes 0-7 + lanes
+ * 8-15, two rounds of hadd and one cross-half add give each head's
+ * ((v0+v1)+(v2+v3))+((v4+v5)+(v6+v7)), the contract's reduce16. */
+#define KV_ATTEND(NAME, LOAD8, ELEM)                                                                          \
+    static void NAME(const float *q, int nh, int64_t hd, const void *k, const void *v, size_t stride, int n_pos,  \
+                     float scale, float *sc, float *out) {                                                     \
+        int64_t hd16 = hd / 16 * 16;                                                                           \
+        for (int h0 = 0; h0 < nh; h0 += 4) {                                                                   \
+            int n4 = nh - h0 < 4 ? nh - h0 : 4;                                                                \
+            const float *qh[4];                                                                                \
+            for (int j = 0; j < 4; j++) qh[j] = q + (size_t)(h0 + (j < n4 ? j : 0)) * hd;                      \
+            for (int p = 0; p < n_pos; p++) {                                                                  \
+                const void *row = (const char *)k + (size_t)p * stride;                                        \
+                __m256 lo[4], hi[4];                                                                           \
+                for (int j = 0; j < 4; j++) lo[j] = hi[j] = _mm256_setzero_ps();                               \
+                for (int64_t i = 0; i < hd16; i += 16) {                                                       \
+                    __m256 k0 = LOAD8(row, i), k1 = LOAD8(row, i + 8);                                         \
+                    for (int j = 0; j < 4; j++) {                                                              \
+                        lo[j] = _mm256_add_ps(lo[j], _mm256_mul_ps(_mm256_loadu_ps(qh[j] + i), k0));           \
+                        hi[j] = _mm256_add_ps(hi[j], _mm256_mul_ps(_mm256_loadu_ps(qh[j] + i + 8), k1));       \
+                    }                                                                                          \
+                }                                                                                              \
+                if (hd16 == hd) {                                                                              \
+                    __m256 h1 = _mm256_hadd_ps(_mm256_add_ps(lo[0], hi[0]), _mm256_add_ps(lo[1], hi[1]));      \
+                    __m256 h2 = _mm256_hadd_ps(_mm256_add_ps(lo[2], hi[2]), _mm256_add_ps(lo[3], hi[3]));      \
+                    __m256 h3 = _mm256_hadd_ps(h1, h2);                                                        \
+                    __m128 r = _mm_mul_ps(_mm_add_ps(_mm256_castps256_ps128(h3), _mm256_extractf128_ps(h3, 1)), \
+                                          _mm_set1_ps(scale));                                                 \
+                    float rr[4];                                                                               \
+                    _mm_storeu_ps(rr, r);                                                                      \
+                    for (int j = 0; j < n4; j++) sc[(size_t)(h0 + j) * n_pos + p] = rr[j];                     \
+                } else {                                                                                       \
+                    for (int j = 0; j < n4; j++) {                                                             \
+                        float l[16];                                                                           \
+                        _mm256_storeu_ps(l, lo[j]);                                                            \
+                        _mm256_storeu_ps(l + 8, hi[j]);                                                        \
+                        for (int64_t i = hd16; i < hd; i++) l[i % 16] += qh[j][i] * ELEM(row, i);              \
+                        sc[(size_t)(h0 + j) * n_pos + p] = desk_reduce16(l) * scale;                           \
+                    }                                                                                          \
+                }                                                                                              \
+            }                                                                                                  \
+        }                                                                                                      \
+        for (int h = 0; h < nh; h++) softmax16(sc + (size_t)h * n_pos, n_pos);                                 \
+        for (int h0 = 0; h0 < nh; h0 += 4) {                                                                   \
+            int n4 = nh - h0 < 4 ? nh - h0 : 4;                                                                \
+            const float *w[4];                                                                                 \
+            for (int j = 0; j < 4; j++) w[j] = sc + (size_t)(h0 + (j < n4 ? j : 0)) * n_pos;                   \
+            for (int64_t e = 0; e < hd16; e += 16) {                                                           \
+                __m256 a[4][2];                                                                                \
+                for (int j = 0; j < 4; j++) a[j][0] = a[j][1] = _mm256_setzero_ps();                           \
+                for (int p = 0; p < n_pos; p++) {                                                              \
+                    const void *row = (const char *)v + (size_t)p * stride;                                    \
+                    __m256 v0 = LOAD8(row, e), v1 = LOAD8(row, e + 8);                                         \
+                    for (int j = 0; j < 4; j++) {                                                              \
+                        __m256 wp = _mm256_broadcast_ss(w[j] + p);                                             \
+                        a[j][0] = _mm256_add_ps(a[j][0], _mm256_mul_ps(wp, v0));                               \
+                        a[j][1] = _mm256_add_ps(a[j][1], _mm256_mul_ps(wp, v1));                               \
+                    }                                                                                          \
+                }                                                                                              \
+                for (int j = 0; j < n4; j++) {                                                                 \
+                    _mm256_storeu_ps(out + (size_t)(h0 + j) * hd + e, a[j][0]);                                \
+                    _mm256_storeu_ps(out + (size_t)(h0 + j) * hd + e + 8, a[j][1]);                            \
+                }                                                                                              \
+            }                                                                                                  \
+            for (int j = 0; j < n4; j++)                                                                       \
+                for (int64_t e = hd16; e < hd; e++) {                                                          \
+                    float o = 0;                                                                               \
+                    for (int p = 0; p < n_pos; p++) o += w[j][p] * ELEM((const char *)v + (size_t)p * stride, e); \
+                    out[(size_t)(h0 + j) * hd + e] = o;                                                        \
+                }                                                                                              \
+        }                                                                                                      \
+    }
+KV_ATTEND(attend_f16, kv_load8_f16, kv_elem_f16)
+KV_ATTEND(attend_q8, kv_load8_q8, kv_elem_q8)
+#define X86_KV {attend_f16, attend_q8}
 
 #define X86_GEMV8_TABLE                                                                              \
     {[DESK_TYPE_Q4_0] = gemv8_q4_0, [DESK_TYPE_Q5_0] = gemv8_q5_0, [DESK_TYPE_Q8_0] = GEMV8_Q8_0, [DESK_TYPE_Q4_K] = gemv8_q4_K,   \
