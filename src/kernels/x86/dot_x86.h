@@ -462,10 +462,10 @@ static void softmax16(float *s, int n) {
             for (int p = 0; p < n_pos; p++) {                                                                  \
                 const void *row = (const char *)k + (size_t)p * stride;                                        \
                 __m256 lo[4], hi[4];                                                                           \
-                for (int j = 0; j < 4; j++) lo[j] = hi[j] = _mm256_setzero_ps();                               \
-                for (int64_t i = 0; i < hd16; i += 16) {                                                       \
+                _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) lo[j] = hi[j] = _mm256_setzero_ps();                               \
+                _Pragma("GCC unroll 8") for (int64_t i = 0; i < hd16; i += 16) {                                                       \
                     __m256 k0 = LOAD8(row, i), k1 = LOAD8(row, i + 8);                                         \
-                    for (int j = 0; j < 4; j++) {                                                              \
+                    _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {                                                              \
                         lo[j] = _mm256_add_ps(lo[j], _mm256_mul_ps(_mm256_loadu_ps(qh[j] + i), k0));           \
                         hi[j] = _mm256_add_ps(hi[j], _mm256_mul_ps(_mm256_loadu_ps(qh[j] + i + 8), k1));       \
                     }                                                                                          \
@@ -497,11 +497,11 @@ static void softmax16(float *s, int n) {
             for (int j = 0; j < 4; j++) w[j] = sc + (size_t)(h0 + (j < n4 ? j : 0)) * n_pos;                   \
             for (int64_t e = 0; e < hd16; e += 16) {                                                           \
                 __m256 a[4][2];                                                                                \
-                for (int j = 0; j < 4; j++) a[j][0] = a[j][1] = _mm256_setzero_ps();                           \
+                _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) a[j][0] = a[j][1] = _mm256_setzero_ps();                           \
                 for (int p = 0; p < n_pos; p++) {                                                              \
                     const void *row = (const char *)v + (size_t)p * stride;                                    \
                     __m256 v0 = LOAD8(row, e), v1 = LOAD8(row, e + 8);                                         \
-                    for (int j = 0; j < 4; j++) {                                                              \
+                    _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {                                                              \
                         __m256 wp = _mm256_broadcast_ss(w[j] + p);                                             \
                         a[j][0] = _mm256_add_ps(a[j][0], _mm256_mul_ps(wp, v0));                               \
                         a[j][1] = _mm256_add_ps(a[j][1], _mm256_mul_ps(wp, v1));                               \
