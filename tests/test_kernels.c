@@ -173,7 +173,7 @@ int main(void) {
     int attend_checked = 0;
     for (int kvq = 0; kvq < 2; kvq++)
         for (int nh = 1; nh <= 8; nh += (nh < 4 ? 1 : 3))
-            for (int64_t hd = 8; hd <= 72; hd += 32) {
+            for (int64_t hd = 8; hd <= 72; hd += (hd == 8 ? 24 : 8)) { /* 8, 32, 40, ..., 72 */
                 if (kvq && hd % 32) continue;
                 const int n_pos = 37;
                 size_t stride = kvq ? desk_type_row_size(DESK_TYPE_Q8_0, hd) + 6 : (size_t)hd * 2 + 6;

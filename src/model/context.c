@@ -19,8 +19,9 @@ struct desk_ctx {
     desk_ctx_params p;
     desk_pool *pool;
     int64_t kv_dim;                /* n_head_kv * head_dim */
-    size_t kv_row, kv_head;        /* bytes of one cached K (or V) row, and of one head's part of it */
-    uint8_t *k_cache, *v_cache;    /* [n_seq][n_layer][n_ctx] rows of kv_dim elements of p.kv_type */
+    size_t kv_head;                /* bytes of one cached K (or V) row of one head */
+    uint8_t *k_cache, *v_cache;    /* [n_seq][n_layer][n_head_kv][n_ctx] rows of head_dim elements of p.kv_type:
+                                    * each head's positions are contiguous for the attention scan */
     int *seq_len;
     /* scratch for n_batch tokens */
     float *x, *xb, *q, *k, *v, *att, *ff1, *ff2;
@@ -112,7 +113,6 @@ desk_status desk_ctx_new(const desk_model *m, const desk_ctx_params *pp, desk_ct
     c->m = m;
     c->p = p;
     c->kv_dim = m->info.n_head_kv * m->info.head_dim;
-    c->kv_row = desk_type_row_size(p.kv_type, c->kv_dim);
     c->kv_head = desk_type_row_size(p.kv_type, m->info.head_dim);
     c->pool = desk_pool_new(p.n_threads);
     c->p.n_threads = desk_pool_size(c->pool);
@@ -199,10 +199,10 @@ static void attention_job(void *arg, int ith, int nth) {
         int t = (int)(i / nkv);
         int64_t kvh = i % nkv;
         int seq = j->b->seq[t], pos = j->b->pos[t];
-        size_t base = ((size_t)seq * (size_t)in->n_layer + (size_t)j->layer) * (size_t)c->p.n_ctx;
+        size_t base = (size_t)seq * (size_t)in->n_layer + (size_t)j->layer;
         size_t head = (size_t)t * (size_t)(nh * hd) + (size_t)(kvh * group * hd);
-        attend(c->q + head, (int)group, hd, c->k_cache + base * c->kv_row + (size_t)kvh * c->kv_head,
-               c->v_cache + base * c->kv_row + (size_t)kvh * c->kv_head, c->kv_row, pos + 1, scale, sc, c->att + head);
+        size_t off = (base * (size_t)nkv + (size_t)kvh) * (size_t)c->p.n_ctx * c->kv_head;
+        attend(c->q + head, (int)group, hd, c->k_cache + off, c->v_cache + off, c->kv_head, pos + 1, scale, sc, c->att + head);
     }
 }
 
@@ -266,9 +266,12 @@ desk_status desk_ctx_decode(desk_ctx *c, const desk_batch *b, desk_error *err) {
         for (int t = 0; t < T; t++) {
             rope_apply(m, c->q + (size_t)t * nq, (int)in->n_head, hd, b->pos[t]);
             rope_apply(m, c->k + (size_t)t * kvd, (int)in->n_head_kv, hd, b->pos[t]);
-            size_t row = (((size_t)b->seq[t] * (size_t)in->n_layer + (size_t)l) * (size_t)c->p.n_ctx + (size_t)b->pos[t]) * c->kv_row;
-            desk_quantize_row(c->p.kv_type, c->k + (size_t)t * kvd, c->k_cache + row, kvd);
-            desk_quantize_row(c->p.kv_type, c->v + (size_t)t * kvd, c->v_cache + row, kvd);
+            size_t base = ((size_t)b->seq[t] * (size_t)in->n_layer + (size_t)l) * (size_t)in->n_head_kv;
+            for (int64_t h = 0; h < in->n_head_kv; h++) {
+                size_t row = ((base + (size_t)h) * (size_t)c->p.n_ctx + (size_t)b->pos[t]) * c->kv_head;
+                desk_quantize_row(c->p.kv_type, c->k + (size_t)t * kvd + h * hd, c->k_cache + row, hd);
+                desk_quantize_row(c->p.kv_type, c->v + (size_t)t * kvd + h * hd, c->v_cache + row, hd);
+            }
         }
         attn_job aj = {c, b, l};
         desk_pool_run(c->pool, attention_job, &aj);
