@@ -13,6 +13,7 @@
 #define ACC_U8S8_FULL 1
 #include "kernels/x86/dot_x86.h"
 #include "kernels/x86/gemm16_avx512.h"
+#include "kernels/x86/attend_avx512.h"
 
 static bool avx512_usable(void) {
     __builtin_cpu_init();
@@ -21,5 +22,5 @@ static bool avx512_usable(void) {
            desk_x86_f16c() && __builtin_cpu_supports("fma");
 }
 
-const desk_kernel_set desk_kernels_avx512 = {"avx512", avx512_usable, X86_KERNEL_TABLE, X86_GEMV8_TABLE, X86_KV,
+const desk_kernel_set desk_kernels_avx512 = {"avx512", avx512_usable, X86_KERNEL_TABLE, X86_GEMV8_TABLE, AVX512_KV,
                                            GEMM16_TABLE};

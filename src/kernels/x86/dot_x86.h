@@ -495,13 +495,14 @@ static void softmax16(float *s, int n) {
             int n4 = nh - h0 < 4 ? nh - h0 : 4;                                                                \
             const float *w[4];                                                                                 \
             for (int j = 0; j < 4; j++) w[j] = sc + (size_t)(h0 + (j < n4 ? j : 0)) * n_pos;                   \
-            for (int64_t e = 0; e < hd16; e += 16) {                                                           \
+            int64_t e = 0;                                                                                     \
+            for (; e < hd16; e += 16) {                                                                        \
                 __m256 a[4][2];                                                                                \
-                _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) a[j][0] = a[j][1] = _mm256_setzero_ps();                           \
+                _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) a[j][0] = a[j][1] = _mm256_setzero_ps();   \
                 for (int p = 0; p < n_pos; p++) {                                                              \
                     const void *row = (const char *)v + (size_t)p * stride;                                    \
                     __m256 v0 = LOAD8(row, e), v1 = LOAD8(row, e + 8);                                         \
-                    _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {                                                              \
+                    _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {                                      \
                         __m256 wp = _mm256_broadcast_ss(w[j] + p);                                             \
                         a[j][0] = _mm256_add_ps(a[j][0], _mm256_mul_ps(wp, v0));                               \
                         a[j][1] = _mm256_add_ps(a[j][1], _mm256_mul_ps(wp, v1));                               \
@@ -513,16 +514,18 @@ static void softmax16(float *s, int n) {
                 }                                                                                              \
             }                                                                                                  \
             for (int j = 0; j < n4; j++)                                                                       \
-                for (int64_t e = hd16; e < hd; e++) {                                                          \
+                for (e = hd16; e < hd; e++) {                                                          \
                     float o = 0;                                                                               \
                     for (int p = 0; p < n_pos; p++) o += w[j][p] * ELEM((const char *)v + (size_t)p * stride, e); \
                     out[(size_t)(h0 + j) * hd + e] = o;                                                        \
                 }                                                                                              \
         }                                                                                                      \
     }
+#ifndef ACC_U8S8_FULL /* the AVX-512 build has its own, with 16-float registers (attend_avx512.h) */
 KV_ATTEND(attend_f16, kv_load8_f16, kv_elem_f16)
 KV_ATTEND(attend_q8, kv_load8_q8, kv_elem_q8)
 #define X86_KV {attend_f16, attend_q8}
+#endif
 
 #define X86_GEMV8_TABLE                                                                              \
     {[DESK_TYPE_Q4_0] = gemv8_q4_0, [DESK_TYPE_Q5_0] = gemv8_q5_0, [DESK_TYPE_Q8_0] = GEMV8_Q8_0, [DESK_TYPE_Q4_K] = gemv8_q4_K,   \
