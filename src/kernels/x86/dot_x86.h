@@ -238,10 +238,17 @@ static inline __m256 rows8_block_float(__m256 acc, const uint8_t *wp, const desk
                     for (int l = 0; l < (BYTES); l += 64) _mm_prefetch((const char *)wp + (size_t)(b + j) * (BYTES) + PF_DIST + l, _MM_HINT_T0); \
                     acc[j] = BLOCK(wp + (size_t)(b + j) * (BYTES), &a[b + j], acc[j]);                        \
                 }                                                                                             \
-            __m256 tail[8];                                                                                   \
-            for (int j = 0; j < 8; j++) tail[j] = acc[j];                                                     \
-            for (; b < nb; b++) tail[b % 8] = BLOCK(wp + (size_t)b * (BYTES), &a[b], tail[b % 8]);            \
-            store_rows8(tail, y + (size_t)t * ys);                                                            \
+            switch (nb - b) { /* the last nb % 8 blocks, still in registers */                               \
+            case 7: acc[6] = BLOCK(wp + (size_t)(b + 6) * (BYTES), &a[b + 6], acc[6]); /* fall through */     \
+            case 6: acc[5] = BLOCK(wp + (size_t)(b + 5) * (BYTES), &a[b + 5], acc[5]); /* fall through */     \
+            case 5: acc[4] = BLOCK(wp + (size_t)(b + 4) * (BYTES), &a[b + 4], acc[4]); /* fall through */     \
+            case 4: acc[3] = BLOCK(wp + (size_t)(b + 3) * (BYTES), &a[b + 3], acc[3]); /* fall through */     \
+            case 3: acc[2] = BLOCK(wp + (size_t)(b + 2) * (BYTES), &a[b + 2], acc[2]); /* fall through */     \
+            case 2: acc[1] = BLOCK(wp + (size_t)(b + 1) * (BYTES), &a[b + 1], acc[1]); /* fall through */     \
+            case 1: acc[0] = BLOCK(wp + (size_t)b * (BYTES), &a[b], acc[0]); /* fall through */               \
+            default: break;                                                                                   \
+            }                                                                                                 \
+            store_rows8(acc, y + (size_t)t * ys);                                                             \
         }                                                                                                     \
     }
 
