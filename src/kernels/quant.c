@@ -448,18 +448,29 @@ size_t desk_act_row_size(desk_act_kind k, int64_t n) {
     return 0;
 }
 
+/* round half to even for |v| < 2^22: the same as nearbyintf in the default
+ * rounding mode, and loops using it vectorize */
+static inline int rnd_small(float v) { return (int)((v + 12582912.0f) - 12582912.0f); }
+static inline float amax_of(const float *x, int n) {
+    float m = 0;
+    for (int j = 0; j < n; j++) {
+        float a = fabsf(x[j]);
+        m = a > m ? a : m;
+    }
+    return m;
+}
+
 void desk_act_quantize(desk_act_kind k, const float *x, void *out, int64_t n) {
     if (k == ACT_F32) {
         memcpy(out, x, (size_t)n * 4);
     } else if (k == ACT_Q8A) {
         desk_q8a *y = out;
         for (int64_t b = 0; b < n / QK; b++, x += QK) {
-            float amax = 0;
-            for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+            float amax = amax_of(x, QK);
             float d = amax / 127.0f, id = amax ? 127.0f / amax : 0.0f;
             int sum = 0;
             for (int j = 0; j < QK; j++) {
-                int q = clampi(rnd(x[j] * id), -127, 127);
+                int q = clampi(rnd_small(x[j] * id), -127, 127);
                 y[b].qs[j] = (int8_t)q;
                 sum += q;
             }
@@ -469,13 +480,12 @@ void desk_act_quantize(desk_act_kind k, const float *x, void *out, int64_t n) {
     } else {
         desk_q8k *y = out;
         for (int64_t b = 0; b < n / QKK; b++, x += QKK) {
-            float amax = 0;
-            for (int j = 0; j < QKK; j++) amax = fmaxf(amax, fabsf(x[j]));
+            float amax = amax_of(x, QKK);
             float d = amax / 127.0f, id = amax ? 127.0f / amax : 0.0f;
             for (int g = 0; g < 16; g++) {
                 int sum = 0;
                 for (int j = 0; j < 16; j++) {
-                    int q = clampi(rnd(x[16 * g + j] * id), -127, 127);
+                    int q = clampi(rnd_small(x[16 * g + j] * id), -127, 127);
                     y[b].qs[16 * g + j] = (int8_t)q;
                     sum += q;
                 }

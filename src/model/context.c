@@ -27,6 +27,7 @@ struct desk_ctx {
     float *x, *xb, *q, *k, *v, *att, *ff1, *ff2;
     void *act;
     float *scores;                 /* [n_threads][n_ctx] */
+    float *rope;                   /* [n_batch][n_rot]: cos, then sin, of each token's angles */
     float *xn_out, *logits_out;    /* [n_outputs][d], [n_outputs][vocab] */
     int *out_index;                /* batch token -> output row, or -1 */
     float *seq_logits;             /* [n_seq][vocab], filled by desk_ctx_eval */
@@ -42,7 +43,7 @@ desk_ctx_params desk_ctx_default_params(void) {
 /* Every buffer a context owns, with its size: one table used both to
  * allocate and to estimate memory before allocating. */
 enum { B_K, B_V, B_SEQLEN, B_X, B_XB, B_Q, B_KT, B_VT, B_ATT, B_FF1, B_FF2, B_ACT, B_SCORES, B_XN, B_LOGITS,
-       B_OUTIDX, B_SEQLOGITS, B_SEQTMP, B_EPOS, B_ESEQ, B_EWANT, B_COUNT };
+       B_OUTIDX, B_SEQLOGITS, B_SEQTMP, B_EPOS, B_ESEQ, B_EWANT, B_ROPE, B_COUNT };
 
 static bool normalize_params(const desk_model *m, desk_ctx_params *p, desk_error *err) {
     const desk_model_info *in = &m->info;
@@ -84,7 +85,8 @@ static void plan(const desk_model *m, const desk_ctx_params *p, size_t sz[B_COUN
         [B_FF2] = T * ff * 4, [B_ACT] = T * act_row, [B_SCORES] = (size_t)p->n_threads * (size_t)p->n_ctx * (size_t)(in->n_head / in->n_head_kv) * 4,
         [B_XN] = (size_t)p->n_outputs * d * 4, [B_LOGITS] = (size_t)p->n_outputs * V * 4, [B_OUTIDX] = T * sizeof(int),
         [B_SEQLOGITS] = (size_t)p->n_seq * V * 4, [B_SEQTMP] = (size_t)p->n_seq * sizeof(int),
-        [B_EPOS] = T * sizeof(int32_t), [B_ESEQ] = T * sizeof(int32_t), [B_EWANT] = T * sizeof(bool)};
+        [B_EPOS] = T * sizeof(int32_t), [B_ESEQ] = T * sizeof(int32_t), [B_EWANT] = T * sizeof(bool),
+        [B_ROPE] = T * (size_t)(m->n_rot > 0 ? m->n_rot : 1) * 4};
     memcpy(sz, s, sizeof s);
 }
 
@@ -125,7 +127,7 @@ desk_status desk_ctx_new(const desk_model *m, const desk_ctx_params *pp, desk_ct
         [B_ACT] = (void **)&c->act, [B_SCORES] = (void **)&c->scores, [B_XN] = (void **)&c->xn_out,
         [B_LOGITS] = (void **)&c->logits_out, [B_OUTIDX] = (void **)&c->out_index,
         [B_SEQLOGITS] = (void **)&c->seq_logits, [B_SEQTMP] = (void **)&c->seq_tmp, [B_EPOS] = (void **)&c->eval_pos,
-        [B_ESEQ] = (void **)&c->eval_seq, [B_EWANT] = (void **)&c->eval_want};
+        [B_ESEQ] = (void **)&c->eval_seq, [B_EWANT] = (void **)&c->eval_want, [B_ROPE] = (void **)&c->rope};
     bool ok = c->pool != NULL;
     for (int i = 0; i < B_COUNT && ok; i++) {
         *slot[i] = desk_aligned_alloc(sz[i]);
@@ -145,7 +147,7 @@ void desk_ctx_free(desk_ctx *c) {
     desk_pool_free(c->pool);
     void *bufs[] = {c->k_cache, c->v_cache, c->seq_len, c->x, c->xb, c->q, c->k, c->v, c->att, c->ff1, c->ff2,
                     c->act, c->scores, c->xn_out, c->logits_out, c->out_index, c->seq_logits, c->seq_tmp,
-                    c->eval_pos, c->eval_seq, c->eval_want};
+                    c->eval_pos, c->eval_seq, c->eval_want, c->rope};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) desk_aligned_free(bufs[i]);
     free(c);
 }
@@ -160,13 +162,22 @@ void desk_ctx_seq_truncate(desk_ctx *c, int seq, int n) {
 
 /* ------------------------------------------------------------ forward pass */
 
-static void rope_apply(const desk_model *m, float *v, int n_heads, int64_t hd, int pos) {
+/* cos and sin of each rotation angle at position pos: cs[i], cs[half + i] */
+static void rope_angles(const desk_model *m, int pos, float *cs) {
+    int64_t half = m->n_rot / 2;
+    for (int64_t i = 0; i < half; i++) {
+        float theta = (float)pos * m->rope_inv_freq[i];
+        cs[i] = cosf(theta);
+        cs[half + i] = sinf(theta);
+    }
+}
+
+static void rope_apply(const desk_model *m, float *v, int n_heads, int64_t hd, const float *angles) {
     int64_t half = m->n_rot / 2;
     for (int h = 0; h < n_heads; h++) {
         float *x = v + h * hd;
         for (int64_t i = 0; i < half; i++) {
-            float theta = (float)pos * m->rope_inv_freq[i];
-            float cs = cosf(theta), sn = sinf(theta);
+            float cs = angles[i], sn = angles[half + i];
             int64_t a = m->rope == ROPE_NORM ? 2 * i : i, b = m->rope == ROPE_NORM ? 2 * i + 1 : i + half;
             float x0 = x[a], x1 = x[b];
             x[a] = x0 * cs - x1 * sn;
@@ -253,6 +264,7 @@ desk_status desk_ctx_decode(desk_ctx *c, const desk_batch *b, desk_error *err) {
     for (int t = 0; t < T; t++)
         desk_dequantize_row(m->tok_embd.type, (const char *)m->tok_embd.data + (size_t)b->tokens[t] * m->tok_embd.row_bytes,
                             c->x + (size_t)t * (size_t)d, d);
+    for (int t = 0; t < T; t++) rope_angles(m, b->pos[t], c->rope + (size_t)t * (size_t)m->n_rot); /* all layers */
     for (int l = 0; l < in->n_layer; l++) {
         const desk_layer *L = &m->layers[l];
         for (int t = 0; t < T; t++)
@@ -264,8 +276,9 @@ desk_status desk_ctx_decode(desk_ctx *c, const desk_batch *b, desk_error *err) {
         add_bias(c->k, L->bk, T, kvd);
         add_bias(c->v, L->bv, T, kvd);
         for (int t = 0; t < T; t++) {
-            rope_apply(m, c->q + (size_t)t * nq, (int)in->n_head, hd, b->pos[t]);
-            rope_apply(m, c->k + (size_t)t * kvd, (int)in->n_head_kv, hd, b->pos[t]);
+            const float *angles = c->rope + (size_t)t * (size_t)m->n_rot;
+            rope_apply(m, c->q + (size_t)t * nq, (int)in->n_head, hd, angles);
+            rope_apply(m, c->k + (size_t)t * kvd, (int)in->n_head_kv, hd, angles);
             size_t base = ((size_t)b->seq[t] * (size_t)in->n_layer + (size_t)l) * (size_t)in->n_head_kv;
             for (int64_t h = 0; h < in->n_head_kv; h++) {
                 size_t row = ((base + (size_t)h) * (size_t)c->p.n_ctx + (size_t)b->pos[t]) * c->kv_head;

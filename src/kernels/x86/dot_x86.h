@@ -223,7 +223,7 @@ static inline __m256 rows8_block_float(__m256 acc, const uint8_t *wp, const desk
 /* Software prefetch distance in bytes: the hardware prefetchers alone left
  * a decode at 84-95% of the read bandwidth (Q8_0, Q4_0), prefetching this
  * far ahead reaches ~100% (measured on Zen 5 with 1024-8192; 2048 chosen). */
-#define PF_DIST 2048
+#define PF_DIST 8192
 #define GEMV8_LOOP(NAME, BYTES, BLOCK)                                                                         \
     static void NAME(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) { \
         int64_t nb = n / QK;                                                                                  \
