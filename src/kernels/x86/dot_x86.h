@@ -220,9 +220,11 @@ static inline __m256 rows8_block_float(__m256 acc, const uint8_t *wp, const desk
  * block b into lane accumulator b % 8. The main loop takes eight blocks per
  * step so the eight accumulators stay in registers. BLOCK(wp, a, acc) returns
  * acc plus one block's contribution. */
-/* Software prefetch distance in bytes: the hardware prefetchers alone left
- * a decode at 84-95% of the read bandwidth (Q8_0, Q4_0), prefetching this
- * far ahead reaches ~100% (measured on Zen 5 with 1024-8192; 2048 chosen). */
+/* Software prefetch distance in bytes. Without it a decode streamed at
+ * 84-95% of the read bandwidth (Q8_0, Q4_0); measured with a harness that
+ * alternates the probe and the kernel over 400 MiB on two threads, 2048
+ * bytes reaches ~100% when this machine reads ~45 GB/s but 77-88% when it
+ * reads ~70 GB/s, where 8192 bytes reaches 94-98%. */
 #define PF_DIST 8192
 #define GEMV8_LOOP(NAME, BYTES, BLOCK)                                                                         \
     static void NAME(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) { \
