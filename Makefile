@@ -32,7 +32,7 @@ CFLAGS  += $(SAN_FLAGS)
 LDFLAGS += $(SAN_FLAGS)
 
 ARCH    := $(shell $(CC) -dumpmachine)
-LIB_SRC := $(wildcard src/base/*.c src/format/*.c src/kernels/*.c src/model/*.c src/text/*.c)
+LIB_SRC := $(wildcard src/base/*.c src/format/*.c src/kernels/*.c src/model/*.c src/text/*.c src/sched/*.c)
 ifneq ($(findstring x86_64,$(ARCH)),)
 LIB_SRC += src/kernels/x86/avx2.c src/kernels/x86/avx512.c
 CFLAGS  += -DDESK_HAVE_X86

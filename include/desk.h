@@ -14,6 +14,8 @@
  *   6. Contexts             desk_ctx_* (KV-cache slots, scratch, thread pool)
  *   7. Sampling             desk_sampler_*
  *   8. Machine              desk_cpu_features
+ *   9. Scheduler            desk_sched_*, desk_request_* (continuous batching of many
+ *                           requests over one context, on its own thread)
  *
  * Example: greedy completion.
  *
@@ -57,7 +59,8 @@ typedef enum {
     DESK_EUNSUPPORTED, /* valid, but not something desk implements (architecture, type) */
     DESK_EINVAL,       /* a bad argument from the caller */
     DESK_ENOMEM,       /* an allocation failed */
-    DESK_ERANGE        /* a limit was hit (context full, buffer too small) */
+    DESK_ERANGE,       /* a limit was hit (context full, buffer too small) */
+    DESK_EBUSY         /* every slot and queue place is taken: try again later */
 } desk_status;
 
 typedef struct {
@@ -344,6 +347,70 @@ double desk_probe_bandwidth(int n_threads, size_t bytes, int passes);
 /* Forces a kernel set ("scalar", "avx2", "avx512", "neon"); for tests and
  * benchmarks. Returns false if this CPU cannot run it. Not thread-safe. */
 bool desk_set_kernels(const char *name);
+
+/* ------------------------------------------------------------- 9. scheduler */
+
+/* A scheduler owns a context with n_slots sequence slots and a thread that
+ * runs it: requests wait in a bounded queue for a free slot, then every step
+ * decodes one token for each generating request and a chunk of prompt for
+ * requests still reading theirs, all in one forward pass. Because the engine
+ * is bit-reproducible across batch composition, a request's tokens are the
+ * same as when it runs alone (and as `desk run` with the same seed). */
+typedef struct desk_sched desk_sched;
+typedef struct desk_request desk_request;
+
+typedef struct {
+    int n_slots;       /* requests generating at once (each has its own KV cache slot) */
+    int n_ctx;         /* positions per slot: the prompt plus what is generated */
+    int n_batch;       /* most tokens per forward pass (prompt chunks fill what decode leaves) */
+    int n_threads;     /* 0 = every core */
+    int queue_max;     /* requests waiting for a slot before submit says DESK_EBUSY */
+    int kv_type;       /* as in desk_ctx_params */
+} desk_sched_params;
+
+typedef struct {
+    const int32_t *prompt;   /* copied at submit */
+    int n_prompt;            /* 1 .. n_ctx - 1 */
+    int max_tokens;          /* generated tokens at most (>= 1) */
+    bool ignore_eos;         /* keep going past end-of-generation tokens */
+    desk_sampler_params sampling;
+} desk_request_params;
+
+typedef enum {
+    DESK_FINISH_NONE = 0,    /* still running */
+    DESK_FINISH_STOP,        /* the model produced an end-of-generation token (not delivered) */
+    DESK_FINISH_LENGTH,      /* max_tokens reached */
+    DESK_FINISH_CONTEXT,     /* the slot's context is full */
+    DESK_FINISH_CANCELLED,   /* desk_request_cancel, or the scheduler was freed */
+    DESK_FINISH_ERROR        /* the forward pass failed (message in desk_request_error) */
+} desk_finish;
+
+desk_sched_params desk_sched_default_params(void);
+desk_status desk_sched_new(const desk_model *m, const desk_sched_params *p, desk_sched **out, desk_error *err);
+/* Stops the thread; unfinished requests finish as DESK_FINISH_CANCELLED
+ * (their handles stay valid until desk_request_free). */
+void desk_sched_free(desk_sched *s);
+/* Queues a request. DESK_EINVAL for bad parameters, DESK_ERANGE if the
+ * prompt does not fit a slot's context (the message says how many tokens it
+ * has and how many fit), DESK_EBUSY when queue_max requests already wait. */
+desk_status desk_sched_submit(desk_sched *s, const desk_request_params *p, desk_request **out, desk_error *err);
+/* Waits up to timeout_ms (< 0: forever) for the request's next token.
+ * Returns 1 with *tok set, 0 when the request has finished and every token
+ * was taken, -1 on timeout. */
+int desk_request_next(desk_request *r, int32_t *tok, int timeout_ms);
+desk_finish desk_request_finish(const desk_request *r);
+const char *desk_request_error(const desk_request *r);
+/* Stops generating and frees the slot at once (safe to call at any time). */
+void desk_request_cancel(desk_request *r);
+/* Releases the handle (cancels first if still running). */
+void desk_request_free(desk_request *r);
+
+typedef struct {
+    int slots, slots_busy, queued;
+    uint64_t requests, prompt_tokens, generated_tokens, steps;
+    uint64_t kv_positions_used, kv_positions_total;
+} desk_sched_stats;
+void desk_sched_get_stats(desk_sched *s, desk_sched_stats *st);
 
 #ifdef __cplusplus
 }

@@ -153,6 +153,15 @@ fi
 suite "cli: desk run/info/tokenize, bad flags and bad files" sh tests/test_cli.sh "$BUILD" "$TMP"
 suite "sampler: seeds, penalties, top-k/p, min-p" $B/test_sampler
 
+# ---- continuous batching --------------------------------------------------------
+sched() {
+    for spec in llama3:Q4_0 qwen2:Q8_0 mistral:Q4_K_M; do
+        $B/make_model "$TMP/s.gguf" ${spec%%:*} ${spec##*:} 7 || return 1
+        $B/test_sched "$TMP/s.gguf" || return 1
+    done
+}
+suite "scheduler: 16 concurrent clients over 4 slots equal their solo runs; limits, cancellation" sched
+
 # ---- fuzzing (clang + libFuzzer) ----------------------------------------------
 FUZZ_DIR=${FUZZ_DIR:-build-fuzz/fuzz}
 if [ -x "$FUZZ_DIR/fuzz_gguf" ]; then

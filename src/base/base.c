@@ -32,6 +32,7 @@ const char *desk_status_name(desk_status s) {
     case DESK_EINVAL: return "invalid argument";
     case DESK_ENOMEM: return "out of memory";
     case DESK_ERANGE: return "out of range";
+    case DESK_EBUSY: return "busy";
     }
     return "unknown status";
 }
