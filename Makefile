@@ -42,7 +42,9 @@ LIB_SRC += src/kernels/arm/neon.c
 CFLAGS  += -DDESK_HAVE_NEON
 endif
 TEST_LIBS := $(shell $(PKG) --libs jansson 2>/dev/null || echo -ljansson)
-CLI_SRC := $(wildcard src/cli/*.c)
+CLI_SRC := $(wildcard src/cli/*.c src/serve/*.c)
+SERVE_CFLAGS := $(shell $(PKG) --cflags libmicrohttpd jansson 2>/dev/null)
+SERVE_LIBS := $(shell $(PKG) --libs libmicrohttpd jansson 2>/dev/null || echo -lmicrohttpd -ljansson)
 TEST_SRC := $(wildcard tests/*.c)
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -57,7 +59,9 @@ $(BUILD)/libdesk.a: $(LIB_OBJ)
 
 $(BUILD)/desk: $(CLI_OBJ) $(BUILD)/libdesk.a
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(SERVE_LIBS) $(LDLIBS)
+
+$(BUILD)/src/serve/%.o $(BUILD)/src/cli/cmd_serve.o: CFLAGS += $(SERVE_CFLAGS)
 
 # per-file ISA flags: these files are only entered after a CPUID check
 $(BUILD)/src/kernels/x86/avx2.o: CFLAGS += -mavx2 -mfma -mf16c

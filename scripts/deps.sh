@@ -2,8 +2,9 @@
 # deps.sh - installs what desk needs to build (and, with --test, to run its
 # tests) on Debian/Ubuntu (apt-get) or macOS (Homebrew). Idempotent.
 #
-#   scripts/deps.sh          build: C compiler, make, pkg-config, PCRE2, utf8proc
-#   scripts/deps.sh --test   also: clang (fuzzing), jansson, python3-numpy, Node.js
+#   scripts/deps.sh          build: C compiler, make, pkg-config, PCRE2, utf8proc,
+#                            libmicrohttpd and jansson (desk serve)
+#   scripts/deps.sh --test   also: clang (fuzzing), python3-numpy, Node.js
 #                            oracles in tests/js, and the arm64 cross toolchain + qemu
 set -eu
 TEST=0
@@ -13,13 +14,13 @@ cd "$(dirname "$0")/.."
 if command -v apt-get > /dev/null; then
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO=sudo
-    PKGS="build-essential pkg-config libpcre2-dev libutf8proc-dev"
+    PKGS="build-essential pkg-config libpcre2-dev libutf8proc-dev libmicrohttpd-dev libjansson-dev"
     if [ $TEST -eq 1 ]; then
-        PKGS="$PKGS clang libclang-rt-dev libjansson-dev python3 python3-numpy nodejs npm
+        PKGS="$PKGS clang libclang-rt-dev python3 python3-numpy nodejs npm
               gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
         # arm64 builds of the libraries, for the cross-compiled test run under qemu
         if ! dpkg --print-foreign-architectures | grep -q arm64; then $SUDO dpkg --add-architecture arm64; fi
-        PKGS="$PKGS libpcre2-dev:arm64 libutf8proc-dev:arm64 libjansson-dev:arm64"
+        PKGS="$PKGS libpcre2-dev:arm64 libutf8proc-dev:arm64 libjansson-dev:arm64 libmicrohttpd-dev:arm64"
     fi
     missing=""
     for p in $PKGS; do dpkg -s "$p" > /dev/null 2>&1 || missing="$missing $p"; done
@@ -35,12 +36,14 @@ if command -v apt-get > /dev/null; then
 elif command -v brew > /dev/null; then
     brew list pcre2 > /dev/null 2>&1 || brew install pcre2
     brew list utf8proc > /dev/null 2>&1 || brew install utf8proc
+    brew list libmicrohttpd > /dev/null 2>&1 || brew install libmicrohttpd
+    brew list jansson > /dev/null 2>&1 || brew install jansson
     brew list pkg-config > /dev/null 2>&1 || brew list pkgconf > /dev/null 2>&1 || brew install pkgconf
     if [ $TEST -eq 1 ]; then
-        for p in jansson numpy node; do brew list $p > /dev/null 2>&1 || brew install $p; done
+        for p in numpy node; do brew list $p > /dev/null 2>&1 || brew install $p; done
     fi
 else
-    echo "deps.sh: install a C compiler, make, pkg-config, PCRE2 and utf8proc (and for tests jansson, numpy, node)" >&2
+    echo "deps.sh: install a C compiler, make, pkg-config, PCRE2, utf8proc, libmicrohttpd and jansson (and for tests numpy, node)" >&2
     exit 1
 fi
 

@@ -13,6 +13,7 @@ int cmd_info(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Parse helpers: print "desk CMD: FLAG: problem" and return false on error. */
 bool cli_int(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out);

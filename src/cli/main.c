@@ -20,6 +20,7 @@ static void usage(FILE *f) {
             "  quantize  make a smaller file:  desk quantize IN.gguf OUT.gguf Q8_0|Q4_0|Q4_K_M\n"
             "  bench     measure speed:        desk bench -m MODEL.gguf [-p 512] [-n 128] [-r 3]\n"
             "  doctor    this machine: cores, SIMD, memory, bandwidth, what models fit\n"
+            "  serve     OpenAI-compatible server: desk serve -m MODEL.gguf [--port 8080] [--parallel 4]\n"
             "\n"
             "`desk COMMAND --help` lists every option of a command.\n",
             DESK_VERSION);
@@ -37,6 +38,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "quantize")) return cmd_quantize(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "doctor")) return cmd_doctor(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve")) return cmd_serve(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

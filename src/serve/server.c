@@ -1,0 +1,760 @@
+/*
+ * server.c - the HTTP side of `desk serve`: libmicrohttpd with one thread per
+ * connection (a streaming response blocks in its own thread waiting for
+ * tokens), routing, API-key checks, OpenAI request parsing and response
+ * objects, server-sent events, stop strings, and one log line per request.
+ * Generation itself is the scheduler's (desk_sched_*).
+ */
+#include "serve/serve.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define MAX_STOPS 4
+#define PIECE_CAP 1024
+
+typedef struct {
+    const serve_config *cfg;
+    desk_model *m;
+    desk_sched *s;
+    pthread_rwlock_t s_lock;       /* writers: shutdown; readers: request handlers using s */
+    char model_id[256];
+    time_t created;
+    _Atomic uint64_t n_requests;
+} server;
+
+static _Atomic uint64_t n_errors; /* responses with a 4xx or 5xx status */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------ growing text */
+
+typedef struct { char *p; size_t len, cap; bool oom; } sbuf;
+
+static void sb_add(sbuf *b, const char *s, size_t n) {
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) { b->oom = true; return; }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+
+/* ------------------------------------------------------------ responses */
+
+static void log_line(const char *method, const char *url, int status, int n_prompt, int n_gen, double t0, const char *note) {
+    fprintf(stderr, "desk serve: %s %s %d prompt=%d completion=%d %.1fms%s%s\n", method, url, status, n_prompt, n_gen,
+            (now_s() - t0) * 1e3, note ? " " : "", note ? note : "");
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *j) {
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!text) return MHD_NO;
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    if (status == 503) MHD_add_response_header(r, "Retry-After", "1");
+    enum MHD_Result ok = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+/* OpenAI's error object: {"error": {"message", "type", "param", "code"}} */
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *type, const char *param,
+                                  const char *code, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    atomic_fetch_add(&n_errors, 1);
+    json_t *e = json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", msg, "type", type, "param", param, "code", code);
+    return send_json(c, status, e);
+}
+
+/* ------------------------------------------------------------ request parsing */
+
+typedef struct {
+    char *prompt;                  /* text to tokenize (the chat layout already applied) */
+    bool chat;
+    int max_tokens;
+    desk_sampler_params sp;
+    char *stop[MAX_STOPS];
+    int n_stop;
+    bool stream, include_usage;
+} gen_request;
+
+static void gen_request_free(gen_request *g) {
+    free(g->prompt);
+    for (int i = 0; i < g->n_stop; i++) free(g->stop[i]);
+}
+
+/* Reads an optional number field into *out; false (with msg) if it has the wrong type or range. */
+static bool num_field(json_t *req, const char *key, double lo, double hi, double *out, char *msg, size_t cap) {
+    json_t *v = json_object_get(req, key);
+    if (!v || json_is_null(v)) return true;
+    if (!json_is_number(v)) {
+        snprintf(msg, cap, "'%s' must be a number", key);
+        return false;
+    }
+    double d = json_number_value(v);
+    if (!(d >= lo && d <= hi)) {
+        snprintf(msg, cap, "'%s' is %g; it must be between %g and %g", key, d, lo, hi);
+        return false;
+    }
+    *out = d;
+    return true;
+}
+
+static bool int_field(json_t *req, const char *key, long lo, long hi, long *out, char *msg, size_t cap) {
+    json_t *v = json_object_get(req, key);
+    if (!v || json_is_null(v)) return true;
+    if (!json_is_integer(v)) {
+        snprintf(msg, cap, "'%s' must be an integer", key);
+        return false;
+    }
+    json_int_t x = json_integer_value(v);
+    if (x < lo || x > hi) {
+        snprintf(msg, cap, "'%s' is %lld; it must be between %ld and %ld", key, (long long)x, lo, hi);
+        return false;
+    }
+    *out = (long)x;
+    return true;
+}
+
+/* The fields both endpoints share. Returns the offending parameter's name, or NULL. */
+static const char *parse_common(server *sv, json_t *req, gen_request *g, char *msg, size_t cap) {
+    g->sp = desk_sampler_default_params();
+    g->sp.temperature = 1.0f; /* OpenAI's default */
+    g->sp.top_k = 0;
+    g->sp.seed = 0;
+    g->max_tokens = -1;
+    static const char *unsupported[] = {"logprobs", "top_logprobs", "tools", "tool_choice", "functions", "function_call",
+                                        "logit_bias", "echo", "best_of", "suffix", "response_format"};
+    for (size_t i = 0; i < sizeof unsupported / sizeof *unsupported; i++) {
+        json_t *v = json_object_get(req, unsupported[i]);
+        if (v && !json_is_null(v) && !json_is_false(v) &&
+            !(json_is_object(v) && !strcmp(unsupported[i], "response_format") &&
+              json_is_string(json_object_get(v, "type")) && !strcmp(json_string_value(json_object_get(v, "type")), "text"))) {
+            snprintf(msg, cap, "'%s' is not supported by desk serve yet", unsupported[i]);
+            return unsupported[i];
+        }
+    }
+    json_t *model = json_object_get(req, "model");
+    if (model && !json_is_string(model)) return snprintf(msg, cap, "'model' must be a string"), "model";
+    if (model && strcmp(json_string_value(model), sv->model_id) != 0)
+        return snprintf(msg, cap, "the model '%s' does not exist; this server has '%s'", json_string_value(model),
+                        sv->model_id),
+               "model";
+    long n = 1, v;
+    if (!int_field(req, "n", 1, 1, &n, msg, cap)) return snprintf(msg, cap, "only n = 1 is supported"), "n";
+    double d;
+    v = -1;
+    if (!int_field(req, "max_tokens", 1, 1 << 24, &v, msg, cap)) return "max_tokens";
+    if (v > 0) g->max_tokens = (int)v;
+    v = -1;
+    if (!int_field(req, "max_completion_tokens", 1, 1 << 24, &v, msg, cap)) return "max_completion_tokens";
+    if (v > 0) g->max_tokens = (int)v;
+    d = g->sp.temperature;
+    if (!num_field(req, "temperature", 0, 2, &d, msg, cap)) return "temperature";
+    g->sp.temperature = (float)d;
+    d = 1;
+    if (!num_field(req, "top_p", 0, 1, &d, msg, cap)) return "top_p";
+    g->sp.top_p = d > 0 ? (float)d : 1e-9f;
+    v = 0;
+    if (!int_field(req, "top_k", 0, 1 << 20, &v, msg, cap)) return "top_k";
+    g->sp.top_k = (int)v;
+    d = 0;
+    if (!num_field(req, "min_p", 0, 1, &d, msg, cap)) return "min_p";
+    g->sp.min_p = (float)d;
+    d = 0;
+    if (!num_field(req, "presence_penalty", -2, 2, &d, msg, cap)) return "presence_penalty";
+    g->sp.presence_penalty = (float)d;
+    d = 0;
+    if (!num_field(req, "frequency_penalty", -2, 2, &d, msg, cap)) return "frequency_penalty";
+    g->sp.frequency_penalty = (float)d;
+    json_t *seed = json_object_get(req, "seed");
+    if (seed && !json_is_null(seed)) {
+        if (!json_is_integer(seed)) return snprintf(msg, cap, "'seed' must be an integer"), "seed";
+        g->sp.seed = (uint64_t)json_integer_value(seed);
+    }
+    json_t *user = json_object_get(req, "user");
+    if (user && !json_is_null(user) && !json_is_string(user)) return snprintf(msg, cap, "'user' must be a string"), "user";
+    json_t *stream = json_object_get(req, "stream");
+    if (stream && !json_is_null(stream) && !json_is_boolean(stream)) return snprintf(msg, cap, "'stream' must be a boolean"), "stream";
+    g->stream = stream && json_is_true(stream);
+    json_t *so = json_object_get(req, "stream_options");
+    if (so && !json_is_null(so)) {
+        if (!json_is_object(so)) return snprintf(msg, cap, "'stream_options' must be an object"), "stream_options";
+        json_t *iu = json_object_get(so, "include_usage");
+        if (iu && !json_is_boolean(iu)) return snprintf(msg, cap, "'stream_options.include_usage' must be a boolean"), "stream_options";
+        g->include_usage = iu && json_is_true(iu);
+    }
+    json_t *stop = json_object_get(req, "stop");
+    if (stop && !json_is_null(stop)) {
+        if (json_is_string(stop)) {
+            if (json_string_length(stop)) g->stop[g->n_stop++] = strdup(json_string_value(stop));
+        } else if (json_is_array(stop) && json_array_size(stop) <= MAX_STOPS) {
+            size_t i;
+            json_t *e;
+            json_array_foreach(stop, i, e) {
+                if (!json_is_string(e)) return snprintf(msg, cap, "'stop' must be a string or a list of strings"), "stop";
+                if (json_string_length(e)) g->stop[g->n_stop++] = strdup(json_string_value(e));
+            }
+        } else {
+            return snprintf(msg, cap, "'stop' must be a string or a list of at most %d strings", MAX_STOPS), "stop";
+        }
+        for (int i = 0; i < g->n_stop; i++)
+            if (!g->stop[i]) return snprintf(msg, cap, "out of memory"), "stop";
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ chat layouts */
+
+typedef enum { CHAT_NONE, CHAT_LLAMA3, CHAT_CHATML } chat_kind;
+
+/* The model's chat template, recognised among the layouts desk knows until it
+ * renders templates itself; anything else is refused, never guessed. */
+static chat_kind chat_layout(const desk_model *m, char *why, size_t cap) {
+    const char *raw;
+    uint64_t len;
+    if (!desk_gguf_get_str(desk_model_gguf(m), "tokenizer.chat_template", &raw, &len))
+        return snprintf(why, cap, "this model file has no chat template (tokenizer.chat_template); use /v1/completions"), CHAT_NONE;
+    char *t = malloc(len + 1); /* the mapped string has no terminator */
+    if (!t) return snprintf(why, cap, "out of memory"), CHAT_NONE;
+    memcpy(t, raw, len);
+    t[len] = 0;
+    chat_kind k = CHAT_NONE;
+    if (strstr(t, "<|start_header_id|>") && strstr(t, "<|eot_id|>") && !strstr(t, "Cutting Knowledge Date")) k = CHAT_LLAMA3;
+    else if (strstr(t, "<|im_start|>") && strstr(t, "<|im_end|>") && !strstr(t, "You are Qwen")) k = CHAT_CHATML;
+    else snprintf(why, cap, "this model's chat template is not one desk can lay out yet (plain Llama 3 and ChatML are); use /v1/completions");
+    free(t);
+    return k;
+}
+
+static const char *parse_chat(server *sv, json_t *req, gen_request *g, char *msg, size_t cap) {
+    json_t *msgs = json_object_get(req, "messages");
+    if (!json_is_array(msgs) || json_array_size(msgs) == 0)
+        return snprintf(msg, cap, "'messages' must be a non-empty list of {role, content} objects"), "messages";
+    char why[256];
+    chat_kind kind = chat_layout(sv->m, why, sizeof why);
+    if (kind == CHAT_NONE) return snprintf(msg, cap, "%s", why), "messages";
+    sbuf b = {0};
+    if (kind == CHAT_LLAMA3) sb_add(&b, "<|begin_of_text|>", 17);
+    size_t i;
+    json_t *e;
+    json_array_foreach(msgs, i, e) {
+        json_t *role = json_object_get(e, "role"), *content = json_object_get(e, "content");
+        const char *r = json_is_string(role) ? json_string_value(role) : NULL;
+        if (!r || (strcmp(r, "system") && strcmp(r, "user") && strcmp(r, "assistant") && strcmp(r, "developer"))) {
+            free(b.p);
+            return snprintf(msg, cap, "messages[%zu].role must be system, developer, user or assistant", i), "messages";
+        }
+        if (!strcmp(r, "developer")) r = "system";
+        if (!json_is_string(content)) {
+            free(b.p);
+            return snprintf(msg, cap, "messages[%zu].content must be a string", i), "messages";
+        }
+        const char *text = json_string_value(content);
+        if (kind == CHAT_LLAMA3) {
+            sb_add(&b, "<|start_header_id|>", 19);
+            sb_add(&b, r, strlen(r));
+            sb_add(&b, "<|end_header_id|>\n\n", 19);
+            sb_add(&b, text, json_string_length(content));
+            sb_add(&b, "<|eot_id|>", 10);
+        } else {
+            sb_add(&b, "<|im_start|>", 12);
+            sb_add(&b, r, strlen(r));
+            sb_add(&b, "\n", 1);
+            sb_add(&b, text, json_string_length(content));
+            sb_add(&b, "<|im_end|>\n", 11);
+        }
+    }
+    if (kind == CHAT_LLAMA3) sb_add(&b, "<|start_header_id|>assistant<|end_header_id|>\n\n", 47);
+    else sb_add(&b, "<|im_start|>assistant\n", 22);
+    if (b.oom) {
+        free(b.p);
+        return snprintf(msg, cap, "out of memory"), "messages";
+    }
+    g->prompt = b.p;
+    g->chat = true;
+    return NULL;
+}
+
+/* ------------------------------------------------------------ generation */
+
+/* One request's generation: tokens from the scheduler become text, held back
+ * while its end could still be the start of a stop string, so stop text
+ * never reaches the client. */
+typedef struct {
+    server *sv;
+    gen_request g;
+    desk_request *r;
+    desk_detok dt;
+    sbuf held;                     /* generated text not yet sent */
+    int n_prompt, n_gen;
+    const char *finish;            /* "stop" or "length" once done */
+    bool done, sent_final, sent_done;
+    char id[48];
+    time_t created;
+    double t0;
+    int status;
+    sbuf out;                      /* SSE bytes waiting for the socket */
+    size_t out_pos;
+} gen_state;
+
+/* Text that is safe to send now: all of held except a tail that is a proper
+ * prefix of some stop string. Sets *stopped and cuts at a complete stop. */
+static size_t sendable(gen_state *st, bool *stopped) {
+    *stopped = false;
+    size_t cut = st->held.len;
+    for (int i = 0; i < st->g.n_stop; i++) {
+        const char *hit = st->held.p ? strstr(st->held.p, st->g.stop[i]) : NULL;
+        if (hit && (size_t)(hit - st->held.p) <= cut) {
+            cut = (size_t)(hit - st->held.p);
+            *stopped = true;
+        }
+    }
+    if (*stopped) return cut;
+    size_t keep = 0;
+    for (int i = 0; i < st->g.n_stop; i++) {
+        size_t sl = strlen(st->g.stop[i]);
+        for (size_t k = sl - 1; k > keep && k > 0; k--)
+            if (k <= st->held.len && !memcmp(st->held.p + st->held.len - k, st->g.stop[i], k)) {
+                keep = k;
+                break;
+            }
+    }
+    return st->held.len - keep;
+}
+
+/* Waits for the next piece of text. Returns the bytes of held that may be
+ * sent (moved to *piece), and sets st->done when generation ended. */
+static void next_text(gen_state *st, sbuf *piece) {
+    while (!st->done) {
+        int32_t tok;
+        int rc = desk_request_next(st->r, &tok, 200);
+        if (rc < 0) continue;
+        char buf[PIECE_CAP];
+        size_t n;
+        if (rc == 1) {
+            st->n_gen++;
+            n = desk_detok_push(st->sv->m, &st->dt, tok, false, buf, sizeof buf);
+        } else {
+            n = desk_detok_flush(&st->dt, buf, sizeof buf);
+            desk_finish f = desk_request_finish(st->r);
+            st->finish = f == DESK_FINISH_STOP ? "stop" : "length";
+            st->done = true;
+        }
+        sb_add(&st->held, buf, n);
+        bool stopped;
+        size_t ok = sendable(st, &stopped);
+        if (stopped) {
+            st->held.len = ok;
+            if (st->held.p) st->held.p[ok] = 0;
+            st->finish = "stop";
+            st->done = true;
+            desk_request_cancel(st->r);
+        }
+        if (st->done) ok = st->held.len;
+        if (ok > 0 || st->done) {
+            sb_add(piece, st->held.p ? st->held.p : "", ok);
+            if (st->held.p) memmove(st->held.p, st->held.p + ok, st->held.len - ok + 1);
+            st->held.len -= ok;
+            return;
+        }
+    }
+}
+
+static json_t *usage_json(const gen_state *st) {
+    return json_pack("{s:i,s:i,s:i}", "prompt_tokens", st->n_prompt, "completion_tokens", st->n_gen, "total_tokens",
+                     st->n_prompt + st->n_gen);
+}
+
+static json_t *choice_json(const gen_state *st, const char *text, bool final) {
+    json_t *fin = final ? json_string(st->finish) : json_null();
+    if (!st->g.chat) return json_pack("{s:i,s:s,s:n,s:o}", "index", 0, "text", text, "logprobs", "finish_reason", fin);
+    if (!st->g.stream)
+        return json_pack("{s:i,s:{s:s,s:s},s:n,s:o}", "index", 0, "message", "role", "assistant", "content", text,
+                         "logprobs", "finish_reason", fin);
+    json_t *delta = final && !*text ? json_object() : json_pack("{s:s}", "content", text);
+    return json_pack("{s:i,s:o,s:n,s:o}", "index", 0, "delta", delta, "logprobs", "finish_reason", fin);
+}
+
+static json_t *envelope(const gen_state *st, json_t *choices) {
+    const char *object = st->g.chat ? (st->g.stream ? "chat.completion.chunk" : "chat.completion") : "text_completion";
+    return json_pack("{s:s,s:s,s:I,s:s,s:o,s:s}", "id", st->id, "object", object, "created", (json_int_t)st->created,
+                     "model", st->sv->model_id, "choices", choices, "system_fingerprint", "desk-" DESK_VERSION);
+}
+
+static void sse_add(gen_state *st, json_t *j) {
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!text) { st->out.oom = true; return; }
+    sb_add(&st->out, "data: ", 6);
+    sb_add(&st->out, text, strlen(text));
+    sb_add(&st->out, "\n\n", 2);
+    free(text);
+}
+
+static void gen_state_free(void *p) {
+    gen_state *st = p;
+    if (!st) return;
+    if (!st->done) log_line("POST", st->g.chat ? "/v1/chat/completions" : "/v1/completions", 499, st->n_prompt, st->n_gen,
+                            st->t0, "(client went away)");
+    else log_line("POST", st->g.chat ? "/v1/chat/completions" : "/v1/completions", 200, st->n_prompt, st->n_gen, st->t0,
+                  "(stream)");
+    desk_request_free(st->r); /* cancels if still running: the slot is free at once */
+    gen_request_free(&st->g);
+    free(st->held.p);
+    free(st->out.p);
+    free(st);
+}
+
+/* libmicrohttpd pulls the stream through this, in the connection's thread */
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
+    gen_state *st = cls;
+    while (st->out_pos >= st->out.len) {
+        st->out.len = st->out_pos = 0;
+        if (st->sent_done) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (!st->done) {
+            sbuf piece = {0};
+            next_text(st, &piece);
+            if (piece.len) sse_add(st, envelope(st, json_pack("[o]", choice_json(st, piece.p, false))));
+            free(piece.p);
+        } else if (!st->sent_final) {
+            sse_add(st, envelope(st, json_pack("[o]", choice_json(st, "", true))));
+            if (st->g.include_usage) {
+                json_t *u = envelope(st, json_array());
+                json_object_set_new(u, "usage", usage_json(st));
+                sse_add(st, u);
+            }
+            st->sent_final = true;
+        } else {
+            sb_add(&st->out, "data: [DONE]\n\n", 14);
+            st->sent_done = true;
+        }
+        if (st->out.oom) return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    size_t n = st->out.len - st->out_pos < max ? st->out.len - st->out_pos : max;
+    memcpy(buf, st->out.p + st->out_pos, n);
+    st->out_pos += n;
+    return (ssize_t)n;
+}
+
+static enum MHD_Result handle_generate(server *sv, struct MHD_Connection *c, const char *url, const char *body, size_t len,
+                                       bool chat, double t0) {
+    json_error_t je;
+    json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    if (!req) {
+        log_line("POST", url, 400, 0, 0, t0, "invalid JSON");
+        return send_error(c, 400, "invalid_request_error", NULL, "invalid_json", "the body is not valid JSON (UTF-8): %s at byte %d",
+                          je.text, je.position);
+    }
+    if (!json_is_object(req)) {
+        json_decref(req);
+        log_line("POST", url, 400, 0, 0, t0, "not an object");
+        return send_error(c, 400, "invalid_request_error", NULL, "invalid_json", "the body must be a JSON object");
+    }
+    gen_state *st = calloc(1, sizeof *st);
+    if (!st) {
+        json_decref(req);
+        return send_error(c, 500, "server_error", NULL, NULL, "out of memory");
+    }
+    st->sv = sv;
+    st->t0 = t0;
+    char msg[600];
+    const char *bad = chat ? parse_chat(sv, req, &st->g, msg, sizeof msg) : NULL;
+    if (!bad) bad = parse_common(sv, req, &st->g, msg, sizeof msg);
+    if (!bad && !chat) {
+        json_t *p = json_object_get(req, "prompt");
+        if (json_is_array(p) && json_array_size(p) == 1) p = json_array_get(p, 0);
+        if (!json_is_string(p)) {
+            bad = "prompt";
+            snprintf(msg, sizeof msg, "'prompt' must be a string (or a list of one string)");
+        } else if (!(st->g.prompt = strdup(json_string_value(p)))) {
+            bad = "prompt";
+            snprintf(msg, sizeof msg, "out of memory");
+        }
+    }
+    json_decref(req);
+    if (bad) {
+        enum MHD_Result ok = send_error(c, 400, "invalid_request_error", bad, NULL, "%s", msg);
+        log_line("POST", url, 400, 0, 0, t0, msg);
+        gen_request_free(&st->g);
+        free(st);
+        return ok;
+    }
+    /* tokenize: completions add BOS like `desk run`; chat text carries its own */
+    desk_error err;
+    int n = 0, flags = DESK_TOK_PARSE_SPECIAL | (chat ? 0 : DESK_TOK_ADD_BOS);
+    size_t plen = strlen(st->g.prompt);
+    desk_tokenize(sv->m, st->g.prompt, plen, flags, NULL, 0, &n, &err);
+    int32_t *toks = malloc(((size_t)n + 1) * sizeof *toks);
+    if (!toks || desk_tokenize(sv->m, st->g.prompt, plen, flags, toks, n + 1, &n, &err)) {
+        free(toks);
+        gen_request_free(&st->g);
+        free(st);
+        return send_error(c, 500, "server_error", NULL, NULL, "could not tokenize the prompt");
+    }
+    if (n == 0) {
+        free(toks);
+        gen_request_free(&st->g);
+        free(st);
+        log_line("POST", url, 400, 0, 0, t0, "empty prompt");
+        return send_error(c, 400, "invalid_request_error", "prompt", NULL, "the prompt is empty and this model adds no BOS token");
+    }
+    st->n_prompt = n;
+    desk_request_params rp = {.prompt = toks, .n_prompt = n, .sampling = st->g.sp};
+    desk_sched_stats ss;
+    pthread_rwlock_rdlock(&sv->s_lock);
+    desk_status rc = DESK_EBUSY;
+    if (sv->s) {
+        desk_sched_get_stats(sv->s, &ss);
+        int room = (int)(ss.kv_positions_total / (uint64_t)ss.slots) - n;
+        rp.max_tokens = st->g.max_tokens > 0 ? st->g.max_tokens : (room > 0 ? room : 1);
+        rc = desk_sched_submit(sv->s, &rp, &st->r, &err);
+    } else {
+        snprintf(err.msg, sizeof err.msg, "the server is shutting down");
+    }
+    pthread_rwlock_unlock(&sv->s_lock);
+    free(toks);
+    if (rc) {
+        unsigned status = rc == DESK_EBUSY ? 503 : rc == DESK_ERANGE ? 400 : 500;
+        const char *code = rc == DESK_ERANGE ? "context_length_exceeded" : NULL;
+        log_line("POST", url, (int)status, n, 0, t0, err.msg);
+        gen_request_free(&st->g);
+        free(st);
+        return send_error(c, status, rc == DESK_EBUSY ? "server_busy" : "invalid_request_error", rc == DESK_ERANGE ? "messages" : NULL,
+                          code, "%s", err.msg);
+    }
+    desk_detok_init(&st->dt);
+    snprintf(st->id, sizeof st->id, "%s-%llx", chat ? "chatcmpl" : "cmpl", (unsigned long long)atomic_fetch_add(&sv->n_requests, 1));
+    st->created = time(NULL);
+    if (st->g.stream) {
+        struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_reader, st, gen_state_free);
+        MHD_add_response_header(r, "Content-Type", "text/event-stream");
+        MHD_add_response_header(r, "Cache-Control", "no-cache");
+        enum MHD_Result ok = MHD_queue_response(c, 200, r);
+        MHD_destroy_response(r);
+        return ok;
+    }
+    sbuf text = {0};
+    while (!st->done) next_text(st, &text);
+    json_t *resp = envelope(st, json_pack("[o]", choice_json(st, text.p ? text.p : "", true)));
+    json_object_set_new(resp, "usage", usage_json(st));
+    log_line("POST", url, 200, st->n_prompt, st->n_gen, t0, st->finish);
+    free(text.p);
+    st->done = true;
+    desk_request_free(st->r);
+    gen_request_free(&st->g);
+    free(st->held.p);
+    free(st);
+    return send_json(c, 200, resp);
+}
+
+/* ------------------------------------------------------------ other routes */
+
+static enum MHD_Result handle_metrics(server *sv, struct MHD_Connection *c) {
+    desk_sched_stats ss = {0};
+    pthread_rwlock_rdlock(&sv->s_lock);
+    if (sv->s) desk_sched_get_stats(sv->s, &ss);
+    pthread_rwlock_unlock(&sv->s_lock);
+    char *t = NULL;
+    int n = asprintf(&t,
+                     "# HELP desk_requests_total Requests admitted to a slot.\n# TYPE desk_requests_total counter\n"
+                     "desk_requests_total %llu\n"
+                     "# HELP desk_prompt_tokens_total Prompt tokens read.\n# TYPE desk_prompt_tokens_total counter\n"
+                     "desk_prompt_tokens_total %llu\n"
+                     "# HELP desk_generated_tokens_total Tokens generated.\n# TYPE desk_generated_tokens_total counter\n"
+                     "desk_generated_tokens_total %llu\n"
+                     "# HELP desk_steps_total Forward passes.\n# TYPE desk_steps_total counter\n"
+                     "desk_steps_total %llu\n"
+                     "# HELP desk_http_errors_total Responses with a 4xx or 5xx status.\n# TYPE desk_http_errors_total counter\n"
+                     "desk_http_errors_total %llu\n"
+                     "# HELP desk_queue_depth Requests waiting for a slot.\n# TYPE desk_queue_depth gauge\n"
+                     "desk_queue_depth %d\n"
+                     "# HELP desk_slots_active Slots generating.\n# TYPE desk_slots_active gauge\n"
+                     "desk_slots_active %d\n"
+                     "# HELP desk_slots Slots configured.\n# TYPE desk_slots gauge\n"
+                     "desk_slots %d\n"
+                     "# HELP desk_kv_cache_positions_used KV cache positions in use.\n# TYPE desk_kv_cache_positions_used gauge\n"
+                     "desk_kv_cache_positions_used %llu\n"
+                     "# HELP desk_kv_cache_positions KV cache positions configured.\n# TYPE desk_kv_cache_positions gauge\n"
+                     "desk_kv_cache_positions %llu\n",
+                     (unsigned long long)ss.requests, (unsigned long long)ss.prompt_tokens,
+                     (unsigned long long)ss.generated_tokens, (unsigned long long)ss.steps,
+                     (unsigned long long)atomic_load(&n_errors), ss.queued, ss.slots_busy, ss.slots,
+                     (unsigned long long)ss.kv_positions_used, (unsigned long long)ss.kv_positions_total);
+    if (n < 0) return MHD_NO;
+    struct MHD_Response *r = MHD_create_response_from_buffer((size_t)n, t, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
+    enum MHD_Result ok = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+typedef struct {
+    sbuf body;
+    bool too_big;
+    double t0;
+} conn_state;
+
+static bool authorized(server *sv, struct MHD_Connection *c) {
+    if (!sv->cfg->api_key) return true;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (!h || strncmp(h, "Bearer ", 7) != 0) return false;
+    h += 7;
+    size_t a = strlen(h), b = strlen(sv->cfg->api_key);
+    unsigned diff = (unsigned)(a ^ b);
+    for (size_t i = 0; i < a && i < b; i++) diff |= (unsigned)(h[i] ^ sv->cfg->api_key[i]); /* constant time */
+    return diff == 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+    server *sv = cls;
+    conn_state *cs = *con_cls;
+    if (!cs) {
+        if (!(cs = calloc(1, sizeof *cs))) return MHD_NO;
+        cs->t0 = now_s();
+        *con_cls = cs;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (cs->body.len + *upload_size > sv->cfg->max_body) cs->too_big = true;
+        else sb_add(&cs->body, upload, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
+    enum MHD_Result ok;
+    if (!strcmp(url, "/health") && get) {
+        ok = send_json(c, 200, json_pack("{s:s}", "status", "ok"));
+    } else if (!authorized(sv, c)) {
+        ok = send_error(c, 401, "invalid_request_error", NULL, "invalid_api_key", "a valid API key is needed (Authorization: Bearer KEY)");
+        log_line(method, url, 401, 0, 0, cs->t0, NULL);
+    } else if (!strcmp(url, "/v1/models") && get) {
+        ok = send_json(c, 200, json_pack("{s:s,s:[{s:s,s:s,s:I,s:s}]}", "object", "list", "data", "id", sv->model_id, "object",
+                                         "model", "created", (json_int_t)sv->created, "owned_by", "desk"));
+    } else if (!strcmp(url, "/metrics") && get) {
+        ok = handle_metrics(sv, c);
+    } else if ((!strcmp(url, "/v1/completions") || !strcmp(url, "/v1/chat/completions")) && post) {
+        if (cs->too_big) {
+                log_line(method, url, 413, 0, 0, cs->t0, NULL);
+            ok = send_error(c, 413, "invalid_request_error", NULL, "request_too_large", "the body is larger than %zu bytes",
+                            sv->cfg->max_body);
+        } else {
+            ok = handle_generate(sv, c, url, cs->body.p ? cs->body.p : "", cs->body.len, url[4] == 'c' && url[5] == 'h', cs->t0);
+        }
+    } else if (!strcmp(url, "/v1/models") || !strcmp(url, "/metrics") || !strcmp(url, "/health") ||
+               !strcmp(url, "/v1/completions") || !strcmp(url, "/v1/chat/completions")) {
+        ok = send_error(c, 405, "invalid_request_error", NULL, "method_not_allowed", "%s is not allowed on %s", method, url);
+    } else {
+        ok = send_error(c, 404, "invalid_request_error", NULL, "not_found", "no route %s %s", method, url);
+        log_line(method, url, 404, 0, 0, cs->t0, NULL);
+    }
+    return ok;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+    conn_state *cs = *con_cls;
+    if (!cs) return;
+    free(cs->body.p);
+    free(cs);
+    *con_cls = NULL;
+}
+
+static bool is_loopback(const char *host) {
+    return !strcmp(host, "127.0.0.1") || !strcmp(host, "localhost") || !strncmp(host, "127.", 4);
+}
+
+int serve_run(const serve_config *cfg) {
+    if (!is_loopback(cfg->host) && !cfg->api_key && !cfg->insecure_public) {
+        fprintf(stderr, "desk serve: refusing to listen on %s without an API key: anyone on the network could use it. "
+                        "Give --api-key KEY (or --api-key-file F), or --insecure-public to do it anyway\n", cfg->host);
+        return 2;
+    }
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->port)};
+    if (inet_pton(AF_INET, !strcmp(cfg->host, "localhost") ? "127.0.0.1" : cfg->host, &addr.sin_addr) != 1) {
+        fprintf(stderr, "desk serve: --host %s is not an IPv4 address\n", cfg->host);
+        return 2;
+    }
+    server sv = {.cfg = cfg, .created = time(NULL)};
+    desk_error err;
+    if (desk_model_load(cfg->model_path, &sv.m, &err)) {
+        fprintf(stderr, "desk serve: %s\n", err.msg);
+        return 1;
+    }
+    const char *base = strrchr(cfg->model_path, '/');
+    snprintf(sv.model_id, sizeof sv.model_id, "%s", base ? base + 1 : cfg->model_path);
+    desk_sched_params sp = desk_sched_default_params();
+    sp.n_slots = cfg->n_slots;
+    sp.n_ctx = cfg->n_ctx;
+    sp.n_threads = cfg->n_threads;
+    sp.queue_max = cfg->queue_max;
+    sp.kv_type = cfg->kv_type;
+    if (desk_sched_new(sv.m, &sp, &sv.s, &err)) {
+        fprintf(stderr, "desk serve: %s\n", err.msg);
+        desk_model_free(sv.m);
+        return 1;
+    }
+    pthread_rwlock_init(&sv.s_lock, NULL);
+    /* SIGINT/SIGTERM are taken by sigwait below: block them in every thread */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)cfg->port, NULL,
+        NULL, on_request, &sv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)256,
+        MHD_OPTION_END);
+    if (!d) {
+        fprintf(stderr, "desk serve: could not listen on %s:%d (in use, or not allowed)\n", cfg->host, cfg->port);
+        desk_sched_free(sv.s);
+        desk_model_free(sv.m);
+        return 1;
+    }
+    desk_sched_stats ss;
+    desk_sched_get_stats(sv.s, &ss);
+    fprintf(stderr, "desk serve: %s on http://%s:%d/v1 (%d slots x %llu positions%s)\n", sv.model_id, cfg->host, cfg->port,
+            ss.slots, (unsigned long long)(ss.kv_positions_total / (uint64_t)ss.slots), cfg->api_key ? ", API key required" : "");
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "desk serve: %s: stopping (in-flight requests are cancelled)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    MHD_quiesce_daemon(d);
+    pthread_rwlock_wrlock(&sv.s_lock);
+    desk_sched_free(sv.s); /* every running request finishes; their connections end */
+    sv.s = NULL;
+    pthread_rwlock_unlock(&sv.s_lock);
+    MHD_stop_daemon(d);
+    pthread_rwlock_destroy(&sv.s_lock);
+    desk_model_free(sv.m);
+    fprintf(stderr, "desk serve: stopped\n");
+    return 0;
+}
