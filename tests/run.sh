@@ -162,6 +162,21 @@ sched() {
 }
 suite "scheduler: 16 concurrent clients over 4 slots equal their solo runs; limits, cancellation" sched
 
+# ---- desk serve through the official OpenAI client -----------------------------------
+serve_js() {
+    port=$((20000 + $$ % 20000))
+    $B/make_model "$TMP/serve.gguf" llama3 Q4_0 7 || return 1
+    node tests/js/serve_openai.mjs "$BUILD/desk" "$TMP/serve.gguf" $port || return 1
+    if [ -f "$SHARED/data/models/stories260K.gguf" ]; then
+        node tests/js/serve_openai.mjs "$BUILD/desk" "$SHARED/data/models/stories260K.gguf" $((port + 2)) || return 1
+    fi
+}
+if command -v node > /dev/null && [ -d tests/js/node_modules/openai ]; then
+    suite "serve: OpenAI client (npm openai) against desk serve: completions, streaming, errors, keys, 16 concurrent clients" serve_js
+else
+    skip "serve" "node or tests/js/node_modules/openai is missing (scripts/deps.sh --test)"
+fi
+
 # ---- fuzzing (clang + libFuzzer) ----------------------------------------------
 FUZZ_DIR=${FUZZ_DIR:-build-fuzz/fuzz}
 if [ -x "$FUZZ_DIR/fuzz_gguf" ]; then

@@ -501,8 +501,10 @@ static enum MHD_Result handle_generate(server *sv, struct MHD_Connection *c, con
     }
     json_decref(req);
     if (bad) {
-        enum MHD_Result ok = send_error(c, 400, "invalid_request_error", bad, NULL, "%s", msg);
-        log_line("POST", url, 400, 0, 0, t0, msg);
+        bool no_model = !strcmp(bad, "model") && strstr(msg, "does not exist");
+        enum MHD_Result ok = send_error(c, no_model ? 404 : 400, "invalid_request_error", bad, no_model ? "model_not_found" : NULL,
+                                        "%s", msg);
+        log_line("POST", url, no_model ? 404 : 400, 0, 0, t0, msg);
         gen_request_free(&st->g);
         free(st);
         return ok;

@@ -1,0 +1,187 @@
+// serve_openai.mjs - `desk serve` driven by the official OpenAI client (npm
+// `openai`) and by raw HTTP: completions streamed and not, the models list,
+// error objects and statuses, API keys, concurrency (16 clients at once get
+// exactly what each gets alone), a client that vanishes mid-stream, and
+// agreement with `desk run` for the same prompt and seed.
+//
+// usage: node serve_openai.mjs DESK_BINARY MODEL.gguf PORT
+import OpenAI from "openai";
+import { spawn, execFileSync } from "node:child_process";
+
+const [desk, model, portArg] = process.argv.slice(2);
+const port = Number(portArg);
+let pass = 0, fail = 0;
+function check(cond, what) {
+    if (cond) pass++;
+    else { fail++; console.error("FAIL " + what); }
+}
+
+async function start(extra, p) {
+    const proc = spawn(desk, ["serve", "-m", model, "--port", String(p), "-t", "2", "--parallel", "4", "-c", "256",
+                              "--queue", "32", ...extra], { stdio: ["ignore", "ignore", "pipe"] });
+    let log = "";
+    proc.stderr.on("data", (d) => { log += d; });
+    for (let i = 0; i < 100; i++) {
+        try {
+            const r = await fetch(`http://127.0.0.1:${p}/health`);
+            if (r.ok) return { proc, log: () => log };
+        } catch { /* not up yet */ }
+        await new Promise((r) => setTimeout(r, 100));
+    }
+    proc.kill("SIGKILL");
+    throw new Error("desk serve did not start: " + log);
+}
+
+async function stop(srv) {
+    const done = new Promise((r) => srv.proc.on("exit", (code, sig) => r({ code, sig })));
+    srv.proc.kill("SIGTERM");
+    return done;
+}
+
+function deskRun(prompt, n, sampling) {
+    const out = execFileSync(desk, ["run", "-m", model, "-p", prompt, "-n", String(n), "-t", "2", ...sampling],
+                             { stdio: ["ignore", "pipe", "ignore"] }).toString();
+    return out.endsWith("\n") ? out.slice(0, -1) : out;
+}
+
+const base = `http://127.0.0.1:${port}`;
+const srv = await start([], port);
+const client = new OpenAI({ baseURL: base + "/v1", apiKey: "unused", maxRetries: 0 });
+const id = model.split("/").pop();
+try {
+    // models
+    const models = await client.models.list();
+    check(models.data.length === 1 && models.data[0].id === id, "models.list names the served file");
+
+    // greedy completion equals desk run
+    const prompt = "Once upon a time";
+    const c1 = await client.completions.create({ model: id, prompt, max_tokens: 24, temperature: 0 });
+    const want = deskRun(prompt, 24, ["--temp", "0"]);
+    check(c1.choices[0].text === want, `greedy completion equals desk run: ${JSON.stringify(c1.choices[0].text)} vs ${JSON.stringify(want)}`);
+    check(c1.object === "text_completion" && c1.choices[0].finish_reason === "length", "finish_reason length");
+    check(c1.usage.completion_tokens === 24 && c1.usage.total_tokens === c1.usage.prompt_tokens + 24, "usage counts");
+    const ids = execFileSync(desk, ["tokenize", "-m", model, "-p", prompt, "--ids"]).toString().trim().split(/[\s,\[\]]+/).filter(Boolean);
+    check(c1.usage.prompt_tokens === ids.length, `prompt_tokens ${c1.usage.prompt_tokens} = desk tokenize's ${ids.length}`);
+
+    // sampled completion with a seed equals desk run with the same settings
+    const samp = { temperature: 0.8, top_p: 0.9, seed: 42 };
+    const c2 = await client.completions.create({ model: id, prompt, max_tokens: 32, ...samp });
+    const want2 = deskRun(prompt, 32, ["--temp", "0.8", "--top-p", "0.9", "--top-k", "0", "--min-p", "0", "--seed", "42"]);
+    check(c2.choices[0].text === want2, "seeded sampling equals desk run with the same seed");
+
+    // streaming: the deltas add up to the non-streamed text; usage chunk last
+    const stream = await client.completions.create({ model: id, prompt, max_tokens: 24, temperature: 0, stream: true,
+                                                     stream_options: { include_usage: true } });
+    let text = "", finish = null, usage = null, chunks = 0;
+    for await (const ch of stream) {
+        chunks++;
+        if (ch.choices.length) {
+            text += ch.choices[0].text;
+            if (ch.choices[0].finish_reason) finish = ch.choices[0].finish_reason;
+        }
+        if (ch.usage) usage = ch.usage;
+    }
+    check(text === c1.choices[0].text && finish === "length" && chunks > 3, "streamed text equals the non-streamed text");
+    check(usage && usage.completion_tokens === 24, "stream_options.include_usage sends the usage");
+
+    // stop strings end the text before the stop, which never appears
+    const full = c1.choices[0].text;
+    const stopWord = full.slice(Math.floor(full.length / 3), Math.floor(full.length / 3) + 3);
+    const c3 = await client.completions.create({ model: id, prompt, max_tokens: 24, temperature: 0, stop: [stopWord, "zzzz"] });
+    check(c3.choices[0].finish_reason === "stop" && !c3.choices[0].text.includes(stopWord) &&
+          full.startsWith(c3.choices[0].text), `stop string '${stopWord}' cut the text: ${JSON.stringify(c3.choices[0].text)}`);
+    const s3 = await client.completions.create({ model: id, prompt, max_tokens: 24, temperature: 0, stop: stopWord, stream: true });
+    let t3 = "";
+    for await (const ch of s3) if (ch.choices.length) t3 += ch.choices[0].text;
+    check(t3 === c3.choices[0].text, "a streamed stop never leaks the stop text");
+
+    // 16 clients at once get what each gets alone
+    const reqs = Array.from({ length: 16 }, (_, i) => ({ model: id, prompt: `${prompt} ${"and then ".repeat(i % 5)}${i}`,
+                                                         max_tokens: 12 + (i % 7), temperature: i % 3 ? 0.9 : 0, seed: 100 + i }));
+    const alone = [];
+    for (const r of reqs) alone.push((await client.completions.create(r)).choices[0].text);
+    const together = await Promise.all(reqs.map((r, i) => i % 2
+        ? client.completions.create(r).then((c) => c.choices[0].text)
+        : client.completions.create({ ...r, stream: true }).then(async (s) => {
+            let t = "";
+            for await (const ch of s) if (ch.choices.length) t += ch.choices[0].text;
+            return t;
+        })));
+    let same = 0;
+    for (let i = 0; i < 16; i++) same += together[i] === alone[i];
+    check(same === 16, `16 concurrent clients equal their solo results (${same}/16)`);
+
+    // errors through the client: status and OpenAI error object
+    async function expectError(p, status, what) {
+        try {
+            await p;
+            check(false, what + ": no error");
+        } catch (e) {
+            check(e.status === status && e.error && typeof e.error.message === "string", `${what}: status ${e.status}, wanted ${status}`);
+            return e;
+        }
+    }
+    await expectError(client.completions.create({ model: "nope", prompt }), 404, "unknown model");
+    await expectError(client.completions.create({ model: id, prompt, n: 2 }), 400, "n = 2");
+    await expectError(client.completions.create({ model: id, prompt, temperature: "hot" }), 400, "temperature of the wrong type");
+    const long = await expectError(client.completions.create({ model: id, prompt: "once ".repeat(400) }), 400, "prompt too long");
+    check(long && long.code === "context_length_exceeded" && /at most 255/.test(long.error.message), "prompt too long says how many fit");
+    await expectError(client.chat.completions.create({ model: id, messages: [] }), 400, "empty messages");
+    await expectError(client.completions.create({ model: id, prompt, logprobs: 2 }), 400, "logprobs (not supported yet) is refused, not ignored");
+
+    // raw HTTP: malformed JSON, bad UTF-8, huge bodies, unknown routes
+    async function raw(path, body, headers = {}) {
+        const r = await fetch(base + path, { method: "POST", body, headers: { "Content-Type": "application/json", ...headers } });
+        let j = null;
+        try { j = await r.json(); } catch { /* not JSON */ }
+        return { status: r.status, j };
+    }
+    let r = await raw("/v1/completions", "{\"prompt\": ");
+    check(r.status === 400 && r.j.error.code === "invalid_json", "malformed JSON gives 400 invalid_json");
+    r = await raw("/v1/completions", Buffer.from([0x7b, 0x22, 0x70, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]));
+    check(r.status === 400 && r.j.error.code === "invalid_json", "bad UTF-8 gives 400");
+    r = await raw("/v1/completions", JSON.stringify({ prompt: "x".repeat(9 << 20) }));
+    check(r.status === 413 && r.j.error.code === "request_too_large", "a huge body gives 413");
+    r = await raw("/v1/completions", JSON.stringify({ max_tokens: 3 }));
+    check(r.status === 400 && r.j.error.param === "prompt", "a missing prompt names the parameter");
+    r = await raw("/v1/nothing", "{}");
+    check(r.status === 404, "unknown route gives 404");
+    const g = await fetch(base + "/v1/completions");
+    check(g.status === 405, "GET on a POST route gives 405");
+
+    // a client that vanishes mid-stream frees its slot
+    const ac = new AbortController();
+    const resp = await fetch(base + "/v1/completions", { method: "POST", signal: ac.signal,
+        body: JSON.stringify({ prompt, max_tokens: 200, temperature: 0.9, stream: true }) });
+    const reader = resp.body.getReader();
+    await reader.read();
+    ac.abort();
+    let busy = -1;
+    for (let i = 0; i < 50 && busy !== 0; i++) {
+        await new Promise((res) => setTimeout(res, 100));
+        const m = await (await fetch(base + "/metrics")).text();
+        busy = Number(/desk_slots_active (\d+)/.exec(m)[1]);
+    }
+    check(busy === 0, "the slot of a vanished client is freed");
+    const metrics = await (await fetch(base + "/metrics")).text();
+    check(/desk_generated_tokens_total \d+/.test(metrics) && /desk_queue_depth 0/.test(metrics), "metrics in Prometheus format");
+} finally {
+    const ex = await stop(srv);
+    check(ex.code === 0, `SIGTERM stops the server cleanly (exit ${ex.code}, signal ${ex.sig})`);
+    check(/POST \/v1\/completions 200 prompt=\d+ completion=\d+/.test(srv.log()), "one log line per request");
+}
+
+// API key: refused without it or with a wrong one, accepted with it
+const keyed = await start(["--api-key", "s3cret"], port + 1);
+try {
+    const kbase = `http://127.0.0.1:${port + 1}`;
+    check((await fetch(kbase + "/v1/models")).status === 401, "no key: 401");
+    check((await fetch(kbase + "/v1/models", { headers: { Authorization: "Bearer wrong" } })).status === 401, "wrong key: 401");
+    const ok = new OpenAI({ baseURL: kbase + "/v1", apiKey: "s3cret", maxRetries: 0 });
+    check((await ok.models.list()).data[0].id === id, "right key: models.list works");
+} finally {
+    await stop(keyed);
+}
+
+console.log(`serve: ${pass} passed, ${fail} failed`);
+process.exit(fail ? 1 : 0);
