@@ -7,6 +7,7 @@
  * nothing.
  */
 #include "base/base.h"
+#include "kernels/quant.h" /* desk_expf */
 
 #include <math.h>
 #include <stdlib.h>
@@ -206,7 +207,8 @@ int32_t desk_sampler_sample(desk_sampler *s, const float *logits) {
     float mx = -INFINITY;
     for (int32_t i = 0; i < m; i++) mx = c[i].logit > mx ? c[i].logit : mx;
     if (!isfinite(mx)) return c[select_best(c, m, 1) - 1].id;
-    for (int32_t i = 0; i < m; i++) c[i].logit = expf((c[i].logit - mx) / p->temperature);
+    /* desk_expf: the same bits on every platform (libm expf differs), and fast where it underflows */
+    for (int32_t i = 0; i < m; i++) c[i].logit = desk_expf((c[i].logit - mx) / p->temperature);
     /* min-p: keep tokens at least min_p times as likely as the best */
     if (p->min_p > 0) {
         int32_t k = 0;
