@@ -171,6 +171,15 @@ serve_js() {
         node tests/js/serve_openai.mjs "$BUILD/desk" "$SHARED/data/models/stories260K.gguf" $((port + 2)) || return 1
     fi
 }
+load() {
+    $B/make_model "$TMP/load.gguf" llama3 Q4_0 7 || return 1
+    sh tests/load.sh "$BUILD" "$TMP/load.gguf" $((20000 + ($$ + 7) % 20000))
+}
+if command -v wrk > /dev/null && command -v curl > /dev/null; then
+    suite "serve load: wrk, 64 connections for ${LOAD_SECONDS:-20} s, good and bad requests mixed" load
+else
+    skip "serve load" "wrk or curl is missing (scripts/deps.sh --test)"
+fi
 if command -v node > /dev/null && [ -d tests/js/node_modules/openai ]; then
     suite "serve: OpenAI client (npm openai) against desk serve: completions, streaming, errors, keys, 16 concurrent clients" serve_js
 else
