@@ -7,7 +7,7 @@ F=$1 S=$2
 B=${BUILD:-build}/tests   # make_model for the seed corpus
 W=$(mktemp -d "${TMPDIR:-/tmp}/desk-fuzz.XXXXXX")
 trap 'rm -rf "$W"' EXIT
-mkdir -p "$W/gguf" "$W/text"
+mkdir -p "$W/gguf" "$W/text" "$W/json"
 $B/make_model "$W/q.gguf" qwen2 Q4_0 1
 $B/make_model "$W/l.gguf" llama2 Q2_K 1
 # keep seeds small: the reader gets the headers (tensor data is cut off), plus one whole small file
@@ -16,6 +16,9 @@ head -c 8192 "$W/l.gguf" > "$W/gguf/l-head"
 printf 'GGUF\003\000\000\000' > "$W/gguf/magic"
 printf 'Hello world, it'"'"'s 2024!\n\tcaf\303\251 <|im_end|> \360\237\232\200 \377\376' > "$W/text/a"
 printf '<s>the market up \342\226\201\n\n  x' > "$W/text/b"
+printf '{"prompt": "hi", "max_tokens": 5, "temperature": 0.2, "stop": ["a", "b"], "stream": true, "stream_options": {"include_usage": true}}' > "$W/json/a"
+printf '{"model": "model.gguf", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "caf\303\251 \\u00e9"}], "seed": 7, "top_p": 0.5, "n": 1}' > "$W/json/b"
+printf '{"prompt": ["x"], "logprobs": 3, "top_k": -1, "stop": "\\n"}' > "$W/json/c"
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 rc=0
@@ -23,5 +26,7 @@ $F/fuzz_gguf -max_total_time="$S" -max_len=16384 -rss_limit_mb=2048 -artifact_pr
 grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log1" || true
 DESK_FUZZ_VOCABS="$W/q.gguf:$W/l.gguf" $F/fuzz_tokenize -max_total_time="$S" -max_len=512 -artifact_prefix="$W/" "$W/text" > "$W/log2" 2>&1 || rc=1
 grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log2" || true
-if [ $rc -ne 0 ]; then grep -h -A30 -e "ERROR" -e "runtime error" -e "deadly signal" "$W/log1" "$W/log2" | head -60; fi
+$F/fuzz_request -max_total_time="$S" -max_len=4096 -artifact_prefix="$W/" "$W/json" > "$W/log3" 2>&1 || rc=1
+grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log3" || true
+if [ $rc -ne 0 ]; then grep -h -A30 -e "ERROR" -e "runtime error" -e "deadly signal" "$W/log1" "$W/log2" "$W/log3" | head -60; fi
 exit $rc

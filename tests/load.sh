@@ -2,8 +2,8 @@
 # load.sh - a bounded load test of desk serve: wrk with 64 connections for
 # LOAD_SECONDS (default 20) against loopback, mixing good and bad requests
 # (tests/load/mix.lua). Passes when the server answers every good request
-# with 200 and every bad one with a 4xx (except those still in flight when
-# wrk stops, at most one per connection), nothing gets a 5xx, no socket
+# with 200 and every bad one with a 4xx (except those wrk had prepared or
+# in flight when it stopped: at most two per connection), nothing gets a 5xx, no socket
 # errors, and the server then still answers and exits cleanly on SIGTERM
 # (under AddressSanitizer in `make test SAN=1`, that includes no leaks).
 #
@@ -27,8 +27,8 @@ if [ $ok -eq 1 ]; then
     [ "$(val got_5xx)" -eq 0 ] && [ "$(val got_other)" -eq 0 ] || { echo "load: 5xx or unexpected statuses"; ok=0; }
     [ "$(val connect_errors)" -eq 0 ] && [ "$(val read_errors)" -eq 0 ] && [ "$(val write_errors)" -eq 0 ] &&
         [ "$(val timeouts)" -eq 0 ] || { echo "load: socket errors or timeouts"; ok=0; }
-    [ "$g2" -le "$g" ] && [ $((g - g2)) -le 64 ] || { echo "load: $((g - g2)) good requests unanswered"; ok=0; }
-    [ "$b4" -le "$b" ] && [ $((b - b4)) -le 64 ] || { echo "load: $((b - b4)) bad requests without a 4xx"; ok=0; }
+    [ "$g2" -le "$g" ] && [ $((g - g2)) -le 128 ] || { echo "load: $((g - g2)) good requests unanswered"; ok=0; }
+    [ "$b4" -le "$b" ] && [ $((b - b4)) -le 128 ] || { echo "load: $((b - b4)) bad requests without a 4xx"; ok=0; }
     [ "$g2" -gt 0 ] && [ "$b4" -gt 0 ] || { echo "load: nothing answered"; ok=0; }
 fi
 curl -sf "http://127.0.0.1:$PORT/health" > /dev/null || { echo "load: the server stopped answering"; ok=0; }

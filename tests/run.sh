@@ -190,7 +190,7 @@ fi
 FUZZ_DIR=${FUZZ_DIR:-build-fuzz/fuzz}
 if [ -x "$FUZZ_DIR/fuzz_gguf" ]; then
     fz() { sh fuzz/run.sh "$FUZZ_DIR" "${FUZZ_SECONDS:-30}"; }
-    suite "fuzz: GGUF reader and tokenizer under ASan+UBSan (${FUZZ_SECONDS:-30} s each)" fz
+    suite "fuzz: GGUF reader, tokenizer and serve request parser under ASan+UBSan (${FUZZ_SECONDS:-30} s each)" fz
 else
     skip "fuzz" "fuzzers not built (make fuzz, needs clang)"
 fi

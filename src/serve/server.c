@@ -6,6 +6,7 @@
  * Generation itself is the scheduler's (desk_sched_*).
  */
 #include "serve/serve.h"
+#include "serve/openai.h"
 
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -21,7 +22,6 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define MAX_STOPS 4
 #define PIECE_CAP 1024
 
 typedef struct {
@@ -30,6 +30,8 @@ typedef struct {
     desk_sched *s;
     pthread_rwlock_t s_lock;       /* writers: shutdown; readers: request handlers using s */
     char model_id[256];
+    chat_kind chat;                /* the model's chat layout, found at startup */
+    char chat_why[256];            /* why there is none */
     time_t created;
     _Atomic uint64_t n_requests;
 } server;
@@ -40,25 +42,6 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* ------------------------------------------------------------ growing text */
-
-typedef struct { char *p; size_t len, cap; bool oom; } sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) { b->oom = true; return; }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
 }
 
 /* ------------------------------------------------------------ responses */
@@ -93,216 +76,6 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
     return send_json(c, status, e);
 }
 
-/* ------------------------------------------------------------ request parsing */
-
-typedef struct {
-    char *prompt;                  /* text to tokenize (the chat layout already applied) */
-    bool chat;
-    int max_tokens;
-    desk_sampler_params sp;
-    char *stop[MAX_STOPS];
-    int n_stop;
-    bool stream, include_usage;
-} gen_request;
-
-static void gen_request_free(gen_request *g) {
-    free(g->prompt);
-    for (int i = 0; i < g->n_stop; i++) free(g->stop[i]);
-}
-
-/* Reads an optional number field into *out; false (with msg) if it has the wrong type or range. */
-static bool num_field(json_t *req, const char *key, double lo, double hi, double *out, char *msg, size_t cap) {
-    json_t *v = json_object_get(req, key);
-    if (!v || json_is_null(v)) return true;
-    if (!json_is_number(v)) {
-        snprintf(msg, cap, "'%s' must be a number", key);
-        return false;
-    }
-    double d = json_number_value(v);
-    if (!(d >= lo && d <= hi)) {
-        snprintf(msg, cap, "'%s' is %g; it must be between %g and %g", key, d, lo, hi);
-        return false;
-    }
-    *out = d;
-    return true;
-}
-
-static bool int_field(json_t *req, const char *key, long lo, long hi, long *out, char *msg, size_t cap) {
-    json_t *v = json_object_get(req, key);
-    if (!v || json_is_null(v)) return true;
-    if (!json_is_integer(v)) {
-        snprintf(msg, cap, "'%s' must be an integer", key);
-        return false;
-    }
-    json_int_t x = json_integer_value(v);
-    if (x < lo || x > hi) {
-        snprintf(msg, cap, "'%s' is %lld; it must be between %ld and %ld", key, (long long)x, lo, hi);
-        return false;
-    }
-    *out = (long)x;
-    return true;
-}
-
-/* The fields both endpoints share. Returns the offending parameter's name, or NULL. */
-static const char *parse_common(server *sv, json_t *req, gen_request *g, char *msg, size_t cap) {
-    g->sp = desk_sampler_default_params();
-    g->sp.temperature = 1.0f; /* OpenAI's default */
-    g->sp.top_k = 0;
-    g->sp.seed = 0;
-    g->max_tokens = -1;
-    static const char *unsupported[] = {"logprobs", "top_logprobs", "tools", "tool_choice", "functions", "function_call",
-                                        "logit_bias", "echo", "best_of", "suffix", "response_format"};
-    for (size_t i = 0; i < sizeof unsupported / sizeof *unsupported; i++) {
-        json_t *v = json_object_get(req, unsupported[i]);
-        if (v && !json_is_null(v) && !json_is_false(v) &&
-            !(json_is_object(v) && !strcmp(unsupported[i], "response_format") &&
-              json_is_string(json_object_get(v, "type")) && !strcmp(json_string_value(json_object_get(v, "type")), "text"))) {
-            snprintf(msg, cap, "'%s' is not supported by desk serve yet", unsupported[i]);
-            return unsupported[i];
-        }
-    }
-    json_t *model = json_object_get(req, "model");
-    if (model && !json_is_string(model)) return snprintf(msg, cap, "'model' must be a string"), "model";
-    if (model && strcmp(json_string_value(model), sv->model_id) != 0)
-        return snprintf(msg, cap, "the model '%s' does not exist; this server has '%s'", json_string_value(model),
-                        sv->model_id),
-               "model";
-    long n = 1, v;
-    if (!int_field(req, "n", 1, 1, &n, msg, cap)) return snprintf(msg, cap, "only n = 1 is supported"), "n";
-    double d;
-    v = -1;
-    if (!int_field(req, "max_tokens", 1, 1 << 24, &v, msg, cap)) return "max_tokens";
-    if (v > 0) g->max_tokens = (int)v;
-    v = -1;
-    if (!int_field(req, "max_completion_tokens", 1, 1 << 24, &v, msg, cap)) return "max_completion_tokens";
-    if (v > 0) g->max_tokens = (int)v;
-    d = g->sp.temperature;
-    if (!num_field(req, "temperature", 0, 2, &d, msg, cap)) return "temperature";
-    g->sp.temperature = (float)d;
-    d = 1;
-    if (!num_field(req, "top_p", 0, 1, &d, msg, cap)) return "top_p";
-    g->sp.top_p = d > 0 ? (float)d : 1e-9f;
-    v = 0;
-    if (!int_field(req, "top_k", 0, 1 << 20, &v, msg, cap)) return "top_k";
-    g->sp.top_k = (int)v;
-    d = 0;
-    if (!num_field(req, "min_p", 0, 1, &d, msg, cap)) return "min_p";
-    g->sp.min_p = (float)d;
-    d = 0;
-    if (!num_field(req, "presence_penalty", -2, 2, &d, msg, cap)) return "presence_penalty";
-    g->sp.presence_penalty = (float)d;
-    d = 0;
-    if (!num_field(req, "frequency_penalty", -2, 2, &d, msg, cap)) return "frequency_penalty";
-    g->sp.frequency_penalty = (float)d;
-    json_t *seed = json_object_get(req, "seed");
-    if (seed && !json_is_null(seed)) {
-        if (!json_is_integer(seed)) return snprintf(msg, cap, "'seed' must be an integer"), "seed";
-        g->sp.seed = (uint64_t)json_integer_value(seed);
-    }
-    json_t *user = json_object_get(req, "user");
-    if (user && !json_is_null(user) && !json_is_string(user)) return snprintf(msg, cap, "'user' must be a string"), "user";
-    json_t *stream = json_object_get(req, "stream");
-    if (stream && !json_is_null(stream) && !json_is_boolean(stream)) return snprintf(msg, cap, "'stream' must be a boolean"), "stream";
-    g->stream = stream && json_is_true(stream);
-    json_t *so = json_object_get(req, "stream_options");
-    if (so && !json_is_null(so)) {
-        if (!json_is_object(so)) return snprintf(msg, cap, "'stream_options' must be an object"), "stream_options";
-        json_t *iu = json_object_get(so, "include_usage");
-        if (iu && !json_is_boolean(iu)) return snprintf(msg, cap, "'stream_options.include_usage' must be a boolean"), "stream_options";
-        g->include_usage = iu && json_is_true(iu);
-    }
-    json_t *stop = json_object_get(req, "stop");
-    if (stop && !json_is_null(stop)) {
-        if (json_is_string(stop)) {
-            if (json_string_length(stop)) g->stop[g->n_stop++] = strdup(json_string_value(stop));
-        } else if (json_is_array(stop) && json_array_size(stop) <= MAX_STOPS) {
-            size_t i;
-            json_t *e;
-            json_array_foreach(stop, i, e) {
-                if (!json_is_string(e)) return snprintf(msg, cap, "'stop' must be a string or a list of strings"), "stop";
-                if (json_string_length(e)) g->stop[g->n_stop++] = strdup(json_string_value(e));
-            }
-        } else {
-            return snprintf(msg, cap, "'stop' must be a string or a list of at most %d strings", MAX_STOPS), "stop";
-        }
-        for (int i = 0; i < g->n_stop; i++)
-            if (!g->stop[i]) return snprintf(msg, cap, "out of memory"), "stop";
-    }
-    return NULL;
-}
-
-/* ------------------------------------------------------------ chat layouts */
-
-typedef enum { CHAT_NONE, CHAT_LLAMA3, CHAT_CHATML } chat_kind;
-
-/* The model's chat template, recognised among the layouts desk knows until it
- * renders templates itself; anything else is refused, never guessed. */
-static chat_kind chat_layout(const desk_model *m, char *why, size_t cap) {
-    const char *raw;
-    uint64_t len;
-    if (!desk_gguf_get_str(desk_model_gguf(m), "tokenizer.chat_template", &raw, &len))
-        return snprintf(why, cap, "this model file has no chat template (tokenizer.chat_template); use /v1/completions"), CHAT_NONE;
-    char *t = malloc(len + 1); /* the mapped string has no terminator */
-    if (!t) return snprintf(why, cap, "out of memory"), CHAT_NONE;
-    memcpy(t, raw, len);
-    t[len] = 0;
-    chat_kind k = CHAT_NONE;
-    if (strstr(t, "<|start_header_id|>") && strstr(t, "<|eot_id|>") && !strstr(t, "Cutting Knowledge Date")) k = CHAT_LLAMA3;
-    else if (strstr(t, "<|im_start|>") && strstr(t, "<|im_end|>") && !strstr(t, "You are Qwen")) k = CHAT_CHATML;
-    else snprintf(why, cap, "this model's chat template is not one desk can lay out yet (plain Llama 3 and ChatML are); use /v1/completions");
-    free(t);
-    return k;
-}
-
-static const char *parse_chat(server *sv, json_t *req, gen_request *g, char *msg, size_t cap) {
-    json_t *msgs = json_object_get(req, "messages");
-    if (!json_is_array(msgs) || json_array_size(msgs) == 0)
-        return snprintf(msg, cap, "'messages' must be a non-empty list of {role, content} objects"), "messages";
-    char why[256];
-    chat_kind kind = chat_layout(sv->m, why, sizeof why);
-    if (kind == CHAT_NONE) return snprintf(msg, cap, "%s", why), "messages";
-    sbuf b = {0};
-    if (kind == CHAT_LLAMA3) sb_add(&b, "<|begin_of_text|>", 17);
-    size_t i;
-    json_t *e;
-    json_array_foreach(msgs, i, e) {
-        json_t *role = json_object_get(e, "role"), *content = json_object_get(e, "content");
-        const char *r = json_is_string(role) ? json_string_value(role) : NULL;
-        if (!r || (strcmp(r, "system") && strcmp(r, "user") && strcmp(r, "assistant") && strcmp(r, "developer"))) {
-            free(b.p);
-            return snprintf(msg, cap, "messages[%zu].role must be system, developer, user or assistant", i), "messages";
-        }
-        if (!strcmp(r, "developer")) r = "system";
-        if (!json_is_string(content)) {
-            free(b.p);
-            return snprintf(msg, cap, "messages[%zu].content must be a string", i), "messages";
-        }
-        const char *text = json_string_value(content);
-        if (kind == CHAT_LLAMA3) {
-            sb_add(&b, "<|start_header_id|>", 19);
-            sb_add(&b, r, strlen(r));
-            sb_add(&b, "<|end_header_id|>\n\n", 19);
-            sb_add(&b, text, json_string_length(content));
-            sb_add(&b, "<|eot_id|>", 10);
-        } else {
-            sb_add(&b, "<|im_start|>", 12);
-            sb_add(&b, r, strlen(r));
-            sb_add(&b, "\n", 1);
-            sb_add(&b, text, json_string_length(content));
-            sb_add(&b, "<|im_end|>\n", 11);
-        }
-    }
-    if (kind == CHAT_LLAMA3) sb_add(&b, "<|start_header_id|>assistant<|end_header_id|>\n\n", 47);
-    else sb_add(&b, "<|im_start|>assistant\n", 22);
-    if (b.oom) {
-        free(b.p);
-        return snprintf(msg, cap, "out of memory"), "messages";
-    }
-    g->prompt = b.p;
-    g->chat = true;
-    return NULL;
-}
-
 /* ------------------------------------------------------------ generation */
 
 /* One request's generation: tokens from the scheduler become text, held back
@@ -310,7 +83,7 @@ static const char *parse_chat(server *sv, json_t *req, gen_request *g, char *msg
  * never reaches the client. */
 typedef struct {
     server *sv;
-    gen_request g;
+    openai_request g;
     desk_request *r;
     desk_detok dt;
     sbuf held;                     /* generated text not yet sent */
@@ -427,7 +200,7 @@ static void gen_state_free(void *p) {
     else log_line("POST", st->g.chat ? "/v1/chat/completions" : "/v1/completions", 200, st->n_prompt, st->n_gen, st->t0,
                   "(stream)");
     desk_request_free(st->r); /* cancels if still running: the slot is free at once */
-    gen_request_free(&st->g);
+    openai_request_free(&st->g);
     free(st->held.p);
     free(st->out.p);
     free(st);
@@ -466,48 +239,16 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
 
 static enum MHD_Result handle_generate(server *sv, struct MHD_Connection *c, const char *url, const char *body, size_t len,
                                        bool chat, double t0) {
-    json_error_t je;
-    json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-    if (!req) {
-        log_line("POST", url, 400, 0, 0, t0, "invalid JSON");
-        return send_error(c, 400, "invalid_request_error", NULL, "invalid_json", "the body is not valid JSON (UTF-8): %s at byte %d",
-                          je.text, je.position);
-    }
-    if (!json_is_object(req)) {
-        json_decref(req);
-        log_line("POST", url, 400, 0, 0, t0, "not an object");
-        return send_error(c, 400, "invalid_request_error", NULL, "invalid_json", "the body must be a JSON object");
-    }
     gen_state *st = calloc(1, sizeof *st);
-    if (!st) {
-        json_decref(req);
-        return send_error(c, 500, "server_error", NULL, NULL, "out of memory");
-    }
+    if (!st) return send_error(c, 500, "server_error", NULL, NULL, "out of memory");
     st->sv = sv;
     st->t0 = t0;
-    char msg[600];
-    const char *bad = chat ? parse_chat(sv, req, &st->g, msg, sizeof msg) : NULL;
-    if (!bad) bad = parse_common(sv, req, &st->g, msg, sizeof msg);
-    if (!bad && !chat) {
-        json_t *p = json_object_get(req, "prompt");
-        if (json_is_array(p) && json_array_size(p) == 1) p = json_array_get(p, 0);
-        if (!json_is_string(p)) {
-            bad = "prompt";
-            snprintf(msg, sizeof msg, "'prompt' must be a string (or a list of one string)");
-        } else if (!(st->g.prompt = strdup(json_string_value(p)))) {
-            bad = "prompt";
-            snprintf(msg, sizeof msg, "out of memory");
-        }
-    }
-    json_decref(req);
-    if (bad) {
-        bool no_model = !strcmp(bad, "model") && strstr(msg, "does not exist");
-        enum MHD_Result ok = send_error(c, no_model ? 404 : 400, "invalid_request_error", bad, no_model ? "model_not_found" : NULL,
-                                        "%s", msg);
-        log_line("POST", url, no_model ? 404 : 400, 0, 0, t0, msg);
-        gen_request_free(&st->g);
+    openai_error oe;
+    if (!openai_parse(body, len, chat, sv->model_id, sv->chat, sv->chat_why, &st->g, &oe)) {
+        log_line("POST", url, oe.status, 0, 0, t0, oe.msg);
+        openai_request_free(&st->g);
         free(st);
-        return ok;
+        return send_error(c, (unsigned)oe.status, "invalid_request_error", oe.param, oe.code, "%s", oe.msg);
     }
     /* tokenize: completions add BOS like `desk run`; chat text carries its own */
     desk_error err;
@@ -517,13 +258,13 @@ static enum MHD_Result handle_generate(server *sv, struct MHD_Connection *c, con
     int32_t *toks = malloc(((size_t)n + 1) * sizeof *toks);
     if (!toks || desk_tokenize(sv->m, st->g.prompt, plen, flags, toks, n + 1, &n, &err)) {
         free(toks);
-        gen_request_free(&st->g);
+        openai_request_free(&st->g);
         free(st);
         return send_error(c, 500, "server_error", NULL, NULL, "could not tokenize the prompt");
     }
     if (n == 0) {
         free(toks);
-        gen_request_free(&st->g);
+        openai_request_free(&st->g);
         free(st);
         log_line("POST", url, 400, 0, 0, t0, "empty prompt");
         return send_error(c, 400, "invalid_request_error", "prompt", NULL, "the prompt is empty and this model adds no BOS token");
@@ -547,7 +288,7 @@ static enum MHD_Result handle_generate(server *sv, struct MHD_Connection *c, con
         unsigned status = rc == DESK_EBUSY ? 503 : rc == DESK_ERANGE ? 400 : 500;
         const char *code = rc == DESK_ERANGE ? "context_length_exceeded" : NULL;
         log_line("POST", url, (int)status, n, 0, t0, err.msg);
-        gen_request_free(&st->g);
+        openai_request_free(&st->g);
         free(st);
         return send_error(c, status, rc == DESK_EBUSY ? "server_busy" : "invalid_request_error", rc == DESK_ERANGE ? "messages" : NULL,
                           code, "%s", err.msg);
@@ -571,7 +312,7 @@ static enum MHD_Result handle_generate(server *sv, struct MHD_Connection *c, con
     free(text.p);
     st->done = true;
     desk_request_free(st->r);
-    gen_request_free(&st->g);
+    openai_request_free(&st->g);
     free(st->held.p);
     free(st);
     return send_json(c, 200, resp);
@@ -710,6 +451,7 @@ int serve_run(const serve_config *cfg) {
         fprintf(stderr, "desk serve: %s\n", err.msg);
         return 1;
     }
+    sv.chat = openai_chat_layout(sv.m, sv.chat_why, sizeof sv.chat_why);
     const char *base = strrchr(cfg->model_path, '/');
     snprintf(sv.model_id, sizeof sv.model_id, "%s", base ? base + 1 : cfg->model_path);
     desk_sched_params sp = desk_sched_default_params();

@@ -1,0 +1,50 @@
+/*
+ * openai.h - the OpenAI request schema of `desk serve`: a request body (JSON
+ * text from the network, untrusted) becomes an openai_request, or an error
+ * naming the parameter at fault. Pure functions of their inputs (no model,
+ * no sockets), so they have their own fuzz target (fuzz/fuzz_request.c).
+ */
+#ifndef DESK_OPENAI_H
+#define DESK_OPENAI_H
+
+#include "desk.h"
+
+#include <stddef.h>
+
+#define OPENAI_MAX_STOPS 4
+
+/* growing text buffer; oom is set (and further adds ignored) if memory runs out */
+typedef struct { char *p; size_t len, cap; bool oom; } sbuf;
+void sb_add(sbuf *b, const char *s, size_t n);
+
+/* The chat layouts desk knows until it renders templates itself. */
+typedef enum { CHAT_NONE, CHAT_LLAMA3, CHAT_CHATML } chat_kind;
+/* The layout of a model's tokenizer.chat_template; CHAT_NONE with the reason in why. */
+chat_kind openai_chat_layout(const desk_model *m, char *why, size_t cap);
+
+typedef struct {
+    char *prompt;                  /* text to tokenize (for chat, the layout already applied) */
+    bool chat;
+    int max_tokens;                /* -1: as many as the slot holds */
+    desk_sampler_params sp;
+    char *stop[OPENAI_MAX_STOPS];
+    int n_stop;
+    bool stream, include_usage;
+} openai_request;
+
+typedef struct {
+    int status;                    /* 400, 404 or 500 */
+    const char *param;             /* the field at fault, or NULL */
+    const char *code;              /* OpenAI error code, or NULL */
+    char msg[600];
+} openai_error;
+
+/* Parses a /v1/completions (chat false) or /v1/chat/completions body. The
+ * served model's id and chat layout (with the reason when CHAT_NONE) decide
+ * what `model` and `messages` may be. Returns true, or false with *e set;
+ * either way call openai_request_free. */
+bool openai_parse(const char *body, size_t len, bool chat, const char *model_id, chat_kind layout, const char *layout_why,
+                  openai_request *out, openai_error *e);
+void openai_request_free(openai_request *r);
+
+#endif
