@@ -123,6 +123,10 @@ static int64_t bpe_vocab(desk_gguf_writer *w, int64_t extra) {
     desk_gguf_set_u32(w, "tokenizer.ggml.eos_token_id", 262);
     desk_gguf_set_u32(w, "tokenizer.ggml.padding_token_id", 260);
     desk_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", false);
+    /* the plain ChatML template, so desk serve's chat endpoint can be tested */
+    desk_gguf_set_str(w, "tokenizer.chat_template",
+                      "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+                      "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}");
     for (int64_t i = 0; i < n; i++) free(tok[i]);
     free(tok); free(types);
     return n;

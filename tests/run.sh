@@ -167,6 +167,8 @@ serve_js() {
     port=$((20000 + $$ % 20000))
     $B/make_model "$TMP/serve.gguf" llama3 Q4_0 7 || return 1
     node tests/js/serve_openai.mjs "$BUILD/desk" "$TMP/serve.gguf" $port || return 1
+    $B/make_model "$TMP/serve-chat.gguf" qwen2 Q8_0 7 || return 1
+    node tests/js/serve_openai.mjs "$BUILD/desk" "$TMP/serve-chat.gguf" $((port + 4)) chatml || return 1
     if [ -f "$SHARED/data/models/stories260K.gguf" ]; then
         node tests/js/serve_openai.mjs "$BUILD/desk" "$SHARED/data/models/stories260K.gguf" $((port + 2)) || return 1
     fi

@@ -4,11 +4,12 @@
 // exactly what each gets alone), a client that vanishes mid-stream, and
 // agreement with `desk run` for the same prompt and seed.
 //
-// usage: node serve_openai.mjs DESK_BINARY MODEL.gguf PORT
+// usage: node serve_openai.mjs DESK_BINARY MODEL.gguf PORT [chatml]
+//        (chatml: the model has a ChatML chat template; test the chat endpoint)
 import OpenAI from "openai";
 import { spawn, execFileSync } from "node:child_process";
 
-const [desk, model, portArg] = process.argv.slice(2);
+const [desk, model, portArg, chatArg] = process.argv.slice(2);
 const port = Number(portArg);
 let pass = 0, fail = 0;
 function check(cond, what) {
@@ -45,6 +46,14 @@ function deskRun(prompt, n, sampling) {
 }
 
 const base = `http://127.0.0.1:${port}`;
+async function expectErrorEarly(p, status, what) {
+    try {
+        await p;
+        check(false, what + ": no error");
+    } catch (e) {
+        check(e.status === status && e.error && typeof e.error.message === "string", `${what}: status ${e.status}, wanted ${status}`);
+    }
+}
 const srv = await start([], port);
 const client = new OpenAI({ baseURL: base + "/v1", apiKey: "unused", maxRetries: 0 });
 const id = model.split("/").pop();
@@ -110,6 +119,35 @@ try {
     let same = 0;
     for (let i = 0; i < 16; i++) same += together[i] === alone[i];
     check(same === 16, `16 concurrent clients equal their solo results (${same}/16)`);
+
+    // chat: the ChatML layout of the messages, as a completion of the same text
+    if (chatArg === "chatml") {
+        const messages = [{ role: "system", content: "You are terse." }, { role: "user", content: "What moved the market?" }];
+        const layout = messages.map((m) => `<|im_start|>${m.role}\n${m.content}<|im_end|>\n`).join("") + "<|im_start|>assistant\n";
+        const ch = await client.chat.completions.create({ model: id, messages, max_tokens: 16, temperature: 0.7, seed: 5 });
+        const co = await client.completions.create({ model: id, prompt: layout, max_tokens: 16, temperature: 0.7, seed: 5 });
+        check(ch.object === "chat.completion" && ch.choices[0].message.role === "assistant", "chat.completion object");
+        check(ch.choices[0].message.content === co.choices[0].text && ch.usage.prompt_tokens === co.usage.prompt_tokens,
+              "chat equals a completion of the ChatML layout");
+        const cs = await client.chat.completions.create({ model: id, messages, max_tokens: 16, temperature: 0.7, seed: 5,
+                                                          stream: true });
+        let ct = "", obj = "", fin = null;
+        for await (const chunk of cs) {
+            obj = chunk.object;
+            if (chunk.choices.length) {
+                ct += chunk.choices[0].delta.content || "";
+                if (chunk.choices[0].finish_reason) fin = chunk.choices[0].finish_reason;
+            }
+        }
+        check(ct === ch.choices[0].message.content && obj === "chat.completion.chunk" && fin, "streamed chat equals non-streamed");
+        await expectErrorEarly(client.chat.completions.create({ model: id, messages: [{ role: "robot", content: "x" }] }), 400,
+                               "a bad role");
+        await expectErrorEarly(client.chat.completions.create({ model: id, messages: [{ role: "user", content: 5 }] }), 400,
+                               "content of the wrong type");
+    } else {
+        await expectErrorEarly(client.chat.completions.create({ model: id, messages: [{ role: "user", content: "hi" }] }), 400,
+                               "chat without a known template is refused");
+    }
 
     // errors through the client: status and OpenAI error object
     async function expectError(p, status, what) {
