@@ -8,6 +8,7 @@
 //        (chatml: the model has a ChatML chat template; test the chat endpoint)
 import OpenAI from "openai";
 import { spawn, execFileSync } from "node:child_process";
+import net from "node:net";
 
 const [desk, model, portArg, chatArg] = process.argv.slice(2);
 const port = Number(portArg);
@@ -186,6 +187,22 @@ try {
     check(r.status === 404, "unknown route gives 404");
     const g = await fetch(base + "/v1/completions");
     check(g.status === 405, "GET on a POST route gives 405");
+
+    // slow clients trickling their bytes do not hold up others
+    const slow = [];
+    for (let k = 0; k < 8; k++) {
+        const sock = net.connect(port, "127.0.0.1");
+        sock.on("error", () => {});
+        sock.write("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 400\r\n\r\n{");
+        slow.push(sock);
+    }
+    const trickle = setInterval(() => slow.forEach((sk) => sk.write(" ")), 100);
+    const t0 = performance.now();
+    const during = await client.completions.create({ model: id, prompt, max_tokens: 24, temperature: 0 });
+    const ms = performance.now() - t0;
+    clearInterval(trickle);
+    slow.forEach((sk) => sk.destroy());
+    check(during.choices[0].text === c1.choices[0].text && ms < 10000, `a request beside 8 trickling clients is answered (${ms.toFixed(0)} ms)`);
 
     // a client that vanishes mid-stream frees its slot
     const ac = new AbortController();
