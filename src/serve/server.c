@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -96,7 +97,21 @@ typedef struct {
     int status;
     sbuf out;                      /* SSE bytes waiting for the socket */
     size_t out_pos;
+    int fd;                        /* the client's socket while a non-streamed answer is computed, else -1 */
+    bool gone;                     /* that client closed it */
+    double checked;                /* when the socket was last looked at */
 } gen_state;
+
+/* A client that closed its socket while waiting for a non-streamed answer
+ * (streams notice on their next write): its request is cancelled at once. */
+static bool client_gone(int fd) {
+    if (fd < 0) return false;
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0) return false;
+    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) return true;
+    char c;
+    return (p.revents & POLLIN) && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
 
 /* Text that is safe to send now: all of held except a tail that is a proper
  * prefix of some stop string. Sets *stopped and cuts at a complete stop. */
@@ -128,7 +143,14 @@ static size_t sendable(gen_state *st, bool *stopped) {
 static void next_text(gen_state *st, sbuf *piece) {
     while (!st->done) {
         int32_t tok;
-        int rc = desk_request_next(st->r, &tok, 200);
+        int rc = desk_request_next(st->r, &tok, 100);
+        if (st->fd >= 0 && now_s() - st->checked > 0.05) { /* a non-streamed answer: is anyone still waiting? */
+            st->checked = now_s();
+            if (!st->gone && client_gone(st->fd)) {
+                st->gone = true;
+                desk_request_cancel(st->r);
+            }
+        }
         if (rc < 0) continue;
         char buf[PIECE_CAP];
         size_t n;
@@ -241,6 +263,7 @@ static enum MHD_Result handle_generate(server *sv, struct MHD_Connection *c, con
                                        bool chat, double t0) {
     gen_state *st = calloc(1, sizeof *st);
     if (!st) return send_error(c, 500, "server_error", NULL, NULL, "out of memory");
+    st->fd = -1;
     st->sv = sv;
     st->t0 = t0;
     openai_error oe;
@@ -305,10 +328,12 @@ static enum MHD_Result handle_generate(server *sv, struct MHD_Connection *c, con
         return ok;
     }
     sbuf text = {0};
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    st->fd = ci ? ci->connect_fd : -1;
     while (!st->done) next_text(st, &text);
     json_t *resp = envelope(st, json_pack("[o]", choice_json(st, text.p ? text.p : "", true)));
     json_object_set_new(resp, "usage", usage_json(st));
-    log_line("POST", url, 200, st->n_prompt, st->n_gen, t0, st->finish);
+    log_line("POST", url, st->gone ? 499 : 200, st->n_prompt, st->n_gen, t0, st->gone ? "(client went away)" : st->finish);
     free(text.p);
     st->done = true;
     desk_request_free(st->r);

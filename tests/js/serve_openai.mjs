@@ -204,26 +204,58 @@ try {
     slow.forEach((sk) => sk.destroy());
     check(during.choices[0].text === c1.choices[0].text && ms < 10000, `a request beside 8 trickling clients is answered (${ms.toFixed(0)} ms)`);
 
-    // a client that vanishes mid-stream frees its slot
-    const ac = new AbortController();
-    const resp = await fetch(base + "/v1/completions", { method: "POST", signal: ac.signal,
-        body: JSON.stringify({ prompt, max_tokens: 200, temperature: 0.9, stream: true }) });
-    const reader = resp.body.getReader();
-    await reader.read();
-    ac.abort();
-    let busy = -1;
-    for (let i = 0; i < 50 && busy !== 0; i++) {
-        await new Promise((res) => setTimeout(res, 100));
-        const m = await (await fetch(base + "/metrics")).text();
-        busy = Number(/desk_slots_active (\d+)/.exec(m)[1]);
-    }
-    check(busy === 0, "the slot of a vanished client is freed");
     const metrics = await (await fetch(base + "/metrics")).text();
     check(/desk_generated_tokens_total \d+/.test(metrics) && /desk_queue_depth 0/.test(metrics), "metrics in Prometheus format");
 } finally {
     const ex = await stop(srv);
     check(ex.code === 0, `SIGTERM stops the server cleanly (exit ${ex.code}, signal ${ex.sig})`);
     check(/POST \/v1\/completions 200 prompt=\d+ completion=\d+/.test(srv.log()), "one log line per request");
+
+}
+
+// clients that go away: a long context, so generation (16000 tokens, seconds) is still
+// running when they leave, and their slots must be free within 0.4 s
+const longSrv = await start(["-c", "16384"], port + 1);
+try {
+    const lbase = `http://127.0.0.1:${port + 1}`;
+    // a client that vanishes mid-stream frees its slot
+    const ac = new AbortController();
+    const resp = await fetch(lbase + "/v1/completions", { method: "POST", signal: ac.signal,
+        body: JSON.stringify({ prompt: "Once upon a time", max_tokens: 16000, temperature: 0.9, stream: true }) });
+    const reader = resp.body.getReader();
+    await reader.read();
+    ac.abort();
+    let busy = -1;
+    for (let i = 0; i < 8 && busy !== 0; i++) { /* well before 16000 tokens could finish */
+        await new Promise((res) => setTimeout(res, 50));
+        const m = await (await fetch(lbase + "/metrics")).text();
+        busy = Number(/desk_slots_active (\d+)/.exec(m)[1]);
+    }
+    check(busy === 0, "the slot of a vanished client is freed");
+
+    // the same for a client that gives up on a non-streamed answer
+    const ac2 = new AbortController();
+    const gone = fetch(lbase + "/v1/completions", { method: "POST", signal: ac2.signal,
+        body: JSON.stringify({ prompt: "Once upon a time", max_tokens: 16000, temperature: 0.9, seed: 1 }) }).catch(() => null);
+    for (let i = 0; i < 400; i++) { /* abort while it generates */
+        const m = await (await fetch(lbase + "/metrics")).text();
+        if (Number(/desk_slots_active (\d+)/.exec(m)[1]) > 0) break;
+        await new Promise((res) => setTimeout(res, 2));
+    }
+    ac2.abort();
+    await gone;
+    busy = -1;
+    for (let i = 0; i < 8 && busy !== 0; i++) { /* well before 16000 tokens could finish */
+        await new Promise((res) => setTimeout(res, 50));
+        const m = await (await fetch(lbase + "/metrics")).text();
+        busy = Number(/desk_slots_active (\d+)/.exec(m)[1]);
+    }
+    check(busy === 0, "the slot of a client that gave up on a non-streamed answer is freed");
+
+} finally {
+    await stop(longSrv);
+    const gone = (longSrv.log().match(/ 499 .*client went away/g) || []).length;
+    check(gone === 2, `both clients that went away are logged as such (${gone})`);
 }
 
 // API key: refused without it or with a wrong one, accepted with it
