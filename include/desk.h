@@ -10,7 +10,7 @@
  *   2. GGUF files           desk_gguf_* (reader), desk_gguf_writer_* (writer)
  *   3. Tensor types         desk_type_*, desk_quantize_row, desk_dequantize_row
  *   4. Models               desk_model_* (immutable once loaded; share it freely)
- *   5. Tokenizer            desk_tokenize, desk_token_piece, desk_detok_*
+ *   5. Tokenizer            desk_tokenize, desk_token_text, desk_detok_*
  *   6. Contexts             desk_ctx_* (KV-cache slots, scratch, thread pool)
  *   7. Sampling             desk_sampler_*
  *   8. Machine              desk_cpu_features

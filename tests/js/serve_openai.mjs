@@ -47,12 +47,13 @@ function deskRun(prompt, n, sampling) {
 }
 
 const base = `http://127.0.0.1:${port}`;
-async function expectErrorEarly(p, status, what) {
+async function expectError(p, status, what) {
     try {
         await p;
         check(false, what + ": no error");
     } catch (e) {
         check(e.status === status && e.error && typeof e.error.message === "string", `${what}: status ${e.status}, wanted ${status}`);
+        return e;
     }
 }
 const srv = await start([], port);
@@ -141,25 +142,16 @@ try {
             }
         }
         check(ct === ch.choices[0].message.content && obj === "chat.completion.chunk" && fin, "streamed chat equals non-streamed");
-        await expectErrorEarly(client.chat.completions.create({ model: id, messages: [{ role: "robot", content: "x" }] }), 400,
+        await expectError(client.chat.completions.create({ model: id, messages: [{ role: "robot", content: "x" }] }), 400,
                                "a bad role");
-        await expectErrorEarly(client.chat.completions.create({ model: id, messages: [{ role: "user", content: 5 }] }), 400,
+        await expectError(client.chat.completions.create({ model: id, messages: [{ role: "user", content: 5 }] }), 400,
                                "content of the wrong type");
     } else {
-        await expectErrorEarly(client.chat.completions.create({ model: id, messages: [{ role: "user", content: "hi" }] }), 400,
+        await expectError(client.chat.completions.create({ model: id, messages: [{ role: "user", content: "hi" }] }), 400,
                                "chat without a known template is refused");
     }
 
     // errors through the client: status and OpenAI error object
-    async function expectError(p, status, what) {
-        try {
-            await p;
-            check(false, what + ": no error");
-        } catch (e) {
-            check(e.status === status && e.error && typeof e.error.message === "string", `${what}: status ${e.status}, wanted ${status}`);
-            return e;
-        }
-    }
     await expectError(client.completions.create({ model: "nope", prompt }), 404, "unknown model");
     await expectError(client.completions.create({ model: id, prompt, n: 2 }), 400, "n = 2");
     await expectError(client.completions.create({ model: id, prompt, temperature: "hot" }), 400, "temperature of the wrong type");
