@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <jansson.h>
+#include <math.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -38,6 +39,42 @@ typedef struct {
 } server;
 
 static _Atomic uint64_t n_errors; /* responses with a 4xx or 5xx status */
+
+/* Prometheus histograms of the time to the first token and between tokens */
+#define HIST_BUCKETS 10
+typedef struct {
+    const char *name, *help;
+    double le[HIST_BUCKETS];       /* upper bounds in seconds; the last is +Inf */
+    _Atomic uint64_t count[HIST_BUCKETS], n, sum_us;
+} histogram;
+static histogram h_ttft = {"desk_time_to_first_token_seconds", "Time from a request's arrival to its first generated token.",
+                           {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, INFINITY}, {0}, 0, 0};
+static histogram h_tpot = {"desk_time_per_output_token_seconds", "Time between consecutive generated tokens of a request.",
+                           {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, INFINITY}, {0}, 0, 0};
+
+static void hist_add(histogram *h, double s) {
+    int i = 0;
+    while (i < HIST_BUCKETS - 1 && s > h->le[i]) i++;
+    atomic_fetch_add(&h->count[i], 1);
+    atomic_fetch_add(&h->n, 1);
+    atomic_fetch_add(&h->sum_us, (uint64_t)(s * 1e6));
+}
+
+static void hist_text(histogram *h, sbuf *b) {
+    char line[256];
+    int n = snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s histogram\n", h->name, h->help, h->name);
+    sb_add(b, line, (size_t)n);
+    uint64_t cum = 0;
+    for (int i = 0; i < HIST_BUCKETS; i++) {
+        cum += atomic_load(&h->count[i]);
+        if (isinf(h->le[i])) n = snprintf(line, sizeof line, "%s_bucket{le=\"+Inf\"} %llu\n", h->name, (unsigned long long)cum);
+        else n = snprintf(line, sizeof line, "%s_bucket{le=\"%g\"} %llu\n", h->name, h->le[i], (unsigned long long)cum);
+        sb_add(b, line, (size_t)n);
+    }
+    n = snprintf(line, sizeof line, "%s_sum %.6f\n%s_count %llu\n", h->name, (double)atomic_load(&h->sum_us) / 1e6, h->name,
+                 (unsigned long long)atomic_load(&h->n));
+    sb_add(b, line, (size_t)n);
+}
 
 static double now_s(void) {
     struct timespec ts;
@@ -100,6 +137,7 @@ typedef struct {
     int fd;                        /* the client's socket while a non-streamed answer is computed, else -1 */
     bool gone;                     /* that client closed it */
     double checked;                /* when the socket was last looked at */
+    double last_tok;               /* when the last token arrived */
 } gen_state;
 
 /* A client that closed its socket while waiting for a non-streamed answer
@@ -155,6 +193,10 @@ static void next_text(gen_state *st, sbuf *piece) {
         char buf[PIECE_CAP];
         size_t n;
         if (rc == 1) {
+            double t = now_s();
+            if (st->n_gen == 0) hist_add(&h_ttft, t - st->t0);
+            else hist_add(&h_tpot, t - st->last_tok);
+            st->last_tok = t;
             st->n_gen++;
             n = desk_detok_push(st->sv->m, &st->dt, tok, false, buf, sizeof buf);
         } else {
@@ -377,7 +419,16 @@ static enum MHD_Result handle_metrics(server *sv, struct MHD_Connection *c) {
                      (unsigned long long)atomic_load(&n_errors), ss.queued, ss.slots_busy, ss.slots,
                      (unsigned long long)ss.kv_positions_used, (unsigned long long)ss.kv_positions_total);
     if (n < 0) return MHD_NO;
-    struct MHD_Response *r = MHD_create_response_from_buffer((size_t)n, t, MHD_RESPMEM_MUST_FREE);
+    sbuf b = {0};
+    sb_add(&b, t, (size_t)n);
+    free(t);
+    hist_text(&h_ttft, &b);
+    hist_text(&h_tpot, &b);
+    if (b.oom) {
+        free(b.p);
+        return MHD_NO;
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(b.len, b.p, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
     enum MHD_Result ok = MHD_queue_response(c, 200, r);
     MHD_destroy_response(r);

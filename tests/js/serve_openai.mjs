@@ -198,6 +198,8 @@ try {
 
     const metrics = await (await fetch(base + "/metrics")).text();
     check(/desk_generated_tokens_total \d+/.test(metrics) && /desk_queue_depth 0/.test(metrics), "metrics in Prometheus format");
+    const ttft = /desk_time_to_first_token_seconds_count (\d+)/.exec(metrics), tpot = /desk_time_per_output_token_seconds_bucket\{le="\+Inf"\} (\d+)/.exec(metrics);
+    check(ttft && Number(ttft[1]) > 30 && tpot && Number(tpot[1]) > 300, "latency histograms count the requests and tokens");
 } finally {
     const ex = await stop(srv);
     check(ex.code === 0, `SIGTERM stops the server cleanly (exit ${ex.code}, signal ${ex.sig})`);
