@@ -32,6 +32,7 @@ typedef struct {
     desk_sched *s;
     pthread_rwlock_t s_lock;       /* writers: shutdown; readers: request handlers using s */
     char model_id[256];
+    int slot_ctx;                  /* positions per slot, fixed at startup */
     chat_kind chat;                /* the model's chat layout, found at startup */
     char chat_why[256];            /* why there is none */
     time_t created;
@@ -336,12 +337,10 @@ static enum MHD_Result handle_generate(server *sv, struct MHD_Connection *c, con
     }
     st->n_prompt = n;
     desk_request_params rp = {.prompt = toks, .n_prompt = n, .sampling = st->g.sp};
-    desk_sched_stats ss;
+    int room = sv->slot_ctx - n;
     pthread_rwlock_rdlock(&sv->s_lock);
     desk_status rc = DESK_EBUSY;
     if (sv->s) {
-        desk_sched_get_stats(sv->s, &ss);
-        int room = (int)(ss.kv_positions_total / (uint64_t)ss.slots) - n;
         rp.max_tokens = st->g.max_tokens > 0 ? st->g.max_tokens : (room > 0 ? room : 1);
         rc = desk_sched_submit(sv->s, &rp, &st->r, &err);
     } else {
@@ -541,6 +540,9 @@ int serve_run(const serve_config *cfg) {
         desk_model_free(sv.m);
         return 1;
     }
+    desk_sched_stats ss;
+    desk_sched_get_stats(sv.s, &ss);
+    sv.slot_ctx = (int)(ss.kv_positions_total / (uint64_t)ss.slots);
     pthread_rwlock_init(&sv.s_lock, NULL);
     /* SIGINT/SIGTERM are taken by sigwait below: block them in every thread */
     sigset_t sigs;
@@ -560,10 +562,8 @@ int serve_run(const serve_config *cfg) {
         desk_model_free(sv.m);
         return 1;
     }
-    desk_sched_stats ss;
-    desk_sched_get_stats(sv.s, &ss);
-    fprintf(stderr, "desk serve: %s on http://%s:%d/v1 (%d slots x %llu positions%s)\n", sv.model_id, cfg->host, cfg->port,
-            ss.slots, (unsigned long long)(ss.kv_positions_total / (uint64_t)ss.slots), cfg->api_key ? ", API key required" : "");
+    fprintf(stderr, "desk serve: %s on http://%s:%d/v1 (%d slots x %d positions%s)\n", sv.model_id, cfg->host, cfg->port,
+            cfg->n_slots, sv.slot_ctx, cfg->api_key ? ", API key required" : "");
     int sig = 0;
     sigwait(&sigs, &sig);
     fprintf(stderr, "desk serve: %s: stopping (in-flight requests are cancelled)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
