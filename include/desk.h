@@ -10,9 +10,9 @@
  *   2. GGUF files           desk_gguf_* (reader), desk_gguf_writer_* (writer)
  *   3. Tensor types         desk_type_*, desk_quantize_row, desk_dequantize_row
  *   4. Models               desk_model_* (immutable once loaded; share it freely)
- *   5. Tokenizer            desk_tokenize, desk_token_text, desk_detok_*
+ *   5. Tokenizer            desk_tokenize, desk_token_text, desk_token_bytes, desk_detok_*
  *   6. Contexts             desk_ctx_* (KV-cache slots, scratch, thread pool)
- *   7. Sampling             desk_sampler_*
+ *   7. Sampling             desk_sampler_*, desk_logprobs
  *   8. Machine              desk_cpu_features
  *   9. Scheduler            desk_sched_*, desk_request_* (continuous batching of many
  *                           requests over one context, on its own thread)
@@ -234,6 +234,11 @@ bool    desk_token_is_eog(const desk_model *m, int32_t tok);  /* end of generati
 bool    desk_token_is_special(const desk_model *m, int32_t tok);
 /* The token's text as stored in the vocabulary, for display. */
 const char *desk_token_text(const desk_model *m, int32_t tok, size_t *len);
+/* The bytes the token stands for in output text (byte-level BPE unmapped,
+ * SentencePiece's U+2581 as a space, <0xNN> as that byte; special tokens as
+ * their text). Not NUL-terminated and maybe not whole UTF-8 characters.
+ * Returns the length (at most cap; 1024 always suffices). */
+size_t desk_token_bytes(const desk_model *m, int32_t tok, char *buf, size_t cap);
 
 /* Tokenizes UTF-8 text. On DESK_ERANGE *n_out holds the count needed. */
 desk_status desk_tokenize(const desk_model *m, const char *text, size_t len, int flags,
@@ -248,6 +253,10 @@ typedef struct {
 } desk_detok;
 
 void desk_detok_init(desk_detok *d);
+/* For text that continues the tokens prev[0, n_prev) (a prompt): the first
+ * piece keeps its SentencePiece leading space unless prev holds no text
+ * (only BOS and other special tokens), so prompt + output reads right. */
+void desk_detok_init_after(desk_detok *d, const desk_model *m, const int32_t *prev, int n_prev);
 /* Appends the text of `tok` to buf (NUL-terminated); returns bytes written
  * (excluding NUL). cap >= 1024 always suffices for one token. Special tokens
  * (BOS, EOS) produce no text unless `show_special`. */
@@ -330,6 +339,21 @@ int32_t desk_sampler_sample(desk_sampler *s, const float *logits);
 void desk_sampler_accept(desk_sampler *s, int32_t tok);
 void desk_sampler_reset(desk_sampler *s);
 
+/* Log-probabilities of the model's distribution: log-softmax of the raw
+ * logits (before penalties, temperature and truncation, as OpenAI and vLLM
+ * report them), for one chosen token and the n_top most likely tokens (ties
+ * to the lower id), best first. */
+#define DESK_MAX_TOP_LOGPROBS 20
+typedef struct { int32_t tok; float logprob; } desk_token_logprob;
+typedef struct {
+    int32_t tok;
+    float logprob;
+    int n_top;
+    desk_token_logprob top[DESK_MAX_TOP_LOGPROBS];
+} desk_token_info;
+/* n_top is clamped to 0 .. DESK_MAX_TOP_LOGPROBS. */
+void desk_logprobs(const float *logits, int32_t n_vocab, int32_t tok, int n_top, desk_token_info *out);
+
 /* --------------------------------------------------------------- 8. machine */
 
 typedef struct {
@@ -374,6 +398,8 @@ typedef struct {
     int max_tokens;          /* generated tokens at most (>= 1) */
     bool ignore_eos;         /* keep going past end-of-generation tokens */
     desk_sampler_params sampling;
+    bool logprobs;           /* compute each token's log-probability (desk_request_next_info) */
+    int top_logprobs;        /* and that many alternatives (0 .. DESK_MAX_TOP_LOGPROBS) */
 } desk_request_params;
 
 typedef enum {
@@ -398,6 +424,9 @@ desk_status desk_sched_submit(desk_sched *s, const desk_request_params *p, desk_
  * Returns 1 with *tok set, 0 when the request has finished and every token
  * was taken, -1 on timeout. */
 int desk_request_next(desk_request *r, int32_t *tok, int timeout_ms);
+/* The same, with the token's log-probabilities when the request asked for
+ * them (otherwise logprob is 0 and n_top 0). */
+int desk_request_next_info(desk_request *r, desk_token_info *info, int timeout_ms);
 desk_finish desk_request_finish(const desk_request *r);
 const char *desk_request_error(const desk_request *r);
 /* Stops generating and frees the slot at once (safe to call at any time). */

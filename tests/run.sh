@@ -171,6 +171,17 @@ serve_js() {
     node tests/js/serve_openai.mjs "$BUILD/desk" "$TMP/serve-chat.gguf" $((port + 4)) chatml || return 1
     if [ -f "$SHARED/data/models/stories260K.gguf" ]; then
         node tests/js/serve_openai.mjs "$BUILD/desk" "$SHARED/data/models/stories260K.gguf" $((port + 2)) || return 1
+        # logprobs against the numpy reference on the real model: greedy tokens, log-softmax, top 5
+        if "$PY" -c 'import numpy' 2>/dev/null; then
+            m=$SHARED/data/models/stories260K.gguf
+            $BUILD/desk serve -m "$m" --port $((port + 3)) -t 2 2> /dev/null & spid=$!
+            for i in $(seq 100); do curl -sf http://127.0.0.1:$((port + 3))/health > /dev/null 2>&1 && break; sleep 0.1; done
+            curl -sf http://127.0.0.1:$((port + 3))/v1/completions -o "$TMP/lp.json" \
+                -d '{"prompt": "Once upon a time", "max_tokens": 12, "temperature": 0, "logprobs": 5}'
+            kill $spid
+            ids=$($BUILD/desk tokenize -m "$m" -p "Once upon a time" --ids 2> /dev/null | tr ' ' ',')
+            "$PY" tests/ref/reference.py logprobs "$m" "$ids" "$TMP/lp.json" 2e-2 || return 1
+        fi
     fi
 }
 load() {

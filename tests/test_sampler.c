@@ -175,5 +175,41 @@ int main(void) {
     s = mk(p);
     CHECK(desk_sampler_sample(s, nanl) == 3, "NaN logits are never sampled");
     desk_sampler_free(s);
+
+    /* log-probabilities against a float64 log-softmax with libm, and a full
+     * sort for the top list (ties to the lower id; the logits are rounded to
+     * quarters so ties occur) */
+    {
+        enum { NV = 5000 };
+        static float lg[NV];
+        static int rank[NV];
+        srand(7);
+        for (int i = 0; i < NV; i++) lg[i] = (float)(rand() % 97) * 0.25f - 12.0f;
+        double mx = -1e300, sum = 0;
+        for (int i = 0; i < NV; i++) mx = lg[i] > mx ? lg[i] : mx;
+        for (int i = 0; i < NV; i++) sum += exp((double)lg[i] - mx);
+        double lse = mx + log(sum);
+        for (int i = 0; i < NV; i++) rank[i] = i;
+        big_logits = lg;
+        qsort(rank, NV, sizeof *rank, by_logit_desc);
+        for (int n_top = 0; n_top <= DESK_MAX_TOP_LOGPROBS + 3; n_top += 7) {
+            desk_token_info info;
+            desk_logprobs(lg, NV, 1234, n_top, &info);
+            int want_n = n_top > DESK_MAX_TOP_LOGPROBS ? DESK_MAX_TOP_LOGPROBS : n_top;
+            CHECK(info.tok == 1234 && fabs(info.logprob - (lg[1234] - lse)) < 1e-5, "chosen logprob %g vs %g",
+                  info.logprob, lg[1234] - lse);
+            CHECK(info.n_top == want_n, "n_top %d for %d", info.n_top, n_top);
+            bool match = true;
+            for (int k = 0; k < info.n_top; k++)
+                match &= info.top[k].tok == rank[k] && fabs(info.top[k].logprob - (lg[rank[k]] - lse)) < 1e-5;
+            CHECK(match, "top %d differs from a full sort", n_top);
+        }
+        double mass = 0;
+        desk_token_info all;
+        float few[3] = {1.0f, 2.0f, 3.0f};
+        desk_logprobs(few, 3, 0, 20, &all);
+        for (int k = 0; k < all.n_top; k++) mass += exp(all.top[k].logprob);
+        CHECK(all.n_top == 3 && fabs(mass - 1) < 1e-6 && all.top[0].tok == 2, "a 3-token vocabulary: mass %g", mass);
+    }
     return t_done("sampler");
 }

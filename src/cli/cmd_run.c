@@ -119,7 +119,7 @@ int cmd_run(int argc, char **argv) {
     if (desk_ctx_eval(c, 0, toks, n_prompt, &err)) { fprintf(stderr, "desk run: %s\n", err.msg); goto done; }
     double t1 = now_s();
     desk_detok dt;
-    desk_detok_init(&dt);
+    desk_detok_init_after(&dt, m, toks, n_prompt);
     char piece[1024];
     int n_gen = 0;
     const char *stop = "length";

@@ -337,6 +337,9 @@ const char *desk_token_text(const desk_model *m, int32_t t, size_t *len) {
     *len = m->vocab.text[t].len;
     return m->vocab.text[t].s;
 }
+size_t desk_token_bytes(const desk_model *m, int32_t t, char *buf, size_t cap) {
+    return desk_vocab_piece(&m->vocab, t, buf, cap);
+}
 
 desk_status desk_tokenize(const desk_model *m, const char *text, size_t len, int flags, int32_t *out, int cap,
                           int *n_out, desk_error *err) {

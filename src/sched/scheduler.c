@@ -17,7 +17,6 @@
 
 #include <pthread.h>
 #include <stdio.h>
-#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,10 +31,12 @@ struct desk_request {
     int n_prompt, max_tokens;
     bool ignore_eos;
     desk_sampler_params sp;
+    int top_logprobs;             /* -1: no log-probabilities */
     /* the output, under mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int32_t *out;
+    desk_token_info *info;        /* [max_tokens] when log-probabilities were asked for */
     int n_out, n_taken;
     desk_finish finish;
     char error[512];              /* as long as desk_error.msg */
@@ -82,6 +83,7 @@ static void request_release(desk_request *r) {
     pthread_cond_destroy(&r->cv);
     free(r->prompt);
     free(r->out);
+    free(r->info);
     free(r);
 }
 
@@ -204,12 +206,14 @@ static void sample_all(desk_sched *s, int n) {
             slot_free(s, i, DESK_FINISH_CANCELLED, NULL);
             continue;
         }
-        int32_t tok = desk_sampler_sample(sl->smp, desk_ctx_batch_logits(s->c, t));
+        const float *logits = desk_ctx_batch_logits(s->c, t);
+        int32_t tok = desk_sampler_sample(sl->smp, logits);
         if (!r->ignore_eos && desk_token_is_eog(s->m, tok)) {
             slot_free(s, i, DESK_FINISH_STOP, NULL);
             continue;
         }
         desk_sampler_accept(sl->smp, tok);
+        if (r->info) desk_logprobs(logits, desk_vocab_size(s->m), tok, r->top_logprobs, &r->info[r->n_out]);
         pthread_mutex_lock(&r->mu);
         r->out[r->n_out++] = tok;
         int n_out = r->n_out;
@@ -336,6 +340,9 @@ desk_status desk_sched_submit(desk_sched *s, const desk_request_params *p, desk_
         if (p->prompt[i] < 0 || p->prompt[i] >= desk_vocab_size(s->m))
             return desk_fail(err, DESK_EINVAL, "prompt token %d at index %d is outside the vocabulary (%d)", p->prompt[i], i,
                              desk_vocab_size(s->m));
+    if (p->logprobs && (p->top_logprobs < 0 || p->top_logprobs > DESK_MAX_TOP_LOGPROBS))
+        return desk_fail(err, DESK_EINVAL, "top_logprobs is %d; it must be between 0 and %d", p->top_logprobs,
+                         DESK_MAX_TOP_LOGPROBS);
     if (p->n_prompt >= s->p.n_ctx)
         return desk_fail(err, DESK_ERANGE, "the prompt has %d tokens; a slot's context holds %d, so at most %d fit",
                          p->n_prompt, s->p.n_ctx, s->p.n_ctx - 1);
@@ -344,9 +351,10 @@ desk_status desk_sched_submit(desk_sched *s, const desk_request_params *p, desk_
     if (r) {
         r->prompt = malloc((size_t)p->n_prompt * sizeof(int32_t));
         r->out = malloc((size_t)cap * sizeof(int32_t));
+        if (p->logprobs) r->info = malloc((size_t)cap * sizeof *r->info);
     }
-    if (!r || !r->prompt || !r->out) {
-        if (r) { free(r->prompt); free(r->out); }
+    if (!r || !r->prompt || !r->out || (p->logprobs && !r->info)) {
+        if (r) { free(r->prompt); free(r->out); free(r->info); }
         free(r);
         return desk_fail(err, DESK_ENOMEM, "out of memory");
     }
@@ -355,6 +363,7 @@ desk_status desk_sched_submit(desk_sched *s, const desk_request_params *p, desk_
     r->max_tokens = cap;
     r->ignore_eos = p->ignore_eos;
     r->sp = p->sampling;
+    r->top_logprobs = p->logprobs ? p->top_logprobs : -1;
     r->s = s;
     atomic_init(&r->refs, 2);
     pthread_mutex_init(&r->mu, NULL);
@@ -378,6 +387,13 @@ desk_status desk_sched_submit(desk_sched *s, const desk_request_params *p, desk_
 }
 
 int desk_request_next(desk_request *r, int32_t *tok, int timeout_ms) {
+    desk_token_info info;
+    int rc = desk_request_next_info(r, &info, timeout_ms);
+    if (rc == 1) *tok = info.tok;
+    return rc;
+}
+
+int desk_request_next_info(desk_request *r, desk_token_info *info, int timeout_ms) {
     struct timespec until;
     if (timeout_ms >= 0) {
         clock_gettime(CLOCK_REALTIME, &until);
@@ -392,7 +408,14 @@ int desk_request_next(desk_request *r, int32_t *tok, int timeout_ms) {
     pthread_mutex_lock(&r->mu);
     for (;;) {
         if (r->n_taken < r->n_out) {
-            *tok = r->out[r->n_taken++];
+            if (r->info) {
+                *info = r->info[r->n_taken];
+            } else {
+                info->tok = r->out[r->n_taken];
+                info->logprob = 0;
+                info->n_top = 0;
+            }
+            r->n_taken++;
             rc = 1;
             break;
         }

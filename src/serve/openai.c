@@ -70,13 +70,13 @@ static bool int_field(json_t *req, const char *key, long lo, long hi, long *out,
 }
 
 /* The fields both endpoints share. Returns the offending parameter's name, or NULL. */
-static const char *parse_common(const char *model_id, json_t *req, openai_request *g, char *msg, size_t cap) {
+static const char *parse_common(const char *model_id, bool chat, json_t *req, openai_request *g, char *msg, size_t cap) {
     g->sp = desk_sampler_default_params();
     g->sp.temperature = 1.0f; /* OpenAI's default */
     g->sp.top_k = 0;
     g->sp.seed = 0;
     g->max_tokens = -1;
-    static const char *unsupported[] = {"logprobs", "top_logprobs", "tools", "tool_choice", "functions", "function_call",
+    static const char *unsupported[] = {"tools", "tool_choice", "functions", "function_call",
                                         "logit_bias", "echo", "best_of", "suffix", "response_format"};
     for (size_t i = 0; i < sizeof unsupported / sizeof *unsupported; i++) {
         json_t *v = json_object_get(req, unsupported[i]);
@@ -86,6 +86,27 @@ static const char *parse_common(const char *model_id, json_t *req, openai_reques
             snprintf(msg, cap, "'%s' is not supported by desk serve yet", unsupported[i]);
             return unsupported[i];
         }
+    }
+    /* log-probabilities: chat has logprobs (bool) + top_logprobs (int); completions logprobs (int) */
+    json_t *lp = json_object_get(req, "logprobs");
+    if (lp && !json_is_null(lp)) {
+        if (chat) {
+            if (!json_is_boolean(lp)) return snprintf(msg, cap, "'logprobs' must be a boolean"), "logprobs";
+            g->logprobs = json_is_true(lp);
+        } else {
+            long k = 0;
+            if (!int_field(req, "logprobs", 0, DESK_MAX_TOP_LOGPROBS, &k, msg, cap)) return "logprobs";
+            g->logprobs = true;
+            g->top_logprobs = (int)k;
+        }
+    }
+    json_t *tlp = json_object_get(req, "top_logprobs");
+    if (tlp && !json_is_null(tlp)) {
+        long k = 0;
+        if (!chat) return snprintf(msg, cap, "'top_logprobs' is a chat parameter; completions take 'logprobs': N"), "top_logprobs";
+        if (!int_field(req, "top_logprobs", 0, DESK_MAX_TOP_LOGPROBS, &k, msg, cap)) return "top_logprobs";
+        if (!g->logprobs) return snprintf(msg, cap, "'top_logprobs' needs 'logprobs': true"), "top_logprobs";
+        g->top_logprobs = (int)k;
     }
     json_t *model = json_object_get(req, "model");
     if (model && !json_is_string(model)) return snprintf(msg, cap, "'model' must be a string"), "model";
@@ -247,7 +268,7 @@ bool openai_parse(const char *body, size_t len, bool chat, const char *model_id,
         return false;
     }
     const char *bad = chat ? parse_chat(layout, layout_why ? layout_why : "no chat layout", req, g, e->msg, sizeof e->msg) : NULL;
-    if (!bad) bad = parse_common(model_id, req, g, e->msg, sizeof e->msg);
+    if (!bad) bad = parse_common(model_id, chat, req, g, e->msg, sizeof e->msg);
     if (!bad && !chat) {
         json_t *p = json_object_get(req, "prompt");
         if (json_is_array(p) && json_array_size(p) == 1) p = json_array_get(p, 0);

@@ -30,6 +30,8 @@ typedef struct {
     char *stop[OPENAI_MAX_STOPS];
     int n_stop;
     bool stream, include_usage;
+    bool logprobs;                 /* report each token's log-probability */
+    int top_logprobs;              /* and that many alternatives (0..20) */
 } openai_request;
 
 typedef struct {

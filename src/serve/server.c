@@ -91,7 +91,7 @@ static void log_line(const char *method, const char *url, int status, int n_prom
 }
 
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *j) {
-    char *text = json_dumps(j, JSON_COMPACT);
+    char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9)); /* 9 digits round-trip a float */
     json_decref(j);
     if (!text) return MHD_NO;
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
@@ -139,6 +139,12 @@ typedef struct {
     bool gone;                     /* that client closed it */
     double checked;                /* when the socket was last looked at */
     double last_tok;               /* when the last token arrived */
+    /* log-probabilities, when asked for: one entry per token, sent with the
+     * chunk whose text holds the token's text (byte offsets into the output) */
+    struct lp_item { json_t *j; size_t start, end; } *lp;
+    int n_lp, cap_lp, lp_sent;
+    size_t produced, emitted;      /* output bytes generated / handed to the client */
+    bool cut;                      /* a stop string cut the output at `emitted` */
 } gen_state;
 
 /* A client that closed its socket while waiting for a non-streamed answer
@@ -177,12 +183,98 @@ static size_t sendable(gen_state *st, bool *stopped) {
     return st->held.len - keep;
 }
 
+/* The token's text for a logprobs entry: its bytes as valid UTF-8 (an
+ * incomplete character becomes U+FFFD; "bytes" keeps them exactly). */
+static json_t *token_json(const desk_model *m, int32_t tok, json_t **bytes) {
+    char raw[PIECE_CAP], text[PIECE_CAP + 8];
+    size_t n = desk_token_bytes(m, tok, raw, sizeof raw);
+    if (bytes) {
+        *bytes = json_array();
+        for (size_t i = 0; i < n; i++) json_array_append_new(*bytes, json_integer((unsigned char)raw[i]));
+    }
+    desk_detok d;
+    desk_detok_init(&d);
+    d.first = false;
+    size_t k = desk_detok_push(m, &d, tok, true, text, sizeof text - 4);
+    k += desk_detok_flush(&d, text + k, sizeof text - k);
+    return json_stringn(text, k);
+}
+
+/* One entry: for chat {token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]};
+ * for completions {token, logprob, top: {token: logprob}} (spread into
+ * OpenAI's parallel lists when sent). */
+static void lp_record(gen_state *st, const desk_token_info *info, size_t start, size_t end) {
+    if (st->n_lp == st->cap_lp) {
+        int cap = st->cap_lp ? 2 * st->cap_lp : 64;
+        struct lp_item *p = realloc(st->lp, (size_t)cap * sizeof *p);
+        if (!p) { st->out.oom = true; return; }
+        st->lp = p;
+        st->cap_lp = cap;
+    }
+    const desk_model *m = st->sv->m;
+    json_t *e, *bytes = NULL;
+    if (st->g.chat) {
+        json_t *top = json_array();
+        for (int i = 0; i < info->n_top && i < st->g.top_logprobs; i++) {
+            json_t *b, *t = token_json(m, info->top[i].tok, &b);
+            json_array_append_new(top, json_pack("{s:o,s:f,s:o}", "token", t, "logprob", (double)info->top[i].logprob, "bytes", b));
+        }
+        json_t *t = token_json(m, info->tok, &bytes);
+        e = json_pack("{s:o,s:f,s:o,s:o}", "token", t, "logprob", (double)info->logprob, "bytes", bytes, "top_logprobs", top);
+    } else {
+        json_t *top = json_object();
+        for (int i = 0; i < info->n_top && i < st->g.top_logprobs; i++) {
+            char raw[PIECE_CAP + 8];
+            json_t *t = token_json(m, info->top[i].tok, NULL);
+            snprintf(raw, sizeof raw, "%s", json_string_value(t));
+            json_decref(t);
+            if (!json_object_get(top, raw)) /* two tokens with the same text: the likelier one */
+                json_object_set_new(top, raw, json_real((double)info->top[i].logprob));
+        }
+        e = json_pack("{s:o,s:f,s:o}", "token", token_json(m, info->tok, NULL), "logprob", (double)info->logprob, "top", top);
+    }
+    st->lp[st->n_lp++] = (struct lp_item){e, start, end};
+}
+
+/* The choice's "logprobs" for the entries whose text has been handed out
+ * (all that remain when final, less those of cut stop text); null when the
+ * request did not ask. */
+static json_t *lp_take(gen_state *st, bool final) {
+    if (!st->g.logprobs) return json_null();
+    int from = st->lp_sent;
+    while (st->lp_sent < st->n_lp) {
+        struct lp_item *it = &st->lp[st->lp_sent];
+        bool send = it->end <= st->emitted || (final && (!st->cut || it->start < st->emitted));
+        if (!send) break;
+        st->lp_sent++;
+    }
+    if (st->g.chat) {
+        json_t *content = json_array();
+        for (int i = from; i < st->lp_sent; i++) json_array_append(content, st->lp[i].j);
+        return json_pack("{s:o,s:n}", "content", content, "refusal");
+    }
+    json_t *tokens = json_array(), *lps = json_array(), *tops = json_array(), *offs = json_array();
+    for (int i = from; i < st->lp_sent; i++) {
+        json_t *j = st->lp[i].j;
+        json_array_append(tokens, json_object_get(j, "token"));
+        json_array_append(lps, json_object_get(j, "logprob"));
+        json_array_append(tops, json_object_get(j, "top"));
+        json_array_append_new(offs, json_integer((json_int_t)st->lp[i].start));
+    }
+    return json_pack("{s:o,s:o,s:o,s:o}", "tokens", tokens, "token_logprobs", lps, "top_logprobs", tops, "text_offset", offs);
+}
+
+static void lp_free(gen_state *st) {
+    for (int i = 0; i < st->n_lp; i++) json_decref(st->lp[i].j);
+    free(st->lp);
+}
+
 /* Waits for the next piece of text. Returns the bytes of held that may be
  * sent (moved to *piece), and sets st->done when generation ended. */
 static void next_text(gen_state *st, sbuf *piece) {
     while (!st->done) {
-        int32_t tok;
-        int rc = desk_request_next(st->r, &tok, 100);
+        desk_token_info info;
+        int rc = desk_request_next_info(st->r, &info, 100);
         if (st->fd >= 0 && now_s() - st->checked > 0.05) { /* a non-streamed answer: is anyone still waiting? */
             st->checked = now_s();
             if (!st->gone && client_gone(st->fd)) {
@@ -199,7 +291,8 @@ static void next_text(gen_state *st, sbuf *piece) {
             else hist_add(&h_tpot, t - st->last_tok);
             st->last_tok = t;
             st->n_gen++;
-            n = desk_detok_push(st->sv->m, &st->dt, tok, false, buf, sizeof buf);
+            n = desk_detok_push(st->sv->m, &st->dt, info.tok, false, buf, sizeof buf);
+            if (st->g.logprobs) lp_record(st, &info, st->produced, st->produced + n);
         } else {
             n = desk_detok_flush(&st->dt, buf, sizeof buf);
             desk_finish f = desk_request_finish(st->r);
@@ -207,6 +300,7 @@ static void next_text(gen_state *st, sbuf *piece) {
             st->done = true;
         }
         sb_add(&st->held, buf, n);
+        st->produced += n;
         bool stopped;
         size_t ok = sendable(st, &stopped);
         if (stopped) {
@@ -214,11 +308,13 @@ static void next_text(gen_state *st, sbuf *piece) {
             if (st->held.p) st->held.p[ok] = 0;
             st->finish = "stop";
             st->done = true;
+            st->cut = true;
             desk_request_cancel(st->r);
         }
         if (st->done) ok = st->held.len;
         if (ok > 0 || st->done) {
             sb_add(piece, st->held.p ? st->held.p : "", ok);
+            st->emitted += ok;
             if (st->held.p) memmove(st->held.p, st->held.p + ok, st->held.len - ok + 1);
             st->held.len -= ok;
             return;
@@ -231,14 +327,15 @@ static json_t *usage_json(const gen_state *st) {
                      st->n_prompt + st->n_gen);
 }
 
-static json_t *choice_json(const gen_state *st, const char *text, bool final) {
+static json_t *choice_json(gen_state *st, const char *text, bool final) {
     json_t *fin = final ? json_string(st->finish) : json_null();
-    if (!st->g.chat) return json_pack("{s:i,s:s,s:n,s:o}", "index", 0, "text", text, "logprobs", "finish_reason", fin);
+    json_t *lp = lp_take(st, final);
+    if (!st->g.chat) return json_pack("{s:i,s:s,s:o,s:o}", "index", 0, "text", text, "logprobs", lp, "finish_reason", fin);
     if (!st->g.stream)
-        return json_pack("{s:i,s:{s:s,s:s},s:n,s:o}", "index", 0, "message", "role", "assistant", "content", text,
-                         "logprobs", "finish_reason", fin);
+        return json_pack("{s:i,s:{s:s,s:s},s:o,s:o}", "index", 0, "message", "role", "assistant", "content", text,
+                         "logprobs", lp, "finish_reason", fin);
     json_t *delta = final && !*text ? json_object() : json_pack("{s:s}", "content", text);
-    return json_pack("{s:i,s:o,s:n,s:o}", "index", 0, "delta", delta, "logprobs", "finish_reason", fin);
+    return json_pack("{s:i,s:o,s:o,s:o}", "index", 0, "delta", delta, "logprobs", lp, "finish_reason", fin);
 }
 
 static json_t *envelope(const gen_state *st, json_t *choices) {
@@ -248,7 +345,7 @@ static json_t *envelope(const gen_state *st, json_t *choices) {
 }
 
 static void sse_add(gen_state *st, json_t *j) {
-    char *text = json_dumps(j, JSON_COMPACT);
+    char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9)); /* 9 digits round-trip a float */
     json_decref(j);
     if (!text) { st->out.oom = true; return; }
     sb_add(&st->out, "data: ", 6);
@@ -265,6 +362,7 @@ static void gen_state_free(void *p) {
     else log_line("POST", st->g.chat ? "/v1/chat/completions" : "/v1/completions", 200, st->n_prompt, st->n_gen, st->t0,
                   "(stream)");
     desk_request_free(st->r); /* cancels if still running: the slot is free at once */
+    lp_free(st);
     openai_request_free(&st->g);
     free(st->held.p);
     free(st->out.p);
@@ -336,7 +434,8 @@ static enum MHD_Result handle_generate(server *sv, struct MHD_Connection *c, con
         return send_error(c, 400, "invalid_request_error", "prompt", NULL, "the prompt is empty and this model adds no BOS token");
     }
     st->n_prompt = n;
-    desk_request_params rp = {.prompt = toks, .n_prompt = n, .sampling = st->g.sp};
+    desk_request_params rp = {.prompt = toks, .n_prompt = n, .sampling = st->g.sp, .logprobs = st->g.logprobs,
+                              .top_logprobs = st->g.top_logprobs};
     int room = sv->slot_ctx - n;
     pthread_rwlock_rdlock(&sv->s_lock);
     desk_status rc = DESK_EBUSY;
@@ -347,6 +446,7 @@ static enum MHD_Result handle_generate(server *sv, struct MHD_Connection *c, con
         snprintf(err.msg, sizeof err.msg, "the server is shutting down");
     }
     pthread_rwlock_unlock(&sv->s_lock);
+    desk_detok_init_after(&st->dt, sv->m, toks, n);
     free(toks);
     if (rc) {
         unsigned status = rc == DESK_EBUSY ? 503 : rc == DESK_ERANGE ? 400 : 500;
@@ -357,7 +457,6 @@ static enum MHD_Result handle_generate(server *sv, struct MHD_Connection *c, con
         return send_error(c, status, rc == DESK_EBUSY ? "server_busy" : "invalid_request_error", rc == DESK_ERANGE ? "messages" : NULL,
                           code, "%s", err.msg);
     }
-    desk_detok_init(&st->dt);
     snprintf(st->id, sizeof st->id, "%s-%llx", chat ? "chatcmpl" : "cmpl", (unsigned long long)atomic_fetch_add(&sv->n_requests, 1));
     st->created = time(NULL);
     if (st->g.stream) {
@@ -378,6 +477,7 @@ static enum MHD_Result handle_generate(server *sv, struct MHD_Connection *c, con
     free(text.p);
     st->done = true;
     desk_request_free(st->r);
+    lp_free(st);
     openai_request_free(&st->g);
     free(st->held.p);
     free(st);

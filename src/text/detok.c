@@ -9,6 +9,12 @@ void desk_detok_init(desk_detok *d) {
     d->first = true;
 }
 
+void desk_detok_init_after(desk_detok *d, const desk_model *m, const int32_t *prev, int n_prev) {
+    desk_detok_init(d);
+    for (int i = 0; i < n_prev; i++)
+        if (!desk_token_is_special(m, prev[i])) d->first = false;
+}
+
 /* Length of a complete UTF-8 sequence led by c, 0 if c cannot lead one. */
 static int lead_len(unsigned char c) {
     if (c < 0x80) return 1;

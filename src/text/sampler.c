@@ -241,3 +241,37 @@ int32_t desk_sampler_sample(desk_sampler *s, const float *logits) {
     }
     return c[m - 1].id;
 }
+
+/* ------------------------------------------------------------ log-probabilities */
+
+/* better-than for the top list: higher logit, then lower id */
+static bool lp_better(float a, int32_t ia, float b, int32_t ib) { return a > b || (a == b && ia < ib); }
+
+void desk_logprobs(const float *logits, int32_t n_vocab, int32_t tok, int n_top, desk_token_info *out) {
+    if (n_top < 0) n_top = 0;
+    if (n_top > DESK_MAX_TOP_LOGPROBS) n_top = DESK_MAX_TOP_LOGPROBS;
+    if (n_top > n_vocab) n_top = n_vocab;
+    float mx = -INFINITY;
+    for (int32_t i = 0; i < n_vocab; i++)
+        if (logits[i] > mx) mx = logits[i];
+    /* a serial sum in double of desk_expf terms: the same bits whatever the platform's libm expf */
+    double sum = 0;
+    for (int32_t i = 0; i < n_vocab; i++) sum += desk_expf(logits[i] - mx);
+    double lse = (double)mx + log(sum); /* NaN logits add nothing: desk_expf(NaN) is 0 */
+    out->tok = tok;
+    out->logprob = tok >= 0 && tok < n_vocab ? (float)((double)logits[tok] - lse) : -INFINITY;
+    /* the n_top best by insertion into a short sorted list */
+    int k = 0;
+    for (int32_t i = 0; i < n_vocab && n_top > 0; i++) {
+        float l = logits[i];
+        if (k == n_top && !lp_better(l, i, out->top[k - 1].logprob, out->top[k - 1].tok)) continue;
+        int j = k < n_top ? k++ : k - 1;
+        while (j > 0 && lp_better(l, i, out->top[j - 1].logprob, out->top[j - 1].tok)) {
+            out->top[j] = out->top[j - 1];
+            j--;
+        }
+        out->top[j] = (desk_token_logprob){i, l};
+    }
+    for (int j = 0; j < k; j++) out->top[j].logprob = (float)((double)out->top[j].logprob - lse);
+    out->n_top = k;
+}

@@ -106,6 +106,42 @@ try {
     for await (const ch of s3) if (ch.choices.length) t3 += ch.choices[0].text;
     check(t3 === c3.choices[0].text, "a streamed stop never leaks the stop text");
 
+    // log-probabilities (completions): one entry per token, the tokens spell the text, streamed = not streamed
+    const lpReq = { model: id, prompt, max_tokens: 16, temperature: 0.9, seed: 9, logprobs: 3 };
+    const l1 = (await client.completions.create(lpReq)).choices[0];
+    const L = l1.logprobs;
+    check(L && L.tokens.length === 16 && L.token_logprobs.length === 16 && L.top_logprobs.length === 16 &&
+          L.text_offset.length === 16, "completions logprobs: one entry per generated token");
+    check(L.tokens.join("") === l1.text, "the logprobs tokens spell the text");
+    let offOk = true, lpOk = true, at = 0;
+    for (let i = 0; i < 16; i++) {
+        offOk &&= L.text_offset[i] === at;
+        at += Buffer.byteLength(L.tokens[i]);
+        const alts = Object.values(L.top_logprobs[i]);
+        lpOk &&= L.token_logprobs[i] <= 0 && alts.length >= 1 && alts.length <= 3 && alts.every((v) => v <= 0) &&
+                 L.token_logprobs[i] <= Math.max(...alts) + 1e-6 && alts.reduce((a, v) => a + Math.exp(v), 0) <= 1 + 1e-5;
+    }
+    check(offOk, "text_offset counts the bytes before each token");
+    check(lpOk, "logprobs are <= 0, alternatives at most 3 with mass <= 1, none below the chosen token's when it is not among them");
+    const ls = await client.completions.create({ ...lpReq, stream: true });
+    const sl = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
+    for await (const ch of ls)
+        if (ch.choices.length && ch.choices[0].logprobs) for (const k in sl) sl[k].push(...ch.choices[0].logprobs[k]);
+    check(JSON.stringify(sl) === JSON.stringify(L), "streamed logprobs equal the non-streamed ones");
+    const lg = (await client.completions.create({ model: id, prompt, max_tokens: 8, temperature: 0, logprobs: 2 })).choices[0].logprobs;
+    let greedyOk = lg.tokens.length === 8;
+    for (let i = 0; i < lg.tokens.length; i++) {
+        const best = Math.max(...Object.values(lg.top_logprobs[i]));
+        greedyOk &&= lg.top_logprobs[i][lg.tokens[i]] === lg.token_logprobs[i] && lg.token_logprobs[i] === best;
+    }
+    check(greedyOk, "greedy: the chosen token is the most likely alternative, with the same logprob");
+    const lstop = (await client.completions.create({ model: id, prompt, max_tokens: 24, temperature: 0, stop: stopWord, logprobs: 0 })).choices[0];
+    check(lstop.logprobs.tokens.join("").startsWith(lstop.text) && lstop.logprobs.tokens.join("").length < lstop.text.length + 8 &&
+          lstop.logprobs.top_logprobs.every((t) => Object.keys(t).length === 0), "a stop string drops the logprobs of the stop text; logprobs 0 has no alternatives");
+    await expectError(client.completions.create({ model: id, prompt, logprobs: 21 }), 400, "logprobs above 20");
+    await expectError(client.completions.create({ model: id, prompt, logprobs: true }), 400, "completions logprobs must be a count");
+    await expectError(client.completions.create({ model: id, prompt, top_logprobs: 2 }), 400, "top_logprobs is a chat parameter");
+
     // 16 clients at once get what each gets alone
     const reqs = Array.from({ length: 16 }, (_, i) => ({ model: id, prompt: `${prompt} ${"and then ".repeat(i % 5)}${i}`,
                                                          max_tokens: 12 + (i % 7), temperature: i % 3 ? 0.9 : 0, seed: 100 + i }));
@@ -142,6 +178,22 @@ try {
             }
         }
         check(ct === ch.choices[0].message.content && obj === "chat.completion.chunk" && fin, "streamed chat equals non-streamed");
+        // chat log-probabilities: {content: [{token, logprob, bytes, top_logprobs}]}
+        const clp = { model: id, messages, max_tokens: 12, temperature: 0.7, seed: 5, logprobs: true, top_logprobs: 2 };
+        const cl = (await client.chat.completions.create(clp)).choices[0];
+        const C = cl.logprobs && cl.logprobs.content;
+        check(C && C.length === 12 && cl.message.content === ch.choices[0].message.content.slice(0, cl.message.content.length),
+              "chat logprobs: one entry per token, the same text as without");
+        check(Buffer.concat(C.map((e) => Buffer.from(e.bytes))).toString() === cl.message.content, "the entries' bytes spell the content");
+        check(C.every((e) => e.top_logprobs.length === 2 && e.top_logprobs[0].logprob >= e.top_logprobs[1].logprob &&
+                             e.logprob <= 0 && (e.top_logprobs.some((t) => t.token === e.token) || e.logprob <= e.top_logprobs[1].logprob)),
+              "top_logprobs: 2 each, best first, the chosen token among them or below them");
+        const cls = await client.chat.completions.create({ ...clp, stream: true });
+        const sc = [];
+        for await (const chunk of cls) if (chunk.choices.length && chunk.choices[0].logprobs) sc.push(...chunk.choices[0].logprobs.content);
+        check(JSON.stringify(sc) === JSON.stringify(C), "streamed chat logprobs equal the non-streamed ones");
+        await expectError(client.chat.completions.create({ model: id, messages, top_logprobs: 2 }), 400, "top_logprobs without logprobs");
+        await expectError(client.chat.completions.create({ model: id, messages, logprobs: 3 }), 400, "chat logprobs must be a boolean");
         await expectError(client.chat.completions.create({ model: id, messages: [{ role: "robot", content: "x" }] }), 400,
                                "a bad role");
         await expectError(client.chat.completions.create({ model: id, messages: [{ role: "user", content: 5 }] }), 400,
@@ -158,7 +210,7 @@ try {
     const long = await expectError(client.completions.create({ model: id, prompt: "once ".repeat(400) }), 400, "prompt too long");
     check(long && long.code === "context_length_exceeded" && /at most 255/.test(long.error.message), "prompt too long says how many fit");
     await expectError(client.chat.completions.create({ model: id, messages: [] }), 400, "empty messages");
-    await expectError(client.completions.create({ model: id, prompt, logprobs: 2 }), 400, "logprobs (not supported yet) is refused, not ignored");
+    await expectError(client.completions.create({ model: id, prompt, logit_bias: { 5: 1 } }), 400, "logit_bias (not supported) is refused, not ignored");
 
     // raw HTTP: malformed JSON, bad UTF-8, huge bodies, unknown routes
     async function raw(path, body, headers = {}) {

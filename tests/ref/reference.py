@@ -14,6 +14,9 @@ usage:
   reference.py compare MODEL.gguf TOK,... DESK.f32 TOL   compare desk's logits with the reference
   reference.py dequant MODEL.gguf DESK.f32               compare desk's dequantisation of every tensor
                                                          (DESK.f32: all tensors in file order, float32)
+  reference.py logprobs MODEL.gguf TOK,... RESP.json TOL check an OpenAI /v1/completions answer (temperature 0,
+                                                         logprobs N) from desk serve: greedy tokens, their
+                                                         log-softmax and the N best alternatives
 """
 import struct
 import sys
@@ -330,9 +333,65 @@ def forward(g, tokens):
     return mm(x, "output.weight" if "output.weight" in g.tensors else "token_embd.weight")
 
 
+def token_texts(g):
+    """Each vocabulary entry as the text it stands for (written from the
+    SentencePiece and GPT-2 byte-level conventions), invalid UTF-8 replaced."""
+    toks, types = g.kv["tokenizer.ggml.tokens"], g.kv.get("tokenizer.ggml.token_type")
+    if g.kv["tokenizer.ggml.model"] == "llama":
+        out = []
+        for i, t in enumerate(toks):
+            if types and types[i] == 6 and len(t) == 6 and t.startswith("<0x"):
+                out.append(bytes([int(t[3:5], 16)]))
+            else:
+                out.append(t.replace("\u2581", " ").encode())
+    else:
+        # GPT-2: printable bytes map to themselves, the rest to U+0100 onwards in byte order
+        keep = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+        to_byte, n = {chr(b): b for b in keep}, 0
+        for b in range(256):
+            if b not in keep:
+                to_byte[chr(256 + n)] = b
+                n += 1
+        out = []
+        for i, t in enumerate(toks):
+            special = types and types[i] in (3, 4)
+            out.append(t.encode() if special else bytes(to_byte.get(c, 0) for c in t))
+    return [b.decode("utf-8", errors="replace") for b in out]
+
+
+def check_logprobs(g, tokens, resp, tol):
+    import json
+    lp = json.load(open(resp))["choices"][0]["logprobs"]
+    texts = token_texts(g)
+    seq, worst, n_top = list(tokens), 0.0, len(lp["top_logprobs"][0])
+    for i, tok in enumerate(lp["tokens"]):
+        logits = forward(g, seq)[-1]
+        m = logits.max()
+        ls = logits - m - np.log(np.exp(logits - m).sum())
+        best = int(np.argmax(ls))
+        if texts[best] != tok:
+            print(f"step {i}: desk chose {tok!r}, the reference's greedy choice is {texts[best]!r}")
+            return 1
+        worst = max(worst, abs(ls[best] - lp["token_logprobs"][i]))
+        order = np.argsort(-ls, kind="stable")[:n_top]
+        want = {texts[t]: ls[t] for t in order}
+        got = lp["top_logprobs"][i]
+        if set(want) != set(got):
+            print(f"step {i}: top {n_top} are {sorted(got)}, the reference has {sorted(want)}")
+            return 1
+        worst = max(worst, max(abs(want[k] - got[k]) for k in want))
+        seq.append(best)
+    ok = worst <= tol
+    print(f"{len(lp['tokens'])} tokens x top {n_top}: max |desk - ref| logprob = {worst:.1e} (tolerance {tol:.0e}) "
+          f"-> {'ok' if ok else 'FAIL'}")
+    return 0 if ok else 1
+
+
 def main():
     cmd = sys.argv[1]
     g = Gguf(sys.argv[2])
+    if cmd == "logprobs":
+        return check_logprobs(g, [int(t) for t in sys.argv[3].split(",")], sys.argv[4], float(sys.argv[5]))
     if cmd == "dequant":
         got = np.fromfile(sys.argv[3], dtype=np.float32)
         at, worst = 0, 0.0
