@@ -1,10 +1,12 @@
 // serve_throughput.mjs - total generated tokens/s of a running `desk serve`
 // with 1 stream and with N concurrent streams (issue 4's goal: >= 3x at 8).
-// Prints one CSV row per concurrency: streams,tokens,seconds,tok_s,ratio.
+// The two are measured alternately REPS times, so both see the same mix of
+// this machine's fast and slow memory phases; medians are reported.
+// Prints CSV: streams,tokens,median_seconds,median_tok_s,ratio_to_one_stream.
 //
-// usage: node serve_throughput.mjs BASE_URL [N=8] [TOKENS=64]
-const [base, nArg, tArg] = process.argv.slice(2);
-const N = Number(nArg || 8), T = Number(tArg || 64);
+// usage: node serve_throughput.mjs BASE_URL [N=8] [TOKENS=64] [REPS=5]
+const [base, nArg, tArg, rArg] = process.argv.slice(2);
+const N = Number(nArg || 8), T = Number(tArg || 64), REPS = Number(rArg || 5);
 
 async function one(i) {
     const r = await fetch(base + "/v1/completions", {
@@ -24,9 +26,15 @@ async function run(streams) {
     return { n, s, rate: n / s };
 }
 
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 await run(1); // warm-up
-const single = await run(1);
-const multi = await run(N);
-console.log("streams,tokens,seconds,tok_s,ratio_to_one_stream");
-console.log(`1,${single.n},${single.s.toFixed(2)},${single.rate.toFixed(1)},1.00`);
-console.log(`${N},${multi.n},${multi.s.toFixed(2)},${multi.rate.toFixed(1)},${(multi.rate / single.rate).toFixed(2)}`);
+const single = [], multi = [];
+for (let r = 0; r < REPS; r++) {
+    single.push(await run(1));
+    multi.push(await run(N));
+}
+const s1 = median(single.map((x) => x.rate)), sN = median(multi.map((x) => x.rate));
+console.log("streams,tokens,median_seconds,median_tok_s,ratio_to_one_stream");
+console.log(`1,${single[0].n},${median(single.map((x) => x.s)).toFixed(2)},${s1.toFixed(1)},1.00`);
+console.log(`${N},${multi[0].n},${median(multi.map((x) => x.s)).toFixed(2)},${sN.toFixed(1)},${(sN / s1).toFixed(2)}`);
+console.log(`# per run (1 stream / ${N} streams, tok/s): ` + single.map((x, i) => `${x.rate.toFixed(1)}/${multi[i].rate.toFixed(1)}`).join(" "));

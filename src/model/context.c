@@ -142,6 +142,8 @@ desk_status desk_ctx_new(const desk_model *m, const desk_ctx_params *pp, desk_ct
     return DESK_OK;
 }
 
+desk_pool *desk_ctx_pool(desk_ctx *c) { return c->pool; }
+
 void desk_ctx_free(desk_ctx *c) {
     if (!c) return;
     desk_pool_free(c->pool);

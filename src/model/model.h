@@ -34,4 +34,8 @@ struct desk_model {
     int n_packed;
 };
 
+/* The context's threads (internal: the scheduler samples its requests on
+ * them between forward passes, while they would otherwise wait). */
+desk_pool *desk_ctx_pool(desk_ctx *c);
+
 #endif

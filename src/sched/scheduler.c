@@ -13,7 +13,7 @@
  * s->mu, never the other way round. The forward pass runs without s->mu, so
  * submit and cancel never wait for it.
  */
-#include "base/base.h"
+#include "model/model.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -69,6 +69,9 @@ struct desk_sched {
     int32_t *b_tok, *b_pos, *b_seq;
     bool *b_want;
     int *b_slot;                  /* batch index -> slot, for tokens with logits */
+    int *smp_t;                   /* batch indices to sample this step */
+    int32_t *smp_tok;             /* their sampled tokens */
+    int n_smp;
     desk_sched_stats st;
 };
 
@@ -194,26 +197,50 @@ static int build_batch(desk_sched *s) {
     return n;
 }
 
+/* Samples the listed batch tokens, each with its own request's sampler, on
+ * the context's threads: samplers are independent, so which thread runs one
+ * changes nothing. Log-probabilities go straight into the request's next
+ * entry (only this step writes it; readers wait for n_out under r->mu). */
+static void sample_job(void *arg, int ith, int nth) {
+    desk_sched *s = arg;
+    for (int k = ith; k < s->n_smp; k += nth) {
+        int t = s->smp_t[k];
+        slot *sl = &s->slots[s->b_slot[t]];
+        desk_request *r = sl->r;
+        const float *logits = desk_ctx_batch_logits(s->c, t);
+        int32_t tok = desk_sampler_sample(sl->smp, logits);
+        desk_sampler_accept(sl->smp, tok); /* harmless if tok ends the request: its sampler is dropped */
+        if (r->info && !(!r->ignore_eos && desk_token_is_eog(s->m, tok)))
+            desk_logprobs(logits, desk_vocab_size(s->m), tok, r->top_logprobs, &r->info[r->n_out]);
+        s->smp_tok[k] = tok;
+    }
+}
+
 /* under s->mu, after the forward pass: sample every slot that has logits */
 static void sample_all(desk_sched *s, int n) {
+    s->n_smp = 0;
     for (int t = 0; t < n; t++) {
         if (!s->b_want[t]) continue;
         int i = s->b_slot[t];
-        slot *sl = &s->slots[i];
-        desk_request *r = sl->r;
+        desk_request *r = s->slots[i].r;
         if (!r) continue;
         if (atomic_load(&r->cancel)) {
             slot_free(s, i, DESK_FINISH_CANCELLED, NULL);
             continue;
         }
-        const float *logits = desk_ctx_batch_logits(s->c, t);
-        int32_t tok = desk_sampler_sample(sl->smp, logits);
+        s->smp_t[s->n_smp++] = t;
+    }
+    if (s->n_smp == 1) sample_job(s, 0, 1);
+    else if (s->n_smp > 1) desk_pool_run(desk_ctx_pool(s->c), sample_job, s);
+    for (int k = 0; k < s->n_smp; k++) {
+        int i = s->b_slot[s->smp_t[k]];
+        slot *sl = &s->slots[i];
+        desk_request *r = sl->r;
+        int32_t tok = s->smp_tok[k];
         if (!r->ignore_eos && desk_token_is_eog(s->m, tok)) {
             slot_free(s, i, DESK_FINISH_STOP, NULL);
             continue;
         }
-        desk_sampler_accept(sl->smp, tok);
-        if (r->info) desk_logprobs(logits, desk_vocab_size(s->m), tok, r->top_logprobs, &r->info[r->n_out]);
         pthread_mutex_lock(&r->mu);
         r->out[r->n_out++] = tok;
         int n_out = r->n_out;
@@ -295,9 +322,11 @@ desk_status desk_sched_new(const desk_model *m, const desk_sched_params *pp, des
     s->b_seq = malloc(nb * sizeof(int32_t));
     s->b_want = malloc(nb * sizeof(bool));
     s->b_slot = malloc(nb * sizeof(int));
+    s->smp_t = malloc((size_t)p.n_slots * sizeof(int));
+    s->smp_tok = malloc((size_t)p.n_slots * sizeof(int32_t));
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
-    if (!s->slots || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_want || !s->b_slot) {
+    if (!s->slots || !s->b_tok || !s->b_pos || !s->b_seq || !s->b_want || !s->b_slot || !s->smp_t || !s->smp_tok) {
         desk_sched_free(s);
         return desk_fail(err, DESK_ENOMEM, "out of memory");
     }
@@ -329,6 +358,8 @@ void desk_sched_free(desk_sched *s) {
     free(s->b_seq);
     free(s->b_want);
     free(s->b_slot);
+    free(s->smp_t);
+    free(s->smp_tok);
     free(s);
 }
 

@@ -53,6 +53,15 @@ static inline void prefetch16(const uint8_t *w8, size_t off, size_t gb, int byte
     }
 }
 
+/* s + the unsigned bytes of w times the 4 signed bytes at p (broadcast to
+ * every lane), read by the instruction itself ({1to16}): GCC 12 emits a
+ * separate vpbroadcastd for _mm512_set1_epi32, one extra instruction per
+ * product. */
+static inline __m512i dpbusd_bcast(__m512i s, __m512i w, const int8_t *p) {
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(s) : "v"(w), "m"(*(const int32_t *)p));
+    return s;
+}
+
 /* The 8 per-lane partial results of each token -> y: the reference's
  * ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)) for all 16 rows at once. */
 static inline void store_lanes16(__m512 lanes[8], float *y) {
@@ -106,7 +115,7 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
                 const desk_q8a *a = (const desk_q8a *)(act + (size_t)t * act_row) + b;                       \
                 __m512i s = _mm512_set1_epi32(-(OFF) * a->sum);                                              \
                 _Pragma("GCC unroll 8") for (int k = 0; k < (NW); k++)                                       \
-                    s = _mm512_dpbusd_epi32(s, w[k], _mm512_set1_epi32(ld_i32(a->qs + 4 * (k % 8))));        \
+                    s = dpbusd_bcast(s, w[k], a->qs + 4 * (k % 8));                                           \
                 __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(a->d));                                      \
                 lanes[t][b % 8] = _mm512_add_ps(lanes[t][b % 8], _mm512_mul_ps(scale, _mm512_cvtepi32_ps(s))); \
             }                                                                                                \
@@ -184,8 +193,8 @@ static inline __attribute__((always_inline)) void gemm16_q4_K_tile(int64_t nb, c
                 const int8_t *aq = ((const desk_q8k *)(act + (size_t)t * act_row) + b)->qs + 64 * c;
                 __m512i plo = _mm512_setzero_si512(), phi = _mm512_setzero_si512();
                 for (int k = 0; k < 8; k++) {
-                    plo = _mm512_dpbusd_epi32(plo, lo[k], _mm512_set1_epi32(ld_i32(aq + 4 * k)));
-                    phi = _mm512_dpbusd_epi32(phi, hi[k], _mm512_set1_epi32(ld_i32(aq + 32 + 4 * k)));
+                    plo = dpbusd_bcast(plo, lo[k], aq + 4 * k);
+                    phi = dpbusd_bcast(phi, hi[k], aq + 32 + 4 * k);
                 }
                 sumi[t] = _mm512_add_epi32(sumi[t], _mm512_add_epi32(_mm512_mullo_epi32(plo, s0), _mm512_mullo_epi32(phi, s1)));
             }
@@ -247,7 +256,7 @@ static inline __attribute__((always_inline)) void gemm16_q6_K_tile(int64_t nb, c
                     const int8_t *aq = a->qs + 128 * h + 16 * kk;
                     for (int qu = 0; qu < 4; qu++) {
                         __m512i p = _mm512_set1_epi32(-32 * a->bsums[8 * h + 2 * qu + kk]);
-                        for (int j = 0; j < 4; j++) p = _mm512_dpbusd_epi32(p, q[qu][j], _mm512_set1_epi32(ld_i32(aq + 32 * qu + 4 * j)));
+                        for (int j = 0; j < 4; j++) p = dpbusd_bcast(p, q[qu][j], aq + 32 * qu + 4 * j);
                         isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(p, sc[qu]));
                     }
                 }
