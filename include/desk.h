@@ -16,6 +16,7 @@
  *   8. Machine              desk_cpu_features
  *   9. Scheduler            desk_sched_*, desk_request_* (continuous batching of many
  *                           requests over one context, on its own thread)
+ *  10. Chat templates       desk_template_* (the model's own Jinja chat template, rendered in C)
  *
  * Example: greedy completion.
  *
@@ -440,6 +441,40 @@ typedef struct {
     uint64_t kv_positions_used, kv_positions_total;
 } desk_sched_stats;
 void desk_sched_get_stats(desk_sched *s, desk_sched_stats *st);
+
+/* -------------------------------------------------------- 10. chat templates */
+
+/* A chat template is the Jinja text a model publishes (GGUF key
+ * tokenizer.chat_template) to lay out a conversation the way it was
+ * trained. desk renders it with Jinja2's semantics as Hugging Face's
+ * apply_chat_template configures them (trim_blocks, lstrip_blocks, its
+ * tojson and raise_exception, strftime_now); syntax or filters it does not
+ * implement are errors that name the line and the construct. Render, then
+ * tokenize the text with DESK_TOK_PARSE_SPECIAL and without DESK_TOK_ADD_BOS
+ * (the template writes the BOS token itself where the model wants one). */
+typedef struct desk_template desk_template;
+
+typedef struct {
+    const char *role;       /* "system", "user", "assistant", ... */
+    const char *content;    /* UTF-8 */
+} desk_chat_msg;
+
+typedef struct {
+    bool add_generation_prompt;   /* end with the header of the assistant's turn */
+    const char *bos_token;        /* the template's bos_token / eos_token (NULL: "") */
+    const char *eos_token;
+    int64_t now;                  /* what strftime_now formats (Unix seconds, local time); 0 = now */
+} desk_chat_opts;
+
+desk_status desk_template_parse(const char *text, size_t len, desk_template **out, desk_error *err);
+/* The model's tokenizer.chat_template (DESK_EUNSUPPORTED if it has none). */
+desk_status desk_template_from_model(const desk_model *m, desk_template **out, desk_error *err);
+void desk_template_free(desk_template *t);
+/* Renders the conversation; *out is malloc'ed and NUL-terminated, *len its
+ * length. A template's raise_exception(...) comes back as DESK_EINVAL with
+ * its message. */
+desk_status desk_template_render(const desk_template *t, const desk_chat_msg *msgs, int n_msgs, const desk_chat_opts *o,
+                                 char **out, size_t *len, desk_error *err);
 
 #ifdef __cplusplus
 }
