@@ -90,6 +90,7 @@ struct jvalue {
     } u;
     jvalue **keys;            /* JV_DICT / JV_NS: keys (strings) parallel to u.list.items */
     const char *undef_name;   /* JV_UNDEF: what was missing, for error messages */
+    bool tuple;               /* JV_LIST made as a Python tuple: (a, b), dict items */
     jvalue *self;             /* JV_FUNC: a bound method's object (method names it) */
     const char *method;
 };

@@ -266,12 +266,12 @@ static void repr(const jvalue *v, tbuf *b, int depth) {
     switch (v->kind) {
     case JV_STR: str_repr(v->u.str.s, v->u.str.len, b); return;
     case JV_LIST:
-        tb_str(b, "[");
+        tb_str(b, v->tuple ? "(" : "[");
         for (int i = 0; i < v->u.list.n; i++) {
             if (i) tb_str(b, ", ");
             repr(v->u.list.items[i], b, depth + 1);
         }
-        tb_str(b, "]");
+        tb_str(b, v->tuple ? (v->u.list.n == 1 ? ",)" : ")") : "]");
         return;
     case JV_DICT:
         tb_str(b, "{");
@@ -336,7 +336,7 @@ static bool equal(const jvalue *a, const jvalue *b, int depth) {
         if (is_int(a) && is_int(b)) return ival(a) == ival(b);
         return num(a) == num(b);
     }
-    if (a->kind != b->kind) return false;
+    if (a->kind != b->kind || a->tuple != b->tuple) return false;
     switch (a->kind) {
     case JV_UNDEF: case JV_NONE: return true;
     case JV_STR: return a->u.str.len == b->u.str.len && !memcmp(a->u.str.s, b->u.str.s, a->u.str.len);
@@ -431,19 +431,20 @@ static jvalue *map_case(jrender *r, const jvalue *s, int mode /* 0 lower, 1 uppe
     tbuf b = {0};
     const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s->u.str.s;
     utf8proc_ssize_t n = (utf8proc_ssize_t)s->u.str.len, i = 0;
-    bool first = true, prev_alpha = false;
+    bool first = true, prev_boundary = true;
     while (i < n) {
         utf8proc_int32_t cp;
         utf8proc_ssize_t l = utf8proc_iterate(p + i, n - i, &cp);
         if (l <= 0) { tb_add(&b, (const char *)p + i, 1); i++; continue; }
         utf8proc_int32_t o = cp;
-        bool alpha = utf8proc_category(cp) <= UTF8PROC_CATEGORY_LO && utf8proc_category(cp) >= UTF8PROC_CATEGORY_LU;
+        /* Jinja2's title: a word starts after whitespace or one of -({[< */
+        bool boundary = cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || space_at((const char *)p, (size_t)n, (size_t)i);
         if (mode == 0) o = utf8proc_tolower(cp);
         else if (mode == 1) o = utf8proc_toupper(cp);
         else if (mode == 2) o = first ? utf8proc_toupper(cp) : utf8proc_tolower(cp);
-        else o = prev_alpha ? utf8proc_tolower(cp) : utf8proc_toupper(cp);
+        else o = prev_boundary ? utf8proc_toupper(cp) : utf8proc_tolower(cp);
         first = false;
-        prev_alpha = alpha;
+        prev_boundary = boundary;
         utf8proc_uint8_t enc[4];
         utf8proc_ssize_t el = utf8proc_encode_char(o, enc);
         tb_add(&b, (const char *)enc, (size_t)el);
@@ -882,6 +883,7 @@ static jvalue *apply_filter(jrender *r, int line, const char *name, jvalue *v, j
         jvalue *l = jv_list(r);
         for (int i = 0; l && i < v->u.list.n; i++) {
             jvalue *pair = jv_list(r);
+            if (pair) pair->tuple = true;
             if (!pair || !jv_append(r, pair, v->keys[i]) || !jv_append(r, pair, v->u.list.items[i]) || !jv_append(r, l, pair)) return NULL;
         }
         return l;
@@ -1062,7 +1064,7 @@ static jvalue *apply_filter(jrender *r, int line, const char *name, jvalue *v, j
         jvalue *pr = ARG(0, "precision"), *method = ARG(1, "method");
         double p = pow(10, pr && is_int(pr) ? (double)ival(pr) : 0), x = num(v) * p;
         const char *m = method && method->kind == JV_STR ? method->u.str.s : "common";
-        x = !strcmp(m, "ceil") ? ceil(x) : !strcmp(m, "floor") ? floor(x) : round(x);
+        x = !strcmp(m, "ceil") ? ceil(x) : !strcmp(m, "floor") ? floor(x) : nearbyint(x); /* Python rounds halves to even */
         return jv_float(r, x / p);
     }
     if (!strcmp(name, "sum")) {
@@ -1348,6 +1350,7 @@ static jvalue *eval_inner(jrender *r, const jnode *n) {
     }
     case N_LIST: {
         jvalue *l = jv_list(r);
+        if (l) l->tuple = n->op == 't';
         for (int i = 0; l && i < n->n_args; i++) if (!jv_append(r, l, eval(r, n->args[i]))) return NULL;
         return l;
     }

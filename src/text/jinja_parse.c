@@ -504,7 +504,10 @@ static jnode *parse_primary(parser *p) {
         return n;
     }
     if (accept_op(p, "(")) {
-        if (accept_op(p, ")")) return node(p, N_LIST, line); /* () is an empty tuple */
+        if (accept_op(p, ")")) { /* () is an empty tuple */
+            if ((n = node(p, N_LIST, line))) n->op = 't';
+            return n;
+        }
         jnode *e = parse_expr(p, true);
         if (!e) return NULL;
         if (is_op(p, ",")) { /* a tuple: a list here */
@@ -518,6 +521,7 @@ static jnode *parse_primary(parser *p) {
             if (!(n = node(p, N_LIST, line))) return NULL;
             n->args = items.v;
             n->n_args = items.n;
+            n->op = 't';
             e = n;
         }
         return expect_op(p, ")") ? e : NULL;
