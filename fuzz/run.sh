@@ -7,7 +7,10 @@ F=$1 S=$2
 B=${BUILD:-build}/tests   # make_model for the seed corpus
 W=$(mktemp -d "${TMPDIR:-/tmp}/desk-fuzz.XXXXXX")
 trap 'rm -rf "$W"' EXIT
-mkdir -p "$W/gguf" "$W/text" "$W/json"
+mkdir -p "$W/gguf" "$W/text" "$W/json" "$W/tmpl"
+# templates: the test suite's feature templates and, when present, the published ones
+cp tests/chat/features/*.jinja "$W/tmpl/"
+[ -d "${DESK_SHARED:-../shared}/data/chat-templates" ] && cp "${DESK_SHARED:-../shared}"/data/chat-templates/*.jinja "$W/tmpl/"
 $B/make_model "$W/q.gguf" qwen2 Q4_0 1
 $B/make_model "$W/l.gguf" llama2 Q2_K 1
 # keep seeds small: the reader gets the headers (tensor data is cut off), plus one whole small file
@@ -28,5 +31,7 @@ DESK_FUZZ_VOCABS="$W/q.gguf:$W/l.gguf" $F/fuzz_tokenize -max_total_time="$S" -ma
 grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log2" || true
 $F/fuzz_request -max_total_time="$S" -max_len=4096 -artifact_prefix="$W/" "$W/json" > "$W/log3" 2>&1 || rc=1
 grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log3" || true
-if [ $rc -ne 0 ]; then grep -h -A30 -e "ERROR" -e "runtime error" -e "deadly signal" "$W/log1" "$W/log2" "$W/log3" | head -60; fi
+$F/fuzz_template -max_total_time="$S" -max_len=8192 -timeout=20 -rss_limit_mb=2048 -artifact_prefix="$W/" "$W/tmpl" > "$W/log4" 2>&1 || rc=1
+grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log4" || true
+if [ $rc -ne 0 ]; then grep -h -A30 -e "ERROR" -e "runtime error" -e "deadly signal" -e "timeout" "$W/log1" "$W/log2" "$W/log3" "$W/log4" | head -60; fi
 exit $rc

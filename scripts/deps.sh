@@ -4,7 +4,7 @@
 #
 #   scripts/deps.sh          build: C compiler, make, pkg-config, PCRE2, utf8proc,
 #                            libmicrohttpd and jansson (desk serve)
-#   scripts/deps.sh --test   also: clang (fuzzing), python3-numpy, wrk, Node.js
+#   scripts/deps.sh --test   also: clang (fuzzing), python3-numpy, python3-jinja2, wrk, Node.js
 #                            oracles in tests/js, and the arm64 cross toolchain + qemu
 set -eu
 TEST=0
@@ -16,7 +16,7 @@ if command -v apt-get > /dev/null; then
     [ "$(id -u)" -ne 0 ] && SUDO=sudo
     PKGS="build-essential pkg-config libpcre2-dev libutf8proc-dev libmicrohttpd-dev libjansson-dev"
     if [ $TEST -eq 1 ]; then
-        PKGS="$PKGS clang libclang-rt-dev python3 python3-numpy nodejs npm wrk curl
+        PKGS="$PKGS clang libclang-rt-dev python3 python3-numpy python3-jinja2 nodejs npm wrk curl
               gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
         # arm64 builds of the libraries, for the cross-compiled test run under qemu
         if ! dpkg --print-foreign-architectures | grep -q arm64; then $SUDO dpkg --add-architecture arm64; fi
@@ -41,6 +41,7 @@ elif command -v brew > /dev/null; then
     brew list pkg-config > /dev/null 2>&1 || brew list pkgconf > /dev/null 2>&1 || brew install pkgconf
     if [ $TEST -eq 1 ]; then
         for p in numpy node wrk; do brew list $p > /dev/null 2>&1 || brew install $p; done
+        python3 -c 'import jinja2' 2> /dev/null || python3 -m pip install --user jinja2
     fi
 else
     echo "deps.sh: install a C compiler, make, pkg-config, PCRE2, utf8proc, libmicrohttpd and jansson (and for tests numpy, node)" >&2

@@ -17,6 +17,8 @@
  *            make_vocab); the vocabulary size then follows it
  *   TYPE     F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K, or
  *            Q4_K_M (Q4_K with Q6_K for attn_v, ffn_down and the output, as llama.cpp does)
+ * DESK_CHAT_TEMPLATE=FILE sets tokenizer.chat_template to that file's text
+ * (otherwise BPE vocabularies get a plain ChatML template, VOCAB files keep theirs).
  */
 #include "testutil.h"
 
@@ -124,7 +126,7 @@ static int64_t bpe_vocab(desk_gguf_writer *w, int64_t extra) {
     desk_gguf_set_u32(w, "tokenizer.ggml.padding_token_id", 260);
     desk_gguf_set_bool(w, "tokenizer.ggml.add_bos_token", false);
     /* the plain ChatML template, so desk serve's chat endpoint can be tested */
-    desk_gguf_set_str(w, "tokenizer.chat_template",
+    if (!getenv("DESK_CHAT_TEMPLATE")) desk_gguf_set_str(w, "tokenizer.chat_template",
                       "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
                       "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}");
     for (int64_t i = 0; i < n; i++) free(tok[i]);
@@ -184,11 +186,20 @@ int main(int argc, char **argv) {
         desk_error verr;
         if (desk_gguf_open(argv[5], &vg, &verr)) { fprintf(stderr, "%s\n", verr.msg); return 1; }
         for (int64_t i = 0; i < desk_gguf_n_kv(vg); i++)
-            if (!strncmp(desk_gguf_key(vg, i), "tokenizer.", 10)) desk_gguf_copy_kv(w, vg, i);
+            if (!strncmp(desk_gguf_key(vg, i), "tokenizer.", 10) &&
+                !(getenv("DESK_CHAT_TEMPLATE") && !strcmp(desk_gguf_key(vg, i), "tokenizer.chat_template")))
+                desk_gguf_copy_kv(w, vg, i);
         n_vocab = (int64_t)desk_gguf_arr_n(vg, desk_gguf_find(vg, "tokenizer.ggml.tokens"));
         desk_gguf_close(vg);
     } else {
         n_vocab = v.bpe ? bpe_vocab(w, v.vocab_extra) : spm_vocab(w, v.vocab_extra);
+    }
+    if (getenv("DESK_CHAT_TEMPLATE")) {
+        size_t tlen;
+        char *tmpl = t_read(getenv("DESK_CHAT_TEMPLATE"), &tlen);
+        if (!tmpl) { fprintf(stderr, "cannot read %s\n", getenv("DESK_CHAT_TEMPLATE")); return 1; }
+        desk_gguf_set_str(w, "tokenizer.chat_template", tmpl);
+        free(tmpl);
     }
     /* vocab must be a multiple of 256 rows for nothing: rows are free; cols are d */
     float s_in = 1.0f / sqrtf((float)v.d), s_ff = 1.0f / sqrtf((float)v.ff);

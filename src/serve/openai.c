@@ -1,8 +1,8 @@
 /*
  * openai.c - OpenAI request bodies into openai_request (see openai.h): field
  * types and ranges checked with messages that name the field, fields desk
- * does not implement refused (never ignored), chat messages laid out in the
- * model's format. JSON parsing is jansson's (it also rejects bad UTF-8).
+ * does not implement refused (never ignored), chat messages rendered with
+ * the model's own chat template (desk_template_render). JSON parsing is jansson's (it also rejects bad UTF-8).
  */
 #include "serve/openai.h"
 
@@ -178,76 +178,73 @@ static const char *parse_common(const char *model_id, bool chat, json_t *req, op
     return NULL;
 }
 
-/* ------------------------------------------------------------ chat layouts */
+/* ------------------------------------------------------------ chat messages */
 
-/* The model's chat template, recognised among the layouts desk knows until it
- * renders templates itself; anything else is refused, never guessed. */
-chat_kind openai_chat_layout(const desk_model *m, char *why, size_t cap) {
-    const char *raw;
-    uint64_t len;
-    if (!desk_gguf_get_str(desk_model_gguf(m), "tokenizer.chat_template", &raw, &len))
-        return snprintf(why, cap, "this model file has no chat template (tokenizer.chat_template); use /v1/completions"), CHAT_NONE;
-    char *t = malloc(len + 1); /* the mapped string has no terminator */
-    if (!t) return snprintf(why, cap, "out of memory"), CHAT_NONE;
-    memcpy(t, raw, len);
-    t[len] = 0;
-    chat_kind k = CHAT_NONE;
-    if (strstr(t, "<|start_header_id|>") && strstr(t, "<|eot_id|>") && !strstr(t, "Cutting Knowledge Date")) k = CHAT_LLAMA3;
-    else if (strstr(t, "<|im_start|>") && strstr(t, "<|im_end|>") && !strstr(t, "You are Qwen")) k = CHAT_CHATML;
-    else snprintf(why, cap, "this model's chat template is not one desk can lay out yet (plain Llama 3 and ChatML are); use /v1/completions");
-    free(t);
-    return k;
+/* A message's content: a string, or OpenAI's list of parts of which only
+ * {"type": "text"} ones are something a text model can read. */
+static const char *content_text(json_t *content, size_t i, sbuf *tmp, char *msg, size_t cap) {
+    if (json_is_string(content)) return json_string_value(content);
+    if (json_is_null(content)) return "";
+    if (!json_is_array(content)) return snprintf(msg, cap, "messages[%zu].content must be a string or a list of text parts", i), NULL;
+    size_t k;
+    json_t *part;
+    json_array_foreach(content, k, part) {
+        json_t *type = json_object_get(part, "type"), *text = json_object_get(part, "text");
+        if (!json_is_string(type) || strcmp(json_string_value(type), "text") || !json_is_string(text))
+            return snprintf(msg, cap, "messages[%zu].content[%zu]: only {\"type\": \"text\", \"text\": ...} parts are supported", i, k), NULL;
+        sb_add(tmp, json_string_value(text), json_string_length(text));
+    }
+    sb_add(tmp, "", 0);
+    return tmp->oom ? (snprintf(msg, cap, "out of memory"), NULL) : tmp->p ? tmp->p : "";
 }
 
-static const char *parse_chat(chat_kind kind, const char *why, json_t *req, openai_request *g, char *msg, size_t cap) {
+static const char *parse_chat(const openai_chat *ct, json_t *req, openai_request *g, char *msg, size_t cap) {
     json_t *msgs = json_object_get(req, "messages");
     if (!json_is_array(msgs) || json_array_size(msgs) == 0)
         return snprintf(msg, cap, "'messages' must be a non-empty list of {role, content} objects"), "messages";
-    if (kind == CHAT_NONE) return snprintf(msg, cap, "%s", why), "messages";
-    sbuf b = {0};
-    if (kind == CHAT_LLAMA3) sb_add(&b, "<|begin_of_text|>", 17);
-    size_t i;
+    if (json_array_size(msgs) > 100000) return snprintf(msg, cap, "'messages' has more than 100000 entries"), "messages";
+    if (!ct || !ct->t) return snprintf(msg, cap, "%s", ct && ct->why ? ct->why : "this model has no chat template"), "messages";
+    size_t n = json_array_size(msgs), i;
+    desk_chat_msg *m = calloc(n, sizeof *m);
+    sbuf *parts = calloc(n, sizeof *parts);
+    const char *bad = NULL;
     json_t *e;
+    if (!m || !parts) {
+        snprintf(msg, cap, "out of memory");
+        bad = "messages";
+    }
     json_array_foreach(msgs, i, e) {
-        json_t *role = json_object_get(e, "role"), *content = json_object_get(e, "content");
+        if (bad) break;
+        json_t *role = json_object_get(e, "role");
         const char *r = json_is_string(role) ? json_string_value(role) : NULL;
         if (!r || (strcmp(r, "system") && strcmp(r, "user") && strcmp(r, "assistant") && strcmp(r, "developer"))) {
-            free(b.p);
-            return snprintf(msg, cap, "messages[%zu].role must be system, developer, user or assistant", i), "messages";
+            snprintf(msg, cap, "messages[%zu].role must be system, developer, user or assistant", i);
+            bad = "messages";
+            break;
         }
-        if (!strcmp(r, "developer")) r = "system";
-        if (!json_is_string(content)) {
-            free(b.p);
-            return snprintf(msg, cap, "messages[%zu].content must be a string", i), "messages";
-        }
-        const char *text = json_string_value(content);
-        if (kind == CHAT_LLAMA3) {
-            sb_add(&b, "<|start_header_id|>", 19);
-            sb_add(&b, r, strlen(r));
-            sb_add(&b, "<|end_header_id|>\n\n", 19);
-            sb_add(&b, text, json_string_length(content));
-            sb_add(&b, "<|eot_id|>", 10);
-        } else {
-            sb_add(&b, "<|im_start|>", 12);
-            sb_add(&b, r, strlen(r));
-            sb_add(&b, "\n", 1);
-            sb_add(&b, text, json_string_length(content));
-            sb_add(&b, "<|im_end|>\n", 11);
-        }
+        m[i].role = strcmp(r, "developer") ? r : "system";
+        if (!(m[i].content = content_text(json_object_get(e, "content"), i, &parts[i], msg, cap))) bad = "messages";
     }
-    if (kind == CHAT_LLAMA3) sb_add(&b, "<|start_header_id|>assistant<|end_header_id|>\n\n", 47);
-    else sb_add(&b, "<|im_start|>assistant\n", 22);
-    if (b.oom) {
-        free(b.p);
-        return snprintf(msg, cap, "out of memory"), "messages";
+    if (!bad) {
+        desk_chat_opts o = {.add_generation_prompt = true, .bos_token = ct->bos, .eos_token = ct->eos};
+        desk_error err;
+        size_t len;
+        if (desk_template_render(ct->t, m, (int)n, &o, &g->prompt, &len, &err)) {
+            snprintf(msg, cap, "the model's chat template could not lay out these messages: %s", err.msg);
+            bad = "messages";
+        } else if (strlen(g->prompt) != len) {
+            snprintf(msg, cap, "a message contains a NUL character");
+            bad = "messages";
+        }
+        g->chat = true;
     }
-    g->prompt = b.p;
-    g->chat = true;
-    return NULL;
+    for (size_t k = 0; parts && k < n; k++) free(parts[k].p);
+    free(parts);
+    free(m);
+    return bad;
 }
 
-
-bool openai_parse(const char *body, size_t len, bool chat, const char *model_id, chat_kind layout, const char *layout_why,
+bool openai_parse(const char *body, size_t len, bool chat, const char *model_id, const openai_chat *ct,
                   openai_request *g, openai_error *e) {
     memset(g, 0, sizeof *g);
     e->status = 400;
@@ -267,7 +264,7 @@ bool openai_parse(const char *body, size_t len, bool chat, const char *model_id,
         snprintf(e->msg, sizeof e->msg, "the body must be a JSON object");
         return false;
     }
-    const char *bad = chat ? parse_chat(layout, layout_why ? layout_why : "no chat layout", req, g, e->msg, sizeof e->msg) : NULL;
+    const char *bad = chat ? parse_chat(ct, req, g, e->msg, sizeof e->msg) : NULL;
     if (!bad) bad = parse_common(model_id, chat, req, g, e->msg, sizeof e->msg);
     if (!bad && !chat) {
         json_t *p = json_object_get(req, "prompt");

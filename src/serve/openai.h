@@ -17,13 +17,16 @@
 typedef struct { char *p; size_t len, cap; bool oom; } sbuf;
 void sb_add(sbuf *b, const char *s, size_t n);
 
-/* The chat layouts desk knows until it renders templates itself. */
-typedef enum { CHAT_NONE, CHAT_LLAMA3, CHAT_CHATML } chat_kind;
-/* The layout of a model's tokenizer.chat_template; CHAT_NONE with the reason in why. */
-chat_kind openai_chat_layout(const desk_model *m, char *why, size_t cap);
+/* How chat messages become a prompt: the model's own template (parsed once
+ * at startup), or, when it has none or desk cannot parse it, why not. */
+typedef struct {
+    const desk_template *t;        /* NULL: chat requests get `why` as a 400 */
+    const char *why;
+    const char *bos, *eos;         /* the template's bos_token / eos_token */
+} openai_chat;
 
 typedef struct {
-    char *prompt;                  /* text to tokenize (for chat, the layout already applied) */
+    char *prompt;                  /* text to tokenize (for chat, the rendered template) */
     bool chat;
     int max_tokens;                /* -1: as many as the slot holds */
     desk_sampler_params sp;
@@ -42,10 +45,11 @@ typedef struct {
 } openai_error;
 
 /* Parses a /v1/completions (chat false) or /v1/chat/completions body. The
- * served model's id and chat layout (with the reason when CHAT_NONE) decide
- * what `model` and `messages` may be. Returns true, or false with *e set;
- * either way call openai_request_free. */
-bool openai_parse(const char *body, size_t len, bool chat, const char *model_id, chat_kind layout, const char *layout_why,
+ * served model's id decides what `model` may be; chat messages are rendered
+ * with the template in `ct` (a template's raise_exception becomes a 400
+ * with its message). Returns true, or false with *e set; either way call
+ * openai_request_free. */
+bool openai_parse(const char *body, size_t len, bool chat, const char *model_id, const openai_chat *ct,
                   openai_request *out, openai_error *e);
 void openai_request_free(openai_request *r);
 

@@ -33,8 +33,10 @@ typedef struct {
     pthread_rwlock_t s_lock;       /* writers: shutdown; readers: request handlers using s */
     char model_id[256];
     int slot_ctx;                  /* positions per slot, fixed at startup */
-    chat_kind chat;                /* the model's chat layout, found at startup */
-    char chat_why[256];            /* why there is none */
+    desk_template *tmpl;           /* the model's chat template, parsed at startup (NULL: none) */
+    openai_chat chat;              /* it, with why there is none, and its bos/eos tokens */
+    char chat_why[600];
+    char bos[256], eos[256];
     time_t created;
     _Atomic uint64_t n_requests;
 } server;
@@ -408,7 +410,7 @@ static enum MHD_Result handle_generate(server *sv, struct MHD_Connection *c, con
     st->sv = sv;
     st->t0 = t0;
     openai_error oe;
-    if (!openai_parse(body, len, chat, sv->model_id, sv->chat, sv->chat_why, &st->g, &oe)) {
+    if (!openai_parse(body, len, chat, sv->model_id, &sv->chat, &st->g, &oe)) {
         log_line("POST", url, oe.status, 0, 0, t0, oe.msg);
         openai_request_free(&st->g);
         free(st);
@@ -626,7 +628,15 @@ int serve_run(const serve_config *cfg) {
         fprintf(stderr, "desk serve: %s\n", err.msg);
         return 1;
     }
-    sv.chat = openai_chat_layout(sv.m, sv.chat_why, sizeof sv.chat_why);
+    if (desk_template_from_model(sv.m, &sv.tmpl, &err))
+        snprintf(sv.chat_why, sizeof sv.chat_why, "%s; use /v1/completions", err.msg);
+    size_t tl;
+    const char *tt = desk_token_bos(sv.m) >= 0 ? desk_token_text(sv.m, desk_token_bos(sv.m), &tl) : "";
+    snprintf(sv.bos, sizeof sv.bos, "%.*s", desk_token_bos(sv.m) >= 0 ? (int)tl : 0, tt);
+    tt = desk_token_text(sv.m, desk_token_eos(sv.m), &tl);
+    snprintf(sv.eos, sizeof sv.eos, "%.*s", (int)tl, tt);
+    sv.chat = (openai_chat){sv.tmpl, sv.chat_why, sv.bos, sv.eos};
+    if (!sv.tmpl) fprintf(stderr, "desk serve: chat requests are refused: %s\n", sv.chat_why);
     const char *base = strrchr(cfg->model_path, '/');
     snprintf(sv.model_id, sizeof sv.model_id, "%s", base ? base + 1 : cfg->model_path);
     desk_sched_params sp = desk_sched_default_params();
@@ -637,6 +647,7 @@ int serve_run(const serve_config *cfg) {
     sp.kv_type = cfg->kv_type;
     if (desk_sched_new(sv.m, &sp, &sv.s, &err)) {
         fprintf(stderr, "desk serve: %s\n", err.msg);
+        desk_template_free(sv.tmpl);
         desk_model_free(sv.m);
         return 1;
     }
@@ -659,6 +670,7 @@ int serve_run(const serve_config *cfg) {
     if (!d) {
         fprintf(stderr, "desk serve: could not listen on %s:%d (in use, or not allowed)\n", cfg->host, cfg->port);
         desk_sched_free(sv.s);
+        desk_template_free(sv.tmpl);
         desk_model_free(sv.m);
         return 1;
     }
@@ -674,6 +686,7 @@ int serve_run(const serve_config *cfg) {
     pthread_rwlock_unlock(&sv.s_lock);
     MHD_stop_daemon(d);
     pthread_rwlock_destroy(&sv.s_lock);
+    desk_template_free(sv.tmpl);
     desk_model_free(sv.m);
     fprintf(stderr, "desk serve: stopped\n");
     return 0;

@@ -1010,7 +1010,7 @@ static jvalue *apply_filter(jrender *r, int line, const char *name, jvalue *v, j
         jvalue *l = iter_list(r, line, v), *out = l ? jv_list(r) : NULL;
         for (int i = 0; out && i < l->u.list.n; i++) {
             bool keep;
-            if (!filter_keep(r, line, l->u.list.items[i], an, args + attr, n - attr, &keep)) return NULL;
+            if (!filter_keep(r, line, l->u.list.items[i], an, n > (int)attr ? args + attr : NULL, n - attr, &keep)) return NULL;
             if (keep == want && !jv_append(r, out, l->u.list.items[i])) return NULL;
         }
         return out;

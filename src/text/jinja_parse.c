@@ -798,7 +798,7 @@ static jnode *parse_expr(parser *p, bool with_cond) {
 
 /* ------------------------------------------------------------ statements */
 
-static bool parse_body(parser *p, const char *const *ends, nvec *out, const char **which);
+static bool parse_body(parser *p, const char *const *ends, nvec *out, const char **which, int open_line);
 
 static bool expect_block_end(parser *p, const char *what) {
     if (cur(p)->k == K_BLOCK_END) {
@@ -822,7 +822,7 @@ static jnode *parse_if(parser *p, int line) {
     static const char *const ends[] = {"elif", "else", "endif", NULL};
     nvec body = {0};
     const char *which;
-    if (!parse_body(p, ends, &body, &which)) return NULL;
+    if (!parse_body(p, ends, &body, &which, line)) return NULL;
     n->body = body.v;
     n->n_body = body.n;
     if (!strcmp(which, "elif")) {
@@ -836,7 +836,7 @@ static jnode *parse_if(parser *p, int line) {
         if (!expect_block_end(p, "else")) return NULL;
         static const char *const ends2[] = {"endif", NULL};
         nvec alt = {0};
-        if (!parse_body(p, ends2, &alt, &which)) return NULL;
+        if (!parse_body(p, ends2, &alt, &which, line)) return NULL;
         n->alt = alt.v;
         n->n_alt = alt.n;
     }
@@ -862,7 +862,7 @@ static jnode *parse_for(parser *p, int line) {
     nvec body = {0};
     const char *which;
     p->loops++;
-    bool ok = parse_body(p, ends, &body, &which);
+    bool ok = parse_body(p, ends, &body, &which, line);
     p->loops--;
     if (!ok) return NULL;
     n->body = body.v;
@@ -871,7 +871,7 @@ static jnode *parse_for(parser *p, int line) {
         if (!expect_block_end(p, "else")) return NULL;
         static const char *const ends2[] = {"endfor", NULL};
         nvec alt = {0};
-        if (!parse_body(p, ends2, &alt, &which)) return NULL;
+        if (!parse_body(p, ends2, &alt, &which, line)) return NULL;
         n->alt = alt.v;
         n->n_alt = alt.n;
     }
@@ -892,7 +892,7 @@ static jnode *parse_set(parser *p, int line) {
         static const char *const ends[] = {"endset", NULL};
         nvec body = {0};
         const char *which;
-        if (!n || !parse_body(p, ends, &body, &which) || !expect_block_end(p, "endset")) return NULL;
+        if (!n || !parse_body(p, ends, &body, &which, line) || !expect_block_end(p, "endset")) return NULL;
         n->str = name;
         n->body = body.v;
         n->n_body = body.n;
@@ -931,7 +931,7 @@ static jnode *parse_macro(parser *p, int line) {
     const char *which;
     int loops = p->loops;
     p->loops = 0; /* a loop around a macro's definition is not around its body */
-    bool ok = parse_body(p, ends, &body, &which);
+    bool ok = parse_body(p, ends, &body, &which, line);
     p->loops = loops;
     if (!ok) return NULL;
     n->body = body.v;
@@ -941,14 +941,15 @@ static jnode *parse_macro(parser *p, int line) {
 
 /* Statements until one of `ends` (a block tag whose name is in the list,
  * consumed up to the name; *which = that name) or, with ends NULL, the end. */
-static bool parse_body(parser *p, const char *const *ends, nvec *out, const char **which) {
+static bool parse_body(parser *p, const char *const *ends, nvec *out, const char **which, int open_line) {
     if (!enter(p)) return false;
-    int start_line = cur(p)->line;
     for (;;) {
         token *t = cur(p);
         if (t->k == K_EOF) {
             if (!ends) break;
-            return fail(p, start_line, "the block that starts here is never closed (expected '%s')", ends[0]);
+            int last = 0;
+            while (ends[last + 1]) last++;
+            return fail(p, open_line, "this block is never closed (expected '{%% %s %%}')", ends[last]);
         }
         if (t->k == K_TEXT) {
             jnode *n = node(p, N_TEXT, t->line);
@@ -1028,7 +1029,7 @@ desk_status jinja_parse(const char *text, size_t len, jtemplate **out, desk_erro
     src[n] = 0;
     parser p = {.a = t->arena, .src = src, .len = n, .err = err};
     nvec body = {0};
-    bool ok = lex(&p) && parse_body(&p, NULL, &body, NULL);
+    bool ok = lex(&p) && parse_body(&p, NULL, &body, NULL, 1);
     free(p.t);
     if (!ok) {
         jinja_free(t);
