@@ -61,7 +61,7 @@ $(BUILD)/desk: $(CLI_OBJ) $(BUILD)/libdesk.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(SERVE_LIBS) $(LDLIBS)
 
-$(BUILD)/src/serve/%.o $(BUILD)/src/cli/cmd_serve.o: CFLAGS += $(SERVE_CFLAGS)
+$(BUILD)/src/serve/%.o $(BUILD)/src/cli/cmd_serve.o $(BUILD)/src/cli/cmd_chat.o: CFLAGS += $(SERVE_CFLAGS)
 
 # per-file ISA flags: these files are only entered after a CPUID check
 $(BUILD)/src/kernels/x86/avx2.o: CFLAGS += -mavx2 -mfma -mf16c

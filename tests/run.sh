@@ -72,6 +72,15 @@ else
     skip "chat templates" "$PY has no jinja2 (apt-get install python3-jinja2)"
 fi
 
+chat_cli() {
+    $B/make_model "$TMP/chat.gguf" wide Q4_0 3 || return 1
+    mkdir -p "$TMP/chat"
+    stories=""
+    [ -f "$SHARED/data/models/stories260K.gguf" ] && stories=$SHARED/data/models/stories260K.gguf
+    "$PY" tests/chat/chat_pty.py "$BUILD/desk" "$TMP/chat" "$TMP/chat.gguf" $stories
+}
+suite "desk chat: in a pseudo-terminal (Ctrl-C, multi-line, /save /reset /load, full context) and through a pipe" chat_cli
+
 # ---- desk quantize -------------------------------------------------------------
 quant() {
     for v in llama3 qwen2; do

@@ -25,14 +25,7 @@ static void run_usage(FILE *f) {
             "  -c, --ctx N              context length (default: model's, at most 4096)\n"
             "  -t, --threads N          threads (default: every core)\n"
             "  -b, --batch N            prompt tokens per forward pass (default 256)\n"
-            "      --temp T             temperature; 0 = greedy (default 0.8)\n"
-            "      --top-k K            (default 40; 0 = off)\n"
-            "      --top-p P            (default 0.95; 1 = off)\n"
-            "      --min-p P            (default 0.05; 0 = off)\n"
-            "      --repeat-penalty R   (default 1.0 = off)\n"
-            "      --repeat-last-n N    tokens the penalties look back on (default 64)\n"
-            "      --frequency-penalty F, --presence-penalty P   (default 0)\n"
-            "      --seed S             sampler seed (default 0): same seed, same output\n"
+            CLI_SAMPLER_USAGE
             "      --no-special         treat special-token text in the prompt as plain text\n"
             "      --ignore-eos         keep generating past end-of-generation tokens\n"
             "      --kv-type T          KV cache element type: f16 (default) or q8_0 (half the memory)\n");
@@ -40,13 +33,15 @@ static void run_usage(FILE *f) {
 
 int cmd_run(int argc, char **argv) {
     const char *C = "run", *model = NULL, *prompt = NULL, *file = NULL;
-    long n_predict = 128, n_ctx = 0, threads = 0, batch = 256, v;
-    double f;
+    long n_predict = 128, n_ctx = 0, threads = 0, batch = 256;
     bool parse_special = true, ignore_eos = false;
     int kv_type = DESK_TYPE_F16;
     desk_sampler_params sp = desk_sampler_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val;
+        int sf = cli_sampler_flag(C, argc, argv, &i, &sp);
+        if (sf < 0) return 2;
+        if (sf > 0) continue;
 #define VAL() do { if (!(val = cli_value(C, argc, argv, &i))) return 2; } while (0)
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) { VAL(); model = val; }
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) { VAL(); prompt = val; }
@@ -55,15 +50,6 @@ int cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx")) { VAL(); if (!cli_int(C, a, val, 1, 1 << 22, &n_ctx)) return 2; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { VAL(); if (!cli_int(C, a, val, 1, 512, &threads)) return 2; }
         else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) { VAL(); if (!cli_int(C, a, val, 1, 65536, &batch)) return 2; }
-        else if (!strcmp(a, "--temp")) { VAL(); if (!cli_float(C, a, val, 0, 100, &f)) return 2; sp.temperature = (float)f; }
-        else if (!strcmp(a, "--top-k")) { VAL(); if (!cli_int(C, a, val, 0, 1 << 24, &v)) return 2; sp.top_k = (int)v; }
-        else if (!strcmp(a, "--top-p")) { VAL(); if (!cli_float(C, a, val, 1e-9, 1, &f)) return 2; sp.top_p = (float)f; }
-        else if (!strcmp(a, "--min-p")) { VAL(); if (!cli_float(C, a, val, 0, 1, &f)) return 2; sp.min_p = (float)f; }
-        else if (!strcmp(a, "--repeat-penalty")) { VAL(); if (!cli_float(C, a, val, 1e-3, 100, &f)) return 2; sp.repeat_penalty = (float)f; }
-        else if (!strcmp(a, "--repeat-last-n")) { VAL(); if (!cli_int(C, a, val, 0, 65536, &v)) return 2; sp.repeat_last_n = (int)v; }
-        else if (!strcmp(a, "--frequency-penalty")) { VAL(); if (!cli_float(C, a, val, -100, 100, &f)) return 2; sp.frequency_penalty = (float)f; }
-        else if (!strcmp(a, "--presence-penalty")) { VAL(); if (!cli_float(C, a, val, -100, 100, &f)) return 2; sp.presence_penalty = (float)f; }
-        else if (!strcmp(a, "--seed")) { VAL(); if (!cli_u64(C, a, val, &sp.seed)) return 2; }
         else if (!strcmp(a, "--no-special")) parse_special = false;
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = true;
         else if (!strcmp(a, "--kv-type")) { VAL(); if (!cli_kv_type(C, a, val, &kv_type)) return 2; }

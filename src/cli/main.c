@@ -15,6 +15,7 @@ static void usage(FILE *f) {
             "\n"
             "commands:\n"
             "  run       generate text: desk run -m MODEL.gguf -p TEXT [-n N] [--temp T] [--seed S]\n"
+            "  chat      talk to an instruct model in the terminal (or from a pipe): desk chat -m MODEL.gguf\n"
             "  tokenize  show tokens:   desk tokenize -m MODEL.gguf -p TEXT [--ids]\n"
             "  info      describe a model file: desk info MODEL.gguf [-c CTX]\n"
             "  quantize  make a smaller file:  desk quantize IN.gguf OUT.gguf Q8_0|Q4_0|Q4_K_M\n"
@@ -39,6 +40,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "doctor")) return cmd_doctor(argc - 1, argv + 1);
     if (!strcmp(cmd, "serve")) return cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "chat")) return cmd_chat(argc - 1, argv + 1);
     if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

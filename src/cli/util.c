@@ -56,6 +56,30 @@ bool cli_kv_type(const char *cmd, const char *flag, const char *s, int *type) {
     return true;
 }
 
+int cli_sampler_flag(const char *cmd, int argc, char **argv, int *i, desk_sampler_params *sp) {
+    const char *a = argv[*i], *val;
+    static const char *const flags[] = {"--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty", "--repeat-last-n",
+                                        "--frequency-penalty", "--presence-penalty", "--seed", NULL};
+    int k = 0;
+    while (flags[k] && strcmp(flags[k], a)) k++;
+    if (!flags[k]) return 0;
+    if (!(val = cli_value(cmd, argc, argv, i))) return -1;
+    double f;
+    long v;
+    switch (k) {
+    case 0: if (!cli_float(cmd, a, val, 0, 100, &f)) return -1; sp->temperature = (float)f; break;
+    case 1: if (!cli_int(cmd, a, val, 0, 1 << 24, &v)) return -1; sp->top_k = (int)v; break;
+    case 2: if (!cli_float(cmd, a, val, 1e-9, 1, &f)) return -1; sp->top_p = (float)f; break;
+    case 3: if (!cli_float(cmd, a, val, 0, 1, &f)) return -1; sp->min_p = (float)f; break;
+    case 4: if (!cli_float(cmd, a, val, 1e-3, 100, &f)) return -1; sp->repeat_penalty = (float)f; break;
+    case 5: if (!cli_int(cmd, a, val, 0, 65536, &v)) return -1; sp->repeat_last_n = (int)v; break;
+    case 6: if (!cli_float(cmd, a, val, -100, 100, &f)) return -1; sp->frequency_penalty = (float)f; break;
+    case 7: if (!cli_float(cmd, a, val, -100, 100, &f)) return -1; sp->presence_penalty = (float)f; break;
+    default: if (!cli_u64(cmd, a, val, &sp->seed)) return -1; break;
+    }
+    return 1;
+}
+
 const char *cli_value(const char *cmd, int argc, char **argv, int *i) {
     if (*i + 1 >= argc) {
         fprintf(stderr, "desk %s: %s needs a value\n", cmd, argv[*i]);
