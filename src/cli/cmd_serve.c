@@ -25,6 +25,7 @@ static void serve_usage(FILE *f) {
             "  --api-key KEY       require 'Authorization: Bearer KEY'\n"
             "  --api-key-file F    the same, the key read from a file (first line)\n"
             "  --insecure-public   allow a non-loopback --host without an API key\n"
+            "  --verbose-prompt    log the prompt each chat request renders to (the model's chat template)\n"
             "  --max-body BYTES    largest request body (default 8388608)\n");
 }
 
@@ -55,6 +56,7 @@ int cmd_serve(int argc, char **argv) {
             cfg.api_key = key_owned;
         }
         else if (!strcmp(a, "--insecure-public")) cfg.insecure_public = true;
+        else if (!strcmp(a, "--verbose-prompt")) cfg.verbose_prompt = true;
         else if (!strcmp(a, "--max-body")) { VAL(); if (!cli_int(C, a, val, 1024, 1L << 30, &v)) return 2; cfg.max_body = (size_t)v; }
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { serve_usage(stdout); free(key_owned); return 0; }
         else { fprintf(stderr, "desk serve: unknown option '%s'\n", a); serve_usage(stderr); free(key_owned); return 2; }

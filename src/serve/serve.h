@@ -20,6 +20,7 @@ typedef struct {
     int kv_type;
     const char *api_key;       /* NULL: no authentication */
     bool insecure_public;      /* allow a non-loopback address without a key */
+    bool verbose_prompt;       /* log each chat request's rendered prompt */
     size_t max_body;           /* bytes */
 } serve_config;
 

@@ -416,6 +416,7 @@ static enum MHD_Result handle_generate(server *sv, struct MHD_Connection *c, con
         free(st);
         return send_error(c, (unsigned)oe.status, "invalid_request_error", oe.param, oe.code, "%s", oe.msg);
     }
+    if (chat && sv->cfg->verbose_prompt) fprintf(stderr, "desk serve: rendered prompt:\n%s\ndesk serve: end of prompt\n", st->g.prompt);
     /* tokenize: completions add BOS like `desk run`; chat text carries its own */
     desk_error err;
     int n = 0, flags = DESK_TOK_PARSE_SPECIAL | (chat ? 0 : DESK_TOK_ADD_BOS);

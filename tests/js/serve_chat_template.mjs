@@ -3,7 +3,7 @@
 // transformers.js uses) renders the same template, and a completion of that
 // text must give exactly the chat's tokens and text (same seed). A
 // conversation the template refuses (raise_exception) gets a 400 carrying
-// the template's message.
+// the template's message; --verbose-prompt logs exactly the rendered text.
 //
 // usage: node serve_chat_template.mjs DESK MODEL.gguf PORT TEMPLATE.jinja BOS EOS [REFUSED_MESSAGE]
 //        (BOS is also stripped from the rendered text before the completion,
@@ -19,7 +19,8 @@ const port = Number(portArg);
 let pass = 0, fail = 0;
 const check = (c, what) => (c ? pass++ : (fail++, console.error("FAIL " + what)));
 
-const proc = spawn(desk, ["serve", "-m", model, "--port", String(port), "-t", "2", "-c", "512"], { stdio: ["ignore", "ignore", "pipe"] });
+const proc = spawn(desk, ["serve", "-m", model, "--port", String(port), "-t", "2", "-c", "512", "--verbose-prompt"],
+                   { stdio: ["ignore", "ignore", "pipe"] });
 let log = "";
 proc.stderr.on("data", (d) => { log += d; });
 const base = `http://127.0.0.1:${port}`;
@@ -58,6 +59,7 @@ try {
         check(chat.usage.prompt_tokens === comp.usage.prompt_tokens,
               `conversation ${i}: chat prompt has ${chat.usage.prompt_tokens} tokens, the @huggingface/jinja rendering ${comp.usage.prompt_tokens}`);
         check(chat.choices[0].message.content === comp.choices[0].text, `conversation ${i}: chat output equals the completion of the rendered text`);
+        check(log.includes("rendered prompt:\n" + text + "\ndesk serve: end of prompt"), `conversation ${i}: --verbose-prompt logs the rendered prompt`);
     }
 } finally {
     proc.kill("SIGTERM");
