@@ -39,5 +39,14 @@ if [ -d "$SHARED/data" ]; then
         $T/ggml-vocab-llama-spm.gguf $T/ggml-vocab-llama-spm.gguf.inp $T/ggml-vocab-llama-spm.gguf.out \
         $T/ggml-vocab-gpt-2.gguf $T/ggml-vocab-gpt-2.gguf.inp $T/ggml-vocab-gpt-2.gguf.out
 fi
+templates() {
+    TZ=UTC $Q $B/test_template || return 1
+    python3 -c 'import jinja2' 2> /dev/null || { echo "no python3 jinja2: differential part skipped"; return 0; }
+    dirs="tests/chat/features"
+    [ -d "$SHARED/data/chat-templates" ] && dirs="$dirs $SHARED/data/chat-templates"
+    # shellcheck disable=SC2086
+    DESK_RUNNER=$Q python3 tests/chat/diff_templates.py $B/render_template "$TMP" $dirs
+}
+suite "chat templates: unit tests and Jinja2 differential" templates
 echo "arm64: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -12,6 +12,7 @@ same text, or fail where Jinja2 fails (with the same message for
 raise_exception).
 
 usage: diff_templates.py RENDER_BINARY WORKDIR [TEMPLATE_DIR...]
+       (DESK_RUNNER, e.g. "qemu-aarch64", prefixes the binary's command line)
 """
 import datetime
 import glob
@@ -107,7 +108,8 @@ def main():
                 expect.append((name, ci, agp, want))
     cpath, opath = os.path.join(work, "cases.json"), os.path.join(work, "out.json")
     json.dump(cases, open(cpath, "w", encoding="utf-8"), ensure_ascii=False)
-    subprocess.run([render, cpath, opath], check=True, env={**os.environ, "TZ": "UTC"})
+    runner = os.environ.get("DESK_RUNNER", "").split()
+    subprocess.run(runner + [render, cpath, opath], check=True, env={**os.environ, "TZ": "UTC"})
     got = json.load(open(opath, encoding="utf-8"))
     bad = 0
     names, shown = set(), set()
