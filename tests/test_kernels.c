@@ -239,6 +239,29 @@ int main(void) {
     for (int j = 0; j < 32; j++) sum += qa[0].qs[j];
     CHECK(qa[0].sum == sum, "q8a sum %d != %d", qa[0].sum, sum);
     for (int j = 0; j < 32; j++) CHECK(fabsf(qa[0].d * qa[0].qs[j] - a[j]) <= qa[0].d * 0.5001f, "q8a element %d", j);
+    /* every kernel set's activation quantizer gives the scalar reference's bytes: random rows, an all-zero
+     * block, exact halves (round to even), one huge and many tiny values, negative zero */
+    {
+        enum { NQ = 32 * 40 };
+        static float xq[NQ];
+        static unsigned char ref[NQ / 32 * sizeof(desk_q8a)], got[NQ / 32 * sizeof(desk_q8a)];
+        for (int i = 0; i < NQ; i++) xq[i] = t_randf(&rng) * (float)(1 + i % 7);
+        for (int i = 32; i < 64; i++) xq[i] = 0.0f;
+        for (int i = 64; i < 96; i++) xq[i] = (float)(i - 80) * 0.5f * 127.0f / 8.0f;   /* amax 127: halves land on .5 */
+        for (int i = 96; i < 128; i++) xq[i] = i == 100 ? 1e30f : 1e-30f * (float)(i % 5 - 2);
+        xq[130] = -0.0f;
+        const char *qsets[] = {"avx2", "avx512", "neon"};
+        desk_act_q8a_fn scalar = desk_act_q8a_for("scalar");
+        scalar(xq, ref, NQ);
+        for (size_t k = 0; k < sizeof qsets / sizeof *qsets; k++) {
+            desk_act_q8a_fn f = desk_act_q8a_for(qsets[k]);
+            if (!f) continue;
+            memset(got, 0xAA, sizeof got);
+            f(xq, got, NQ);
+            CHECK(!memcmp(ref, got, sizeof ref), "%s activation quantizer differs from the scalar reference", qsets[k]);
+            simd_checked++;
+        }
+    }
     /* half precision conversion round trip over every finite half */
     int bad = 0;
     for (uint32_t h = 0; h < 65536; h++) {

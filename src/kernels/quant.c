@@ -460,23 +460,31 @@ static inline float amax_of(const float *x, int n) {
     return m;
 }
 
+static void act_q8a_ref(const float *x, void *out, int64_t n) {
+    desk_q8a *y = out;
+    for (int64_t b = 0; b < n / QK; b++, x += QK) {
+        float amax = amax_of(x, QK);
+        float d = amax / 127.0f, id = amax ? 127.0f / amax : 0.0f;
+        int sum = 0;
+        for (int j = 0; j < QK; j++) {
+            int q = clampi(rnd_small(x[j] * id), -127, 127);
+            y[b].qs[j] = (int8_t)q;
+            sum += q;
+        }
+        y[b].d = d;
+        y[b].sum = sum;
+    }
+}
+
+static const desk_kernel_set *active_set;  /* NULL = scalar reference */
+static void dispatch_init(void);
+
 void desk_act_quantize(desk_act_kind k, const float *x, void *out, int64_t n) {
     if (k == ACT_F32) {
         memcpy(out, x, (size_t)n * 4);
     } else if (k == ACT_Q8A) {
-        desk_q8a *y = out;
-        for (int64_t b = 0; b < n / QK; b++, x += QK) {
-            float amax = amax_of(x, QK);
-            float d = amax / 127.0f, id = amax ? 127.0f / amax : 0.0f;
-            int sum = 0;
-            for (int j = 0; j < QK; j++) {
-                int q = clampi(rnd_small(x[j] * id), -127, 127);
-                y[b].qs[j] = (int8_t)q;
-                sum += q;
-            }
-            y[b].d = d;
-            y[b].sum = sum;
-        }
+        dispatch_init();
+        (active_set && active_set->act_q8a ? active_set->act_q8a : act_q8a_ref)(x, out, n);
     } else {
         desk_q8k *y = out;
         for (int64_t b = 0; b < n / QKK; b++, x += QKK) {
@@ -746,16 +754,15 @@ void desk_dequantize_row(int type, const void *x, float *out, int64_t n) {
 
 /* ================================================================ dispatch */
 
-static const desk_kernel_set *active_set;  /* NULL = scalar reference */
 static atomic_int dispatch_ready;
 
 static bool never(void) { return false; }
 #if !defined(DESK_HAVE_X86)
-const desk_kernel_set desk_kernels_avx2 = {"avx2", never, {0}, {0}, {0}, {0}};
-const desk_kernel_set desk_kernels_avx512 = {"avx512", never, {0}, {0}, {0}, {0}};
+const desk_kernel_set desk_kernels_avx2 = {"avx2", never, {0}, {0}, {0}, {0}, NULL};
+const desk_kernel_set desk_kernels_avx512 = {"avx512", never, {0}, {0}, {0}, {0}, NULL};
 #endif
 #if !defined(DESK_HAVE_NEON)
-const desk_kernel_set desk_kernels_neon = {"neon", never, {0}, {0}, {0}, {0}};
+const desk_kernel_set desk_kernels_neon = {"neon", never, {0}, {0}, {0}, {0}, NULL};
 #endif
 
 static const desk_kernel_set *const SETS[] = {&desk_kernels_avx512, &desk_kernels_avx2, &desk_kernels_neon};
@@ -812,6 +819,13 @@ desk_gemv8_fn desk_gemv8(int type) {
 desk_gemv8_fn desk_gemv8_for(const char *kernels, int type) {
     for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
         if (strcmp(SETS[i]->name, kernels) == 0 && SETS[i]->usable()) return SETS[i]->gemv8[type];
+    return NULL;
+}
+
+desk_act_q8a_fn desk_act_q8a_for(const char *kernels) {
+    if (strcmp(kernels, "scalar") == 0) return act_q8a_ref;
+    for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
+        if (strcmp(SETS[i]->name, kernels) == 0 && SETS[i]->usable()) return SETS[i]->act_q8a ? SETS[i]->act_q8a : act_q8a_ref;
     return NULL;
 }
 
