@@ -845,6 +845,14 @@ static bool filter_keep(jrender *r, int line, jvalue *item, const char *attr, jv
     return run_test(r, line, targs[0]->u.str.s, v, targs + 1, tn - 1, keep);
 }
 
+/* a string value's first 63 bytes as a C string in buf[64], for number parsing */
+static const char *cstr64(const jvalue *v, char buf[64]) {
+    size_t k = v->u.str.len < 63 ? v->u.str.len : 63;
+    memcpy(buf, v->u.str.s, k);
+    buf[k] = 0;
+    return buf;
+}
+
 static jvalue *apply_filter(jrender *r, int line, const char *name, jvalue *v, jvalue **args, int n, const char **kw,
                             jvalue **kwv, int nkw) {
 #define ARG(k, nm) arg_at(args, n, kw, kwv, nkw, k, nm)
@@ -1031,12 +1039,8 @@ static jvalue *apply_filter(jrender *r, int line, const char *name, jvalue *v, j
         if (is_int(v)) return jv_int(r, ival(v));
         if (v->kind == JV_FLOAT) return isfinite(v->u.f) && fabs(v->u.f) < 9e18 ? jv_int(r, (int64_t)v->u.f) : jv_int(r, 0);
         if (v->kind == JV_STR) {
-            char buf[64];
-            size_t k = v->u.str.len < sizeof buf - 1 ? v->u.str.len : sizeof buf - 1;
-            memcpy(buf, v->u.str.s, k);
-            buf[k] = 0;
-            char *end;
-            long long x = strtoll(buf, &end, 10);
+            char buf[64], *end;
+            long long x = strtoll(cstr64(v, buf), &end, 10);
             return jv_int(r, end != buf && *end == 0 ? x : 0);
         }
         return jv_int(r, 0);
@@ -1044,12 +1048,8 @@ static jvalue *apply_filter(jrender *r, int line, const char *name, jvalue *v, j
     if (!strcmp(name, "float")) {
         if (is_num(v)) return jv_float(r, num(v));
         if (v->kind == JV_STR) {
-            char buf[64];
-            size_t k = v->u.str.len < sizeof buf - 1 ? v->u.str.len : sizeof buf - 1;
-            memcpy(buf, v->u.str.s, k);
-            buf[k] = 0;
-            char *end;
-            double x = strtod(buf, &end);
+            char buf[64], *end;
+            double x = strtod(cstr64(v, buf), &end);
             return jv_float(r, end != buf && *end == 0 ? x : 0.0);
         }
         return jv_float(r, 0.0);

@@ -816,6 +816,18 @@ static const char *expect_name(parser *p, const char *what) {
     return p->t[p->pos++].s;
 }
 
+/* after {% else %}: the statements up to {% END %} become n->alt */
+static bool parse_else(parser *p, jnode *n, const char *end, int line) {
+    if (!expect_block_end(p, "else")) return false;
+    const char *const ends[] = {end, NULL};
+    nvec alt = {0};
+    const char *which;
+    if (!parse_body(p, ends, &alt, &which, line)) return false;
+    n->alt = alt.v;
+    n->n_alt = alt.n;
+    return true;
+}
+
 static jnode *parse_if(parser *p, int line) {
     jnode *n = node(p, N_IF, line);
     if (!n || !(n->a = parse_expr(p, true)) || !expect_block_end(p, "if")) return NULL;
@@ -832,14 +844,7 @@ static jnode *parse_if(parser *p, int line) {
         n->n_alt = 1;
         return n;
     }
-    if (!strcmp(which, "else")) {
-        if (!expect_block_end(p, "else")) return NULL;
-        static const char *const ends2[] = {"endif", NULL};
-        nvec alt = {0};
-        if (!parse_body(p, ends2, &alt, &which, line)) return NULL;
-        n->alt = alt.v;
-        n->n_alt = alt.n;
-    }
+    if (!strcmp(which, "else") && !parse_else(p, n, "endif", line)) return NULL;
     return expect_block_end(p, "endif") ? n : NULL;
 }
 
@@ -867,14 +872,7 @@ static jnode *parse_for(parser *p, int line) {
     if (!ok) return NULL;
     n->body = body.v;
     n->n_body = body.n;
-    if (!strcmp(which, "else")) {
-        if (!expect_block_end(p, "else")) return NULL;
-        static const char *const ends2[] = {"endfor", NULL};
-        nvec alt = {0};
-        if (!parse_body(p, ends2, &alt, &which, line)) return NULL;
-        n->alt = alt.v;
-        n->n_alt = alt.n;
-    }
+    if (!strcmp(which, "else") && !parse_else(p, n, "endfor", line)) return NULL;
     return expect_block_end(p, "endfor") ? n : NULL;
 }
 
