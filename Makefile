@@ -94,6 +94,7 @@ fuzz:
 	clang -O1 -g -Iinclude $(ASAN_UBSAN) -fsanitize=fuzzer -o build-fuzz/fuzz/fuzz_gguf fuzz/fuzz_gguf.c build-fuzz/libdesk.a $(LDLIBS)
 	clang -O1 -g -Iinclude $(ASAN_UBSAN) -fsanitize=fuzzer -o build-fuzz/fuzz/fuzz_tokenize fuzz/fuzz_tokenize.c build-fuzz/libdesk.a $(LDLIBS)
 	clang -O1 -g -Iinclude $(ASAN_UBSAN) -fsanitize=fuzzer -o build-fuzz/fuzz/fuzz_template fuzz/fuzz_template.c build-fuzz/libdesk.a $(LDLIBS)
+	clang -O1 -g -Iinclude -Isrc $(ASAN_UBSAN) -fsanitize=fuzzer -o build-fuzz/fuzz/fuzz_grammar fuzz/fuzz_grammar.c build-fuzz/libdesk.a $(LDLIBS)
 	clang -O1 -g -Iinclude -Isrc $(SERVE_CFLAGS) $(ASAN_UBSAN) -fsanitize=fuzzer -o build-fuzz/fuzz/fuzz_request fuzz/fuzz_request.c src/serve/openai.c build-fuzz/libdesk.a $(SERVE_LIBS) $(LDLIBS)
 
 # arm64: cross-compile (Debian's gcc-aarch64-linux-gnu + arm64 library packages) and run under qemu-user

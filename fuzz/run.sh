@@ -7,7 +7,9 @@ F=$1 S=$2
 B=${BUILD:-build}/tests   # make_model for the seed corpus
 W=$(mktemp -d "${TMPDIR:-/tmp}/desk-fuzz.XXXXXX")
 trap 'rm -rf "$W"' EXIT
-mkdir -p "$W/gguf" "$W/text" "$W/json" "$W/tmpl"
+mkdir -p "$W/gguf" "$W/text" "$W/json" "$W/tmpl" "$W/gbnf"
+printf 'root ::= "[" (value ("," value)*)? "]"\nvalue ::= [0-9]+ | root' > "$W/gbnf/a"
+printf 'root ::= ("ab" | [^a-c\\n]){2,4} "\\u20ac"? # c\n' > "$W/gbnf/b"
 # templates: the test suite's feature templates and, when present, the published ones
 cp tests/chat/features/*.jinja "$W/tmpl/"
 [ -d "${DESK_SHARED:-../shared}/data/chat-templates" ] && cp "${DESK_SHARED:-../shared}"/data/chat-templates/*.jinja "$W/tmpl/"
@@ -33,5 +35,7 @@ $F/fuzz_request -max_total_time="$S" -max_len=4096 -artifact_prefix="$W/" "$W/js
 grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log3" || true
 $F/fuzz_template -max_total_time="$S" -max_len=8192 -timeout=20 -rss_limit_mb=2048 -artifact_prefix="$W/" "$W/tmpl" > "$W/log4" 2>&1 || rc=1
 grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log4" || true
-if [ $rc -ne 0 ]; then grep -h -A30 -e "ERROR" -e "runtime error" -e "deadly signal" -e "timeout" "$W/log1" "$W/log2" "$W/log3" "$W/log4" | head -60; fi
+$F/fuzz_grammar -max_total_time="$S" -max_len=2048 -timeout=20 -rss_limit_mb=2048 -artifact_prefix="$W/" "$W/gbnf" > "$W/log5" 2>&1 || rc=1
+grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log5" || true
+if [ $rc -ne 0 ]; then grep -h -A30 -e "ERROR" -e "runtime error" -e "deadly signal" -e "timeout" "$W/log1" "$W/log2" "$W/log3" "$W/log4" "$W/log5" | head -60; fi
 exit $rc

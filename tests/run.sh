@@ -72,6 +72,9 @@ else
     skip "chat templates" "$PY has no jinja2 (apt-get install python3-jinja2)"
 fi
 
+# ---- grammars (structured output, issue 6: the recognizer so far) ---------------
+suite "grammar: GBNF recognizer vs PCRE2 on every short string (whole and prefix), recursion, errors" $B/test_grammar
+
 chat_cli() {
     $B/make_model "$TMP/chat.gguf" wide Q4_0 3 || return 1
     mkdir -p "$TMP/chat"
@@ -252,7 +255,7 @@ fi
 FUZZ_DIR=${FUZZ_DIR:-build-fuzz/fuzz}
 if [ -x "$FUZZ_DIR/fuzz_gguf" ]; then
     fz() { sh fuzz/run.sh "$FUZZ_DIR" "${FUZZ_SECONDS:-30}"; }
-    suite "fuzz: GGUF reader, tokenizer, serve request parser and chat templates under ASan+UBSan (${FUZZ_SECONDS:-30} s each)" fz
+    suite "fuzz: GGUF reader, tokenizer, serve request parser, chat templates and grammars under ASan+UBSan (${FUZZ_SECONDS:-30} s each)" fz
 else
     skip "fuzz" "fuzzers not built (make fuzz, needs clang)"
 fi

@@ -48,5 +48,6 @@ templates() {
     DESK_RUNNER=$Q python3 tests/chat/diff_templates.py $B/render_template "$TMP" $dirs
 }
 suite "chat templates: unit tests and Jinja2 differential" templates
+suite "grammar: GBNF recognizer vs PCRE2" $Q $B/test_grammar
 echo "arm64: $pass passed, $fail failed"
 [ $fail -eq 0 ]

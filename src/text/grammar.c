@@ -1,0 +1,721 @@
+/*
+ * grammar.c - GBNF text into sequences of character sets and rule
+ * references, and the pushdown recognizer over them (see grammar.h).
+ *
+ * Compiled form: `el` holds every alternative of every rule as a run of
+ * elements ended by G_END; rule r's alternatives start at
+ * el[alts[rules[r].first .. + rules[r].n]]. A recognizer stack lists the
+ * element positions still to match, innermost last; a stack whose top is a
+ * character set is waiting for a character; an empty stack has matched the
+ * whole root. Rule references at the end of an alternative push nothing for
+ * the caller (tail calls), so `x*` (compiled as R ::= x R | "") keeps the
+ * stack flat however long the repetition runs.
+ */
+#include "text/grammar.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_RULES 65536
+#define MAX_ELEMS (1 << 22)
+#define MAX_REPEAT 10000     /* m and n of x{m,n} */
+#define MAX_STACKS 8192      /* ways a prefix may continue */
+#define MAX_DEPTH 4096       /* positions on one stack */
+#define MAX_EXPAND 200000    /* expansion steps for one character (nullable repetitions can branch a lot) */
+
+enum { G_END, G_CHARS, G_RULE };
+typedef struct { uint32_t lo, hi; } crange;
+typedef struct { uint8_t kind; bool neg; int32_t a, n; } gelem;   /* G_CHARS: ranges [a, a+n); G_RULE: rule a */
+
+typedef struct { gelem *v; int n, cap; } seq;
+typedef struct {
+    char *name;
+    seq *alts;
+    int n_alts, cap_alts;
+    int line;                  /* where defined (0: only referenced so far) */
+    bool helper;
+} brule;
+
+struct dgrammar {
+    gelem *el;
+    int n_el;
+    crange *rg;
+    int n_rg;
+    int *alts;                 /* element index of each alternative's start */
+    struct { int first, n; } *rules;
+    int n_rules, root;
+};
+
+/* ------------------------------------------------------------ parsing */
+
+typedef struct {
+    const char *s;
+    size_t len, pos;
+    int line;
+    brule *rules;
+    int n_rules, cap_rules;
+    crange *rg;
+    int n_rg, cap_rg;
+    long n_elems;
+    desk_error *err;
+    bool failed;
+} gparser;
+
+static bool gfail(gparser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool gfail(gparser *p, const char *fmt, ...) {
+    if (p->failed) return false;
+    p->failed = true;
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    desk_fail(p->err, DESK_EFORMAT, "grammar line %d: %s", p->line, msg);
+    return false;
+}
+
+static bool grow(gparser *p, void **v, int *cap, int need, size_t size) {
+    if (need <= *cap) return true;
+    int c = *cap ? *cap : 8;
+    while (c < need) c *= 2;
+    void *n = realloc(*v, (size_t)c * size);
+    if (!n) return gfail(p, "out of memory");
+    *v = n;
+    *cap = c;
+    return true;
+}
+
+static bool seq_push(gparser *p, seq *q, gelem e) {
+    if (++p->n_elems > MAX_ELEMS) return gfail(p, "the grammar is too large");
+    if (!grow(p, (void **)&q->v, &q->cap, q->n + 1, sizeof *q->v)) return false;
+    q->v[q->n++] = e;
+    return true;
+}
+
+static int rule_id(gparser *p, const char *name, size_t n) {
+    for (int i = 0; i < p->n_rules; i++)
+        if (!p->rules[i].helper && strlen(p->rules[i].name) == n && !memcmp(p->rules[i].name, name, n)) return i;
+    if (p->n_rules >= MAX_RULES) return gfail(p, "more than %d rules", MAX_RULES), -1;
+    if (!grow(p, (void **)&p->rules, &p->cap_rules, p->n_rules + 1, sizeof *p->rules)) return -1;
+    brule *r = &p->rules[p->n_rules];
+    memset(r, 0, sizeof *r);
+    if (!(r->name = malloc(n + 1))) return gfail(p, "out of memory"), -1;
+    memcpy(r->name, name, n);
+    r->name[n] = 0;
+    return p->n_rules++;
+}
+
+static int new_helper(gparser *p) {
+    char name[32];
+    snprintf(name, sizeof name, "(helper %d)", p->n_rules);
+    int id = rule_id(p, name, strlen(name));
+    if (id >= 0) {
+        p->rules[id].helper = true;
+        p->rules[id].line = p->line;
+    }
+    return id;
+}
+
+static seq *add_alt(gparser *p, int rule) {
+    brule *r = &p->rules[rule];
+    if (!grow(p, (void **)&r->alts, &r->cap_alts, r->n_alts + 1, sizeof *r->alts)) return NULL;
+    memset(&r->alts[r->n_alts], 0, sizeof *r->alts);
+    return &r->alts[r->n_alts++];
+}
+
+static bool add_range(gparser *p, uint32_t lo, uint32_t hi) {
+    if (!grow(p, (void **)&p->rg, &p->cap_rg, p->n_rg + 1, sizeof *p->rg)) return false;
+    p->rg[p->n_rg++] = (crange){lo, hi};
+    return true;
+}
+
+static void skip_space(gparser *p, bool newlines) {
+    while (p->pos < p->len) {
+        char c = p->s[p->pos];
+        if (c == '#') {
+            while (p->pos < p->len && p->s[p->pos] != '\n') p->pos++;
+        } else if (c == ' ' || c == '\t' || c == '\r') {
+            p->pos++;
+        } else if (c == '\n' && newlines) {
+            p->pos++;
+            p->line++;
+        } else {
+            break;
+        }
+    }
+}
+
+static bool is_word(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'; }
+
+/* one character of a literal or class at p->pos (escapes decoded) */
+static bool read_char(gparser *p, uint32_t *cp) {
+    const unsigned char *s = (const unsigned char *)p->s;
+    if (p->pos >= p->len) return gfail(p, "unexpected end of the grammar");
+    unsigned char c = s[p->pos];
+    if (c == '\\') {
+        if (p->pos + 1 >= p->len) return gfail(p, "a backslash at the end");
+        char e = (char)s[p->pos + 1];
+        p->pos += 2;
+        int nd = e == 'x' ? 2 : e == 'u' ? 4 : e == 'U' ? 8 : 0;
+        if (nd) {
+            uint32_t v = 0;
+            for (int k = 0; k < nd; k++, p->pos++) {
+                char h = p->pos < p->len ? p->s[p->pos] : 0;
+                int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+                if (d < 0) return gfail(p, "bad \\%c escape", e);
+                v = v * 16 + (uint32_t)d;
+            }
+            if (v > 0x10FFFF) return gfail(p, "\\%c escape beyond U+10FFFF", e);
+            *cp = v;
+            return true;
+        }
+        switch (e) {
+        case 'n': *cp = '\n'; return true;
+        case 't': *cp = '\t'; return true;
+        case 'r': *cp = '\r'; return true;
+        case '\\': case '"': case '\'': case '[': case ']': case '-': case '^': *cp = (uint32_t)e; return true;
+        default: return gfail(p, "unknown escape \\%c", e);
+        }
+    }
+    int l = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (!l || p->pos + (size_t)l > p->len) return gfail(p, "invalid UTF-8 in a literal");
+    uint32_t v = l == 1 ? c : l == 2 ? c & 0x1F : l == 3 ? c & 0x0F : c & 0x07;
+    for (int k = 1; k < l; k++) {
+        if ((s[p->pos + (size_t)k] & 0xC0) != 0x80) return gfail(p, "invalid UTF-8 in a literal");
+        v = (v << 6) | (s[p->pos + (size_t)k] & 0x3F);
+    }
+    if (c == '\n') p->line++;
+    p->pos += (size_t)l;
+    *cp = v;
+    return true;
+}
+
+static bool parse_alternates(gparser *p, int rule, bool nested);
+
+/* wraps q->v[from..] into a helper rule; q keeps one reference to it */
+static bool wrap(gparser *p, seq *q, int from) {
+    int h = new_helper(p);
+    if (h < 0) return false;
+    seq *a = add_alt(p, h);
+    if (!a) return false;
+    for (int i = from; i < q->n; i++)
+        if (!seq_push(p, a, q->v[i])) return false;
+    if (!seq_push(p, a, (gelem){G_END, false, 0, 0})) return false;
+    q->n = from;
+    return seq_push(p, q, (gelem){G_RULE, false, h, 0});
+}
+
+/* a helper R ::= X R | "" (star) or R ::= X | "" (optional), for one element X */
+static int star_or_opt(gparser *p, gelem x, bool star, int tail) {
+    int h = new_helper(p);
+    if (h < 0) return -1;
+    seq *a = add_alt(p, h);
+    if (!a || !seq_push(p, a, x)) return -1;
+    if (star && !seq_push(p, a, (gelem){G_RULE, false, h, 0})) return -1;
+    if (!star && tail >= 0 && !seq_push(p, a, (gelem){G_RULE, false, tail, 0})) return -1;
+    if (!seq_push(p, a, (gelem){G_END, false, 0, 0})) return -1;
+    seq *e = add_alt(p, h);
+    if (!e || !seq_push(p, e, (gelem){G_END, false, 0, 0})) return -1;
+    return h;
+}
+
+static bool repeat(gparser *p, seq *q, int from, long lo, long hi /* -1: unbounded */) {
+    if (q->n - from != 1 && !wrap(p, q, from)) return false;
+    gelem x = q->v[q->n - 1];
+    q->n--;
+    for (long i = 0; i < lo; i++)
+        if (!seq_push(p, q, x)) return false;
+    if (hi < 0) {
+        int h = star_or_opt(p, x, true, -1);
+        return h >= 0 && seq_push(p, q, (gelem){G_RULE, false, h, 0});
+    }
+    int tail = -1; /* optional chain: O_k ::= X O_{k-1} | "" */
+    for (long i = lo; i < hi; i++)
+        if ((tail = star_or_opt(p, x, false, tail)) < 0) return false;
+    return tail < 0 || seq_push(p, q, (gelem){G_RULE, false, tail, 0});
+}
+
+static bool parse_number(gparser *p, long *v) {
+    if (p->pos >= p->len || p->s[p->pos] < '0' || p->s[p->pos] > '9') return gfail(p, "expected a number in {}");
+    *v = 0;
+    while (p->pos < p->len && p->s[p->pos] >= '0' && p->s[p->pos] <= '9') {
+        *v = *v * 10 + (p->s[p->pos++] - '0');
+        if (*v > MAX_REPEAT) return gfail(p, "repetition counts above %d are not supported", MAX_REPEAT);
+    }
+    return true;
+}
+
+static bool parse_sequence(gparser *p, seq *q, bool nested) {
+    int last = -1; /* where the last item starts, for a repetition after it */
+    for (;;) {
+        skip_space(p, nested);
+        if (p->pos >= p->len) break;
+        char c = p->s[p->pos];
+        if (c == '|' || c == ')' || c == '\n') break;
+        if (c == '"') {
+            p->pos++;
+            last = q->n;
+            while (p->pos < p->len && p->s[p->pos] != '"') {
+                uint32_t cp;
+                if (!read_char(p, &cp) || !add_range(p, cp, cp) || !seq_push(p, q, (gelem){G_CHARS, false, p->n_rg - 1, 1})) return false;
+            }
+            if (p->pos >= p->len) return gfail(p, "unterminated string literal");
+            p->pos++;
+            if (q->n == last) last = -1; /* "" matches nothing: no item to repeat */
+        } else if (c == '[') {
+            p->pos++;
+            bool neg = p->pos < p->len && p->s[p->pos] == '^';
+            if (neg) p->pos++;
+            int first = p->n_rg;
+            while (p->pos < p->len && p->s[p->pos] != ']') {
+                uint32_t lo, hi;
+                if (!read_char(p, &lo)) return false;
+                hi = lo;
+                if (p->pos + 1 < p->len && p->s[p->pos] == '-' && p->s[p->pos + 1] != ']') {
+                    p->pos++;
+                    if (!read_char(p, &hi)) return false;
+                    if (hi < lo) return gfail(p, "character range out of order");
+                }
+                if (!add_range(p, lo, hi)) return false;
+            }
+            if (p->pos >= p->len) return gfail(p, "unterminated character class");
+            p->pos++;
+            last = q->n;
+            if (!seq_push(p, q, (gelem){G_CHARS, neg, first, p->n_rg - first})) return false;
+        } else if (c == '.') {
+            p->pos++;
+            last = q->n;
+            if (!add_range(p, 0, 0x10FFFF) || !seq_push(p, q, (gelem){G_CHARS, false, p->n_rg - 1, 1})) return false;
+        } else if (is_word(c)) {
+            size_t s = p->pos;
+            while (p->pos < p->len && is_word(p->s[p->pos])) p->pos++;
+            size_t e = p->pos;
+            skip_space(p, false);
+            if (p->pos + 3 <= p->len && !strncmp(p->s + p->pos, "::=", 3)) { /* the next rule starts here */
+                p->pos = s;
+                break;
+            }
+            int id = rule_id(p, p->s + s, e - s);
+            if (id < 0) return false;
+            last = q->n;
+            if (!seq_push(p, q, (gelem){G_RULE, false, id, 0})) return false;
+        } else if (c == '(') {
+            p->pos++;
+            int h = new_helper(p);
+            if (h < 0 || !parse_alternates(p, h, true)) return false;
+            skip_space(p, true);
+            if (p->pos >= p->len || p->s[p->pos] != ')') return gfail(p, "expected ')'");
+            p->pos++;
+            last = q->n;
+            if (!seq_push(p, q, (gelem){G_RULE, false, h, 0})) return false;
+        } else if (c == '*' || c == '+' || c == '?') {
+            if (last < 0) return gfail(p, "'%c' with nothing before it to repeat", c);
+            p->pos++;
+            if (!repeat(p, q, last, c == '+' ? 1 : 0, c == '?' ? 1 : -1)) return false;
+            last = -1;
+        } else if (c == '{') {
+            if (last < 0) return gfail(p, "'{' with nothing before it to repeat");
+            p->pos++;
+            long lo, hi;
+            if (!parse_number(p, &lo)) return false;
+            hi = lo;
+            if (p->pos < p->len && p->s[p->pos] == ',') {
+                p->pos++;
+                hi = -1;
+                if (p->pos < p->len && p->s[p->pos] != '}' && !parse_number(p, &hi)) return false;
+            }
+            if (p->pos >= p->len || p->s[p->pos] != '}') return gfail(p, "expected '}'");
+            p->pos++;
+            if (hi >= 0 && hi < lo) return gfail(p, "{%ld,%ld}: the maximum is below the minimum", lo, hi);
+            if (!repeat(p, q, last, lo, hi)) return false;
+            last = -1;
+        } else {
+            return gfail(p, "unexpected '%c'", c);
+        }
+    }
+    return true;
+}
+
+static bool parse_alternates(gparser *p, int rule, bool nested) {
+    for (;;) {
+        if (!add_alt(p, rule)) return false;
+        int idx = p->rules[rule].n_alts - 1;
+        seq tmp = {0};
+        bool ok = parse_sequence(p, &tmp, nested) && seq_push(p, &tmp, (gelem){G_END, false, 0, 0});
+        p->rules[rule].alts[idx] = tmp; /* parse_sequence may have moved the rules array */
+        if (!ok) return false;
+        skip_space(p, nested);
+        if (!nested) { /* a top-level rule goes on when the next line starts with '|' */
+            size_t save = p->pos;
+            int line = p->line;
+            skip_space(p, true);
+            if (p->pos >= p->len || p->s[p->pos] != '|') {
+                p->pos = save;
+                p->line = line;
+            }
+        }
+        if (p->pos < p->len && p->s[p->pos] == '|') {
+            p->pos++;
+            continue;
+        }
+        return true;
+    }
+}
+
+/* ------------------------------------------------------------ checks and flattening */
+
+static bool check(gparser *p, dgrammar *g) {
+    int root = -1;
+    for (int i = 0; i < p->n_rules; i++) {
+        if (!p->rules[i].line && !p->rules[i].helper) {
+            p->line = 0;
+            return gfail(p, "rule '%s' is used but never defined", p->rules[i].name);
+        }
+        if (!p->rules[i].helper && !strcmp(p->rules[i].name, "root")) root = i;
+    }
+    if (root < 0) return p->line = 0, gfail(p, "there is no 'root' rule");
+    /* nullable rules, by fixed point */
+    bool *null = calloc((size_t)p->n_rules, 1);
+    if (!null) return gfail(p, "out of memory");
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (int r = 0; r < p->n_rules; r++) {
+            if (null[r]) continue;
+            for (int a = 0; a < p->rules[r].n_alts && !null[r]; a++) {
+                bool all = true;
+                for (int k = 0; k < p->rules[r].alts[a].n && all; k++) {
+                    gelem e = p->rules[r].alts[a].v[k];
+                    if (e.kind == G_CHARS || (e.kind == G_RULE && !null[e.a])) all = false;
+                }
+                if (all) null[r] = changed = true;
+            }
+        }
+    }
+    /* left recursion: a rule reachable from itself without consuming a character */
+    int *state = calloc((size_t)p->n_rules, sizeof *state), *stack = malloc((size_t)p->n_rules * 2 * sizeof *stack);
+    bool ok = state && stack;
+    for (int start = 0; ok && start < p->n_rules; start++) {
+        if (state[start]) continue;
+        /* iterative DFS over "r can begin with s" edges; state 1 = on the path, 2 = done */
+        int sp = 0;
+        stack[sp++] = start;
+        stack[sp++] = 0;
+        state[start] = 1;
+        while (sp && ok) {
+            int r = stack[sp - 2], edge = stack[sp - 1]++, k = 0, target = -1;
+            for (int a = 0; a < p->rules[r].n_alts && target < 0; a++)
+                for (int i = 0; i < p->rules[r].alts[a].n; i++) {
+                    gelem e = p->rules[r].alts[a].v[i];
+                    if (e.kind != G_RULE) break;
+                    if (k++ == edge) { target = e.a; break; }
+                    if (!null[e.a]) break;
+                }
+            if (target < 0) {
+                state[r] = 2;
+                sp -= 2;
+                continue;
+            }
+            if (state[target] == 1) {
+                int named = target;
+                for (int i = sp - 2; i >= 0 && p->rules[named].helper; i -= 2) named = stack[i];
+                p->line = p->rules[named].line;
+                ok = gfail(p, "rule '%s' is left-recursive (it can reach itself before matching a character)", p->rules[named].name);
+            } else if (!state[target]) {
+                state[target] = 1;
+                stack[sp++] = target;
+                stack[sp++] = 0;
+            }
+        }
+    }
+    free(null);
+    free(state);
+    free(stack);
+    if (!ok) return p->failed ? false : gfail(p, "out of memory");
+    /* flatten */
+    g->n_rules = p->n_rules;
+    g->root = root;
+    g->rules = calloc((size_t)p->n_rules, sizeof *g->rules);
+    int n_alts = 0, n_el = 0;
+    for (int r = 0; r < p->n_rules; r++) {
+        n_alts += p->rules[r].n_alts;
+        for (int a = 0; a < p->rules[r].n_alts; a++) n_el += p->rules[r].alts[a].n;
+    }
+    g->alts = malloc((size_t)(n_alts ? n_alts : 1) * sizeof *g->alts);
+    g->el = malloc((size_t)(n_el ? n_el : 1) * sizeof *g->el);
+    if (!g->rules || !g->alts || !g->el) return gfail(p, "out of memory");
+    int ai = 0;
+    for (int r = 0; r < p->n_rules; r++) {
+        g->rules[r].first = ai;
+        g->rules[r].n = p->rules[r].n_alts;
+        for (int a = 0; a < p->rules[r].n_alts; a++) {
+            g->alts[ai++] = g->n_el;
+            memcpy(g->el + g->n_el, p->rules[r].alts[a].v, (size_t)p->rules[r].alts[a].n * sizeof *g->el);
+            g->n_el += p->rules[r].alts[a].n;
+        }
+    }
+    g->rg = p->rg;
+    g->n_rg = p->n_rg;
+    p->rg = NULL;
+    return true;
+}
+
+desk_status dgrammar_parse(const char *text, size_t len, dgrammar **out, desk_error *err) {
+    *out = NULL;
+    gparser p = {.s = text, .len = len, .line = 1, .err = err};
+    dgrammar *g = calloc(1, sizeof *g);
+    bool ok = g != NULL;
+    if (!ok) gfail(&p, "out of memory");
+    while (ok) {
+        skip_space(&p, true);
+        if (p.pos >= p.len) break;
+        size_t s = p.pos;
+        while (p.pos < p.len && is_word(p.s[p.pos])) p.pos++;
+        if (p.pos == s) { ok = gfail(&p, "expected a rule name, found '%c'", p.s[p.pos]); break; }
+        int id = rule_id(&p, p.s + s, p.pos - s);
+        if (id < 0) { ok = false; break; }
+        if (p.rules[id].line) { ok = gfail(&p, "rule '%s' is defined twice (first on line %d)", p.rules[id].name, p.rules[id].line); break; }
+        p.rules[id].line = p.line;
+        skip_space(&p, false);
+        if (p.pos + 3 > p.len || strncmp(p.s + p.pos, "::=", 3)) { ok = gfail(&p, "expected '::=' after '%s'", p.rules[id].name); break; }
+        p.pos += 3;
+        skip_space(&p, true);
+        ok = parse_alternates(&p, id, false);
+        if (ok && p.pos < p.len && p.s[p.pos] == ')') ok = gfail(&p, "unmatched ')'");
+    }
+    ok = ok && check(&p, g);
+    for (int i = 0; i < p.n_rules; i++) {
+        for (int a = 0; a < p.rules[i].n_alts; a++) free(p.rules[i].alts[a].v);
+        free(p.rules[i].alts);
+        free(p.rules[i].name);
+    }
+    free(p.rules);
+    free(p.rg);
+    if (!ok) {
+        dgrammar_free(g);
+        return err->status ? err->status : DESK_EFORMAT;
+    }
+    *out = g;
+    return DESK_OK;
+}
+
+void dgrammar_free(dgrammar *g) {
+    if (!g) return;
+    free(g->el);
+    free(g->rg);
+    free(g->alts);
+    free(g->rules);
+    free(g);
+}
+
+/* ------------------------------------------------------------ recognizer */
+
+typedef struct { int *v; int n; } gstack;
+struct dgstate {
+    const dgrammar *g;
+    gstack *st;
+    int n, cap;
+    uint8_t partial[4];      /* bytes of an unfinished UTF-8 character */
+    int n_partial;
+    bool overflow;           /* too many ways to continue: nothing more is allowed */
+    long work;               /* expansion steps so far for this character */
+};
+
+static bool set_has(const dgstate *s, const int *v, int n) {
+    for (int i = 0; i < s->n; i++)
+        if (s->st[i].n == n && (n == 0 || !memcmp(s->st[i].v, v, (size_t)n * sizeof *v))) return true;
+    return false;
+}
+
+static void set_add(dgstate *s, const int *v, int n) {
+    if (s->overflow || set_has(s, v, n)) return;
+    if (s->n >= MAX_STACKS || n > MAX_DEPTH) { s->overflow = true; return; }
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 16;
+        gstack *st = realloc(s->st, (size_t)cap * sizeof *st);
+        if (!st) { s->overflow = true; return; }
+        s->st = st;
+        s->cap = cap;
+    }
+    int *c = malloc((size_t)(n ? n : 1) * sizeof *c);
+    if (!c) { s->overflow = true; return; }
+    if (n) memcpy(c, v, (size_t)n * sizeof *c);
+    s->st[s->n++] = (gstack){c, n};
+}
+
+/* Adds to s every stack that `v` (scratch of room >= MAX_DEPTH + 1) can become
+ * by expanding rule references and finishing alternatives, up to a
+ * character set (or the empty stack: the root is matched). */
+static void expand(dgstate *s, int *v, int n, int depth) {
+    if (s->overflow) return;
+    if (depth > MAX_DEPTH || ++s->work > MAX_EXPAND) { s->overflow = true; return; }
+    const dgrammar *g = s->g;
+    if (n == 0) { set_add(s, v, 0); return; }
+    gelem e = g->el[v[n - 1]];
+    if (e.kind == G_END) { expand(s, v, n - 1, depth + 1); return; }
+    if (e.kind == G_CHARS) { set_add(s, v, n); return; }
+    int saved = v[n - 1], base = n - 1;
+    if (g->el[saved + 1].kind != G_END) v[base++] = saved + 1; /* where the caller goes on (none: a tail call) */
+    if (base >= MAX_DEPTH) { s->overflow = true; return; }
+    for (int a = 0; a < g->rules[e.a].n; a++) {
+        v[base] = g->alts[g->rules[e.a].first + a];
+        expand(s, v, base + 1, depth + 1);
+    }
+    v[n - 1] = saved; /* restore for the caller's next alternative */
+}
+
+static bool chars_match(const dgrammar *g, gelem e, uint32_t lo, uint32_t hi) {
+    /* does the set contain some code point in [lo, hi]? */
+    const crange *r = g->rg + e.a;
+    if (!e.neg) {
+        for (int i = 0; i < e.n; i++)
+            if (r[i].lo <= hi && r[i].hi >= lo) return true;
+        return false;
+    }
+    uint32_t cur = lo; /* negated: is some point of [lo, hi] outside every range? */
+    for (bool moved = true; moved && cur <= hi;) {
+        moved = false;
+        for (int i = 0; i < e.n; i++)
+            if (r[i].lo <= cur && r[i].hi >= cur) {
+                if (r[i].hi >= hi) return false;
+                cur = r[i].hi + 1;
+                moved = true;
+            }
+    }
+    return cur <= hi;
+}
+
+static void clear(dgstate *s) {
+    for (int i = 0; i < s->n; i++) free(s->st[i].v);
+    s->n = 0;
+    s->overflow = false;
+}
+
+dgstate *dgstate_new(const dgrammar *g) {
+    dgstate *s = calloc(1, sizeof *s);
+    int *v = malloc((MAX_DEPTH + 2) * sizeof *v);
+    if (!s || !v) { free(s); free(v); return NULL; }
+    s->g = g;
+    for (int a = 0; a < g->rules[g->root].n; a++) {
+        v[0] = g->alts[g->rules[g->root].first + a];
+        expand(s, v, 1, 0);
+    }
+    free(v);
+    if (s->overflow) { dgstate_free(s); return NULL; }
+    return s;
+}
+
+dgstate *dgstate_clone(const dgstate *s) {
+    dgstate *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->g = s->g;
+    memcpy(c->partial, s->partial, sizeof c->partial);
+    c->n_partial = s->n_partial;
+    for (int i = 0; i < s->n; i++) set_add(c, s->st[i].v, s->st[i].n);
+    if (c->overflow) { dgstate_free(c); return NULL; }
+    return c;
+}
+
+void dgstate_free(dgstate *s) {
+    if (!s) return;
+    clear(s);
+    free(s->st);
+    free(s);
+}
+
+/* advances s by one code point into *next; false if nothing matches */
+static bool step(const dgstate *s, uint32_t cp, dgstate *next, int *scratch) {
+    for (int i = 0; i < s->n; i++) {
+        const gstack *t = &s->st[i];
+        if (!t->n) continue;
+        gelem e = s->g->el[t->v[t->n - 1]];
+        if (!chars_match(s->g, e, cp, cp)) continue;
+        memcpy(scratch, t->v, (size_t)t->n * sizeof *scratch);
+        scratch[t->n - 1]++;
+        expand(next, scratch, t->n, 0);
+    }
+    return next->n > 0 && !next->overflow;
+}
+
+/* the code points whose UTF-8 encoding starts with these bytes (1-3 of them) */
+static bool prefix_range(const uint8_t *b, int n, uint32_t *lo, uint32_t *hi) {
+    int len = b[0] >= 0xC2 && b[0] <= 0xDF ? 2 : (b[0] & 0xF0) == 0xE0 ? 3 : b[0] >= 0xF0 && b[0] <= 0xF4 ? 4 : 0;
+    if (!len || n >= len) return false;
+    uint32_t v = b[0] & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
+    for (int k = 1; k < n; k++) {
+        if ((b[k] & 0xC0) != 0x80) return false;
+        v = (v << 6) | (b[k] & 0x3F);
+    }
+    int rest = 6 * (len - n);
+    *lo = v << rest;
+    *hi = *lo | ((1u << rest) - 1);
+    uint32_t min = len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
+    if (*hi < min || *lo > 0x10FFFF) return false;
+    if (*lo < min) *lo = min;
+    if (*hi > 0x10FFFF) *hi = 0x10FFFF;
+    return true;
+}
+
+/* Runs the bytes from s; on success *out (if given) receives the new state. */
+static bool run(const dgstate *s, const char *bytes, size_t n, dgstate **out) {
+    dgstate *cur = dgstate_clone(s);
+    int *scratch = malloc((MAX_DEPTH + 2) * sizeof *scratch);
+    bool ok = cur && scratch;
+    for (size_t i = 0; ok && i < n; i++) {
+        cur->partial[cur->n_partial++] = (uint8_t)bytes[i];
+        uint8_t b0 = cur->partial[0];
+        int len = b0 < 0x80 ? 1 : b0 >= 0xC2 && b0 <= 0xDF ? 2 : (b0 & 0xF0) == 0xE0 ? 3 : b0 >= 0xF0 && b0 <= 0xF4 ? 4 : 0;
+        if (!len) { ok = false; break; }
+        if (cur->n_partial < len) {
+            uint32_t lo, hi;
+            ok = prefix_range(cur->partial, cur->n_partial, &lo, &hi);
+            continue;
+        }
+        uint32_t cp = len == 1 ? b0 : b0 & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
+        for (int k = 1; k < len; k++) {
+            if ((cur->partial[k] & 0xC0) != 0x80) ok = false;
+            cp = (cp << 6) | (cur->partial[k] & 0x3F);
+        }
+        uint32_t min = len == 1 ? 0 : len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
+        if (!ok || cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) { ok = false; break; }
+        cur->n_partial = 0;
+        dgstate *next = calloc(1, sizeof *next);
+        if (!next) { ok = false; break; }
+        next->g = s->g;
+        ok = step(cur, cp, next, scratch);
+        dgstate_free(cur);
+        cur = next;
+    }
+    if (ok && cur->n_partial) { /* an unfinished character: some continuation of it must be allowed */
+        uint32_t lo, hi;
+        ok = prefix_range(cur->partial, cur->n_partial, &lo, &hi);
+        bool any = false;
+        for (int i = 0; ok && i < cur->n && !any; i++)
+            any = cur->st[i].n && chars_match(s->g, s->g->el[cur->st[i].v[cur->st[i].n - 1]], lo, hi);
+        ok = ok && any;
+    }
+    free(scratch);
+    if (ok && out) *out = cur;
+    else dgstate_free(cur);
+    return ok;
+}
+
+bool dgstate_allows(const dgstate *s, const char *bytes, size_t n) { return run(s, bytes, n, NULL); }
+
+bool dgstate_advance(dgstate *s, const char *bytes, size_t n) {
+    dgstate *next;
+    if (!run(s, bytes, n, &next)) return false;
+    clear(s);
+    free(s->st);
+    *s = *next;
+    free(next);
+    return true;
+}
+
+bool dgstate_complete(const dgstate *s) {
+    if (s->n_partial) return false;
+    for (int i = 0; i < s->n; i++)
+        if (s->st[i].n == 0) return true;
+    return false;
+}
