@@ -16,8 +16,8 @@ endif
 SAN     ?= 0
 BUILD   ?= $(if $(filter 1,$(SAN)),build-san,$(if $(CROSS),build-$(patsubst %-,%,$(CROSS)),build))
 PKG     ?= pkg-config
-DEPS_CFLAGS := $(shell $(PKG) --cflags libpcre2-8 libutf8proc 2>/dev/null)
-DEPS_LIBS   := $(shell $(PKG) --libs libpcre2-8 libutf8proc 2>/dev/null || echo -lpcre2-8 -lutf8proc)
+DEPS_CFLAGS := $(shell $(PKG) --cflags libpcre2-8 libutf8proc jansson 2>/dev/null)
+DEPS_LIBS   := $(shell $(PKG) --libs libpcre2-8 libutf8proc jansson 2>/dev/null || echo -lpcre2-8 -lutf8proc -ljansson)
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
@@ -95,6 +95,7 @@ fuzz:
 	clang -O1 -g -Iinclude $(ASAN_UBSAN) -fsanitize=fuzzer -o build-fuzz/fuzz/fuzz_tokenize fuzz/fuzz_tokenize.c build-fuzz/libdesk.a $(LDLIBS)
 	clang -O1 -g -Iinclude $(ASAN_UBSAN) -fsanitize=fuzzer -o build-fuzz/fuzz/fuzz_template fuzz/fuzz_template.c build-fuzz/libdesk.a $(LDLIBS)
 	clang -O1 -g -Iinclude -Isrc $(ASAN_UBSAN) -fsanitize=fuzzer -o build-fuzz/fuzz/fuzz_grammar fuzz/fuzz_grammar.c build-fuzz/libdesk.a $(LDLIBS)
+	clang -O1 -g -Iinclude -Isrc $(ASAN_UBSAN) -fsanitize=fuzzer -o build-fuzz/fuzz/fuzz_schema fuzz/fuzz_schema.c build-fuzz/libdesk.a $(LDLIBS)
 	clang -O1 -g -Iinclude -Isrc $(SERVE_CFLAGS) $(ASAN_UBSAN) -fsanitize=fuzzer -o build-fuzz/fuzz/fuzz_request fuzz/fuzz_request.c src/serve/openai.c build-fuzz/libdesk.a $(SERVE_LIBS) $(LDLIBS)
 
 # arm64: cross-compile (Debian's gcc-aarch64-linux-gnu + arm64 library packages) and run under qemu-user

@@ -7,7 +7,8 @@ F=$1 S=$2
 B=${BUILD:-build}/tests   # make_model for the seed corpus
 W=$(mktemp -d "${TMPDIR:-/tmp}/desk-fuzz.XXXXXX")
 trap 'rm -rf "$W"' EXIT
-mkdir -p "$W/gguf" "$W/text" "$W/json" "$W/tmpl" "$W/gbnf"
+mkdir -p "$W/gguf" "$W/text" "$W/json" "$W/tmpl" "$W/gbnf" "$W/schema"
+printf '{"type":"object","required":["a"],"properties":{"a":{"type":"integer","minimum":0,"maximum":9},"b":{"anyOf":[{"type":"string","pattern":"^[A-Z]{2}$"},{"type":"null"}]},"c":{"type":"array","items":{"$ref":"#/$defs/n"},"maxItems":2}},"$defs":{"n":{"type":"number","minimum":-1,"maximum":1}}}' > "$W/schema/a"
 printf 'root ::= "[" (value ("," value)*)? "]"\nvalue ::= [0-9]+ | root' > "$W/gbnf/a"
 printf 'root ::= ("ab" | [^a-c\\n]){2,4} "\\u20ac"? # c\n' > "$W/gbnf/b"
 # templates: the test suite's feature templates and, when present, the published ones
@@ -37,5 +38,7 @@ $F/fuzz_template -max_total_time="$S" -max_len=8192 -timeout=20 -rss_limit_mb=20
 grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log4" || true
 $F/fuzz_grammar -max_total_time="$S" -max_len=2048 -timeout=20 -rss_limit_mb=2048 -artifact_prefix="$W/" "$W/gbnf" > "$W/log5" 2>&1 || rc=1
 grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log5" || true
-if [ $rc -ne 0 ]; then grep -h -A30 -e "ERROR" -e "runtime error" -e "deadly signal" -e "timeout" "$W/log1" "$W/log2" "$W/log3" "$W/log4" "$W/log5" | head -60; fi
+$F/fuzz_schema -max_total_time="$S" -max_len=2048 -timeout=20 -rss_limit_mb=2048 -artifact_prefix="$W/" "$W/schema" > "$W/log6" 2>&1 || rc=1
+grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log6" || true
+if [ $rc -ne 0 ]; then grep -h -A30 -e "ERROR" -e "runtime error" -e "deadly signal" -e "timeout" "$W/log1" "$W/log2" "$W/log3" "$W/log4" "$W/log5" "$W/log6" | head -60; fi
 exit $rc

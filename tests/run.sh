@@ -74,6 +74,12 @@ fi
 
 # ---- grammars (structured output, issue 6: the recognizer so far) ---------------
 suite "grammar: GBNF recognizer vs PCRE2 on every short string (whole and prefix), recursion, errors" $B/test_grammar
+schemas() { mkdir -p "$TMP/schema" && node tests/js/schema_ajv.mjs $B/schema_sample "$TMP/schema" 100; }
+if command -v node > /dev/null && [ -d tests/js/node_modules/ajv ]; then
+    suite "JSON Schema: grammar-constrained random walks over 9 schemas all validate with ajv; unsupported keywords refused" schemas
+else
+    skip "JSON Schema" "node or tests/js/node_modules/ajv is missing (scripts/deps.sh --test)"
+fi
 
 chat_cli() {
     $B/make_model "$TMP/chat.gguf" wide Q4_0 3 || return 1
@@ -255,7 +261,7 @@ fi
 FUZZ_DIR=${FUZZ_DIR:-build-fuzz/fuzz}
 if [ -x "$FUZZ_DIR/fuzz_gguf" ]; then
     fz() { sh fuzz/run.sh "$FUZZ_DIR" "${FUZZ_SECONDS:-30}"; }
-    suite "fuzz: GGUF reader, tokenizer, serve request parser, chat templates and grammars under ASan+UBSan (${FUZZ_SECONDS:-30} s each)" fz
+    suite "fuzz: GGUF reader, tokenizer, serve request parser, chat templates, grammars and schemas under ASan+UBSan (${FUZZ_SECONDS:-30} s each)" fz
 else
     skip "fuzz" "fuzzers not built (make fuzz, needs clang)"
 fi

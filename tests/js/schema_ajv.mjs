@@ -1,0 +1,144 @@
+// schema_ajv.mjs - JSON Schema -> GBNF (src/text/schema.c) checked with an
+// independent validator, ajv: for each schema of a corpus (what a research
+// pipeline asks for, and tricky ones), random walks that may only take
+// characters the grammar allows (tests/schema_sample.c) must all parse as
+// JSON and validate; each walk must finish (bounded schemas terminate).
+// Schemas using keywords desk does not enforce must be refused with an
+// error naming the keyword and where it is - never ignored.
+//
+// usage: node schema_ajv.mjs SCHEMA_SAMPLE_BINARY WORKDIR [SAMPLES=200]
+import Ajv from "ajv";
+import { execFileSync, spawnSync } from "node:child_process";
+import fs from "node:fs";
+
+const [bin, work, nArg] = process.argv.slice(2);
+const N = Number(nArg || 200);
+let pass = 0, fail = 0;
+const check = (c, what) => (c ? pass++ : (fail++, console.error("FAIL " + what)));
+const ajv = new Ajv({ strict: false });
+
+const corpus = {
+    sentiment: {
+        type: "object", additionalProperties: false, required: ["ticker", "sentiment", "score"],
+        properties: {
+            ticker: { type: "string", pattern: "^[A-Z]{1,5}$" },
+            sentiment: { enum: ["positive", "negative", "neutral"] },
+            score: { type: "number", minimum: -1, maximum: 1 },
+            confidence: { type: "integer", minimum: 0, maximum: 100 },
+            reason: { type: "string", maxLength: 60 },
+        },
+    },
+    entities: {
+        type: "array", minItems: 1, maxItems: 5,
+        items: {
+            type: "object", required: ["name", "kind"], additionalProperties: false,
+            properties: {
+                name: { type: "string", minLength: 1, maxLength: 20 },
+                kind: { enum: ["company", "person", "index", "currency"] },
+                ticker: { type: ["string", "null"], maxLength: 6 },
+            },
+        },
+    },
+    nested: {
+        type: "object", required: ["trade", "risk"],
+        properties: {
+            trade: {
+                type: "object", required: ["side", "qty"],
+                properties: { side: { const: "buy" }, qty: { type: "integer", minimum: 1, maximum: 1000 }, limit: { type: "number", minimum: 0, maximum: 500 } },
+            },
+            risk: { type: "object", properties: { level: { enum: [1, 2, 3, null] }, note: { type: "string", maxLength: 10 } } },
+            tags: { type: "array", items: { type: "string", maxLength: 8 }, maxItems: 3 },
+        },
+    },
+    anyof_nullable: {
+        type: "object", required: ["value"],
+        properties: {
+            value: { anyOf: [{ type: "integer", minimum: -50, maximum: 50 }, { type: "string", maxLength: 5 }, { type: "null" }] },
+            flag: { type: "boolean", nullable: true },
+            choice: { oneOf: [{ type: "boolean" }, { type: "string", maxLength: 3 }] },
+        },
+    },
+    patterns: {
+        type: "object", required: ["date", "code", "isin"],
+        properties: {
+            date: { type: "string", pattern: "^\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])$" },
+            code: { type: "string", pattern: "^(BUY|SELL|HOLD)-[A-Z0-9]{2,4}$" },
+            isin: { type: "string", pattern: "^[A-Z]{2}[A-Z0-9]{9}\\d$" },
+            free: { type: "string", pattern: "^x[^y]?z$" },
+        },
+    },
+    unicode: {
+        type: "object", required: ["text", "symbol"],
+        properties: { text: { type: "string", minLength: 2, maxLength: 12 }, symbol: { enum: ["€", "¥", "£", "\u00e9\"q\\", "日本"] } },
+    },
+    recursive_refs: {
+        $defs: {
+            node: {
+                type: "object", required: ["v"], additionalProperties: false,
+                properties: { v: { type: "integer", minimum: 0, maximum: 9 }, kids: { type: "array", maxItems: 2, items: { $ref: "#/$defs/node" } } },
+            },
+        },
+        $ref: "#/$defs/node",
+    },
+    deep: {
+        type: "object", required: ["a"],
+        properties: { a: { type: "object", required: ["b"], properties: { b: { type: "object", required: ["c"], properties: { c: { type: "array", minItems: 2, maxItems: 2, items: { type: "array", items: { type: "boolean" }, maxItems: 2 } } } } } } },
+    },
+    open_map: { type: "object", additionalProperties: { type: "integer", minimum: 0, maximum: 3 } },
+};
+
+for (const [name, schema] of Object.entries(corpus)) {
+    const path = `${work}/${name}.json`;
+    fs.writeFileSync(path, JSON.stringify(schema));
+    const r = spawnSync(bin, [path, String(N), "7"], { encoding: "utf8", maxBuffer: 64 << 20 });
+    if (r.status !== 0) {
+        check(false, `${name}: schema_sample exited ${r.status}: ${r.stderr.slice(0, 400)}`);
+        continue;
+    }
+    const validate = ajv.compile(schema);
+    const lines = r.stdout.split("\n").filter((l) => l.length);
+    let bad = 0, shown = 0;
+    for (const l of lines) {
+        let v, ok = false;
+        try {
+            v = JSON.parse(l);
+            ok = validate(v);
+        } catch { ok = false; }
+        if (!ok) {
+            bad++;
+            if (shown++ < 3) console.error(`  ${name}: invalid: ${l} ${JSON.stringify(validate.errors)}`);
+        }
+    }
+    check(lines.length === N && bad === 0, `${name}: ${lines.length} samples, ${bad} invalid`);
+}
+
+// keywords desk cannot enforce are refused, naming the keyword and its path
+const refused = [
+    [{ type: "string", format: "date-time" }, "'format'", "(root)"],
+    [{ type: "object", properties: { a: { type: "number", multipleOf: 5 } } }, "'multipleOf'", "/properties/a"],
+    [{ type: "array", items: { type: "integer" }, uniqueItems: true }, "'uniqueItems'", "(root)"],
+    [{ allOf: [{ type: "string" }] }, "'allOf'", "(root)"],
+    [{ not: { type: "string" } }, "'not'", "(root)"],
+    [{ type: "object", patternProperties: { "^x": { type: "string" } } }, "'patternProperties'", "(root)"],
+    [{ type: "object", properties: { a: { type: "string" } }, minProperties: 1 }, "'minProperties'", "(root)"],
+    [{ if: { type: "string" }, then: { maxLength: 3 } }, "'if'", "(root)"],
+    [{ type: "array", prefixItems: [{ type: "string" }] }, "'prefixItems'", "(root)"],
+    [{ oneOf: [{ type: "string" }, { type: "string", maxLength: 2 }] }, "oneOf", "(root)"],
+    [{ type: "integer", minimum: 0 }, "bounded on one side", "(root)"],
+    [{ type: "number", minimum: 0.5, maximum: 2 }, "not whole numbers", "(root)"],
+    [{ $ref: "https://example.com/schema.json" }, "only local", "(root)"],
+    [{ type: "object", properties: { a: { type: "string", pattern: "^(?=x)" } } }, "lookaround", "/properties/a"],
+    [{ type: "object", required: ["missing"], properties: { a: { type: "string" } } }, "required 'missing'", "(root)"],
+    [{ type: "strange" }, "unknown type 'strange'", "(root)"],
+];
+for (const [schema, word, where] of refused) {
+    const path = `${work}/refused.json`;
+    fs.writeFileSync(path, JSON.stringify(schema));
+    const r = spawnSync(bin, [path, "gbnf"], { encoding: "utf8" });
+    check(r.status === 3 && r.stderr.includes(word) && r.stderr.includes(where),
+          `refused ${JSON.stringify(schema)}: exit ${r.status}, '${r.stderr.trim()}' should name ${word} at ${where}`);
+}
+const notJson = spawnSync(bin, ["/dev/null", "gbnf"], { encoding: "utf8" });
+check(notJson.status === 3 && /not valid JSON/.test(notJson.stderr), "an empty schema file is not JSON");
+console.log(`schema: ${Object.keys(corpus).length} schemas x ${N} samples validated by ajv, ${refused.length} refusals: ${pass} passed, ${fail} failed`);
+process.exit(fail ? 1 : 0);
