@@ -17,6 +17,7 @@
  *   9. Scheduler            desk_sched_*, desk_request_* (continuous batching of many
  *                           requests over one context, on its own thread)
  *  10. Chat templates       desk_template_* (the model's own Jinja chat template, rendered in C)
+ *  11. Structured output    desk_grammar_* (GBNF grammars, JSON Schema), desk_sampler_set_grammar
  *
  * Example: greedy completion.
  *
@@ -475,6 +476,27 @@ void desk_template_free(desk_template *t);
  * its message. */
 desk_status desk_template_render(const desk_template *t, const desk_chat_msg *msgs, int n_msgs, const desk_chat_opts *o,
                                  char **out, size_t *len, desk_error *err);
+
+/* ------------------------------------------------------- 11. structured output */
+
+/* A grammar the output must follow: GBNF text (rules `name ::= ...` with
+ * "literals", [classes], ., ( groups ), * + ? {m,n}; `root` starts), or a
+ * JSON Schema, converted to one. A schema keyword desk cannot enforce is an
+ * error naming the keyword and its path (DESK_EUNSUPPORTED), never ignored. */
+typedef struct desk_grammar desk_grammar;
+desk_status desk_grammar_from_gbnf(const char *text, size_t len, desk_grammar **out, desk_error *err);
+desk_status desk_grammar_from_json_schema(const char *json, size_t len, desk_grammar **out, desk_error *err);
+/* any JSON object (OpenAI's response_format json_object) */
+desk_status desk_grammar_json_object(desk_grammar **out, desk_error *err);
+void desk_grammar_free(desk_grammar *g);
+
+/* Constrains a sampler (the grammar must outlive it): each sampled token
+ * keeps the output a prefix of the grammar's language, and end-of-generation
+ * tokens are allowed only where the output is complete. The sampler first
+ * samples as usual and keeps the token if the grammar allows it; otherwise
+ * it masks every token the grammar does not allow and samples again.
+ * desk_sampler_reset starts the output over. */
+desk_status desk_sampler_set_grammar(desk_sampler *s, const desk_model *m, const desk_grammar *g, desk_error *err);
 
 #ifdef __cplusplus
 }

@@ -74,9 +74,12 @@ fi
 
 # ---- grammars (structured output, issue 6: the recognizer so far) ---------------
 suite "grammar: GBNF recognizer vs PCRE2 on every short string (whole and prefix), recursion, errors" $B/test_grammar
-schemas() { mkdir -p "$TMP/schema" && node tests/js/schema_ajv.mjs $B/schema_sample "$TMP/schema" 100; }
+schemas() {
+    mkdir -p "$TMP/schema" && $B/make_model "$TMP/schema.gguf" qwen2 Q8_0 7 &&
+    node tests/js/schema_ajv.mjs $B/schema_sample "$TMP/schema" 100 "$BUILD/desk" "$TMP/schema.gguf" 12
+}
 if command -v node > /dev/null && [ -d tests/js/node_modules/ajv ]; then
-    suite "JSON Schema: grammar-constrained random walks over 9 schemas all validate with ajv; unsupported keywords refused" schemas
+    suite "JSON Schema: constrained random walks and desk run --json-schema outputs all validate with ajv; bounded ones finish; unsupported keywords refused" schemas
 else
     skip "JSON Schema" "node or tests/js/node_modules/ajv is missing (scripts/deps.sh --test)"
 fi

@@ -28,11 +28,13 @@ static void run_usage(FILE *f) {
             CLI_SAMPLER_USAGE
             "      --no-special         treat special-token text in the prompt as plain text\n"
             "      --ignore-eos         keep generating past end-of-generation tokens\n"
-            "      --kv-type T          KV cache element type: f16 (default) or q8_0 (half the memory)\n");
+            "      --kv-type T          KV cache element type: f16 (default) or q8_0 (half the memory)\n"
+            "      --grammar FILE       the output must follow this GBNF grammar\n"
+            "      --json-schema FILE   the output must be JSON that validates against this schema\n");
 }
 
 int cmd_run(int argc, char **argv) {
-    const char *C = "run", *model = NULL, *prompt = NULL, *file = NULL;
+    const char *C = "run", *model = NULL, *prompt = NULL, *file = NULL, *grammar_file = NULL, *schema_file = NULL;
     long n_predict = 128, n_ctx = 0, threads = 0, batch = 256;
     bool parse_special = true, ignore_eos = false;
     int kv_type = DESK_TYPE_F16;
@@ -53,12 +55,15 @@ int cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--no-special")) parse_special = false;
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = true;
         else if (!strcmp(a, "--kv-type")) { VAL(); if (!cli_kv_type(C, a, val, &kv_type)) return 2; }
+        else if (!strcmp(a, "--grammar")) { VAL(); grammar_file = val; }
+        else if (!strcmp(a, "--json-schema")) { VAL(); schema_file = val; }
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { run_usage(stdout); return 0; }
         else { fprintf(stderr, "desk run: unknown option '%s'\n", a); run_usage(stderr); return 2; }
 #undef VAL
     }
     if (!model) { fprintf(stderr, "desk run: -m MODEL is required\n"); return 2; }
     if (!prompt == !file) { fprintf(stderr, "desk run: give exactly one of -p TEXT or -f PATH\n"); return 2; }
+    if (grammar_file && schema_file) { fprintf(stderr, "desk run: give at most one of --grammar and --json-schema\n"); return 2; }
     size_t plen = 0;
     char *owned = NULL;
     if (file) {
@@ -72,6 +77,7 @@ int cmd_run(int argc, char **argv) {
     desk_model *m = NULL;
     desk_ctx *c = NULL;
     desk_sampler *s = NULL;
+    desk_grammar *grammar = NULL;
     int32_t *toks = NULL;
     int rc = 1;
     if (desk_model_load(model, &m, &err)) { fprintf(stderr, "desk run: %s\n", err.msg); goto done; }
@@ -99,6 +105,15 @@ int cmd_run(int argc, char **argv) {
         goto done;
     }
     if (desk_sampler_new(&sp, desk_vocab_size(m), &s, &err)) { fprintf(stderr, "desk run: %s\n", err.msg); goto done; }
+    if (grammar_file || schema_file) {
+        const char *gf = grammar_file ? grammar_file : schema_file;
+        size_t gl;
+        char *gt = cli_read_file(C, gf, &gl);
+        if (!gt) goto done;
+        desk_status gst = grammar_file ? desk_grammar_from_gbnf(gt, gl, &grammar, &err) : desk_grammar_from_json_schema(gt, gl, &grammar, &err);
+        free(gt);
+        if (gst || desk_sampler_set_grammar(s, m, grammar, &err)) { fprintf(stderr, "desk run: %s: %s\n", gf, err.msg); goto done; }
+    }
     for (int i = 0; i < n_prompt; i++) desk_sampler_accept(s, toks[i]);
 
     double t0 = now_s();
@@ -134,6 +149,7 @@ done:
     free(toks);
     free(owned);
     desk_sampler_free(s);
+    desk_grammar_free(grammar);
     desk_ctx_free(c);
     desk_model_free(m);
     return rc;

@@ -12,6 +12,7 @@
  * stack flat however long the repetition runs.
  */
 #include "text/grammar.h"
+#include "text/schema.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -718,4 +719,50 @@ bool dgstate_complete(const dgstate *s) {
     for (int i = 0; i < s->n; i++)
         if (s->st[i].n == 0) return true;
     return false;
+}
+
+/* ------------------------------------------------------------ public API (desk.h part 11) */
+
+struct desk_grammar {
+    dgrammar *g;
+};
+
+const dgrammar *desk_grammar_internal(const desk_grammar *g) { return g->g; }
+
+desk_status desk_grammar_from_gbnf(const char *text, size_t len, desk_grammar **out, desk_error *err) {
+    *out = NULL;
+    desk_grammar *w = calloc(1, sizeof *w);
+    if (!w) return desk_fail(err, DESK_ENOMEM, "out of memory");
+    desk_status st = dgrammar_parse(text, len, &w->g, err);
+    if (st) {
+        free(w);
+        return st;
+    }
+    *out = w;
+    return DESK_OK;
+}
+
+desk_status desk_grammar_from_json_schema(const char *json, size_t len, desk_grammar **out, desk_error *err) {
+    *out = NULL;
+    char *gbnf;
+    desk_status st = dschema_to_gbnf(json, len, &gbnf, err);
+    if (st) return st;
+    st = desk_grammar_from_gbnf(gbnf, strlen(gbnf), out, err);
+    free(gbnf);
+    return st;
+}
+
+desk_status desk_grammar_json_object(desk_grammar **out, desk_error *err) {
+    *out = NULL;
+    char *gbnf = dschema_any_object_gbnf();
+    if (!gbnf) return desk_fail(err, DESK_ENOMEM, "out of memory");
+    desk_status st = desk_grammar_from_gbnf(gbnf, strlen(gbnf), out, err);
+    free(gbnf);
+    return st;
+}
+
+void desk_grammar_free(desk_grammar *g) {
+    if (!g) return;
+    dgrammar_free(g->g);
+    free(g);
 }

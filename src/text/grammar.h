@@ -40,5 +40,7 @@ bool dgstate_allows(const dgstate *s, const char *bytes, size_t n);
 bool dgstate_advance(dgstate *s, const char *bytes, size_t n);
 /* Whether the text so far is a whole sentence of the grammar (the end may come). */
 bool dgstate_complete(const dgstate *s);
+/* The compiled grammar behind a public desk_grammar. */
+const dgrammar *desk_grammar_internal(const desk_grammar *g);
 
 #endif

@@ -8,6 +8,7 @@
  */
 #include "base/base.h"
 #include "kernels/quant.h" /* desk_expf */
+#include "text/grammar.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -22,6 +23,14 @@ struct desk_sampler {
     int32_t *hist;       /* ring of the last repeat_last_n tokens */
     int hist_n, hist_pos;
     uint16_t *count;     /* [n_vocab] scratch for penalties */
+    /* grammar constraint (desk_sampler_set_grammar) */
+    const dgrammar *g;
+    dgstate *gs;         /* the output so far */
+    char **tok_bytes;    /* [n_vocab] each token's bytes (NULL: never allowed: special, not end-of-generation) */
+    uint16_t *tok_len;
+    bool *tok_eog;
+    float *masked;       /* [n_vocab] logits with what the grammar refuses at -inf */
+    int n_refusals;      /* samples the grammar refused (then masked and sampled again) */
 };
 
 desk_sampler_params desk_sampler_default_params(void) {
@@ -47,6 +56,10 @@ void desk_sampler_reset(desk_sampler *s) {
     uint64_t x = s->p.seed;
     for (int i = 0; i < 4; i++) s->rng[i] = splitmix64(&x);
     s->hist_n = s->hist_pos = 0;
+    if (s->g) {
+        dgstate_free(s->gs);
+        s->gs = dgstate_new(s->g);
+    }
 }
 
 desk_status desk_sampler_new(const desk_sampler_params *p, int32_t n_vocab, desk_sampler **out, desk_error *err) {
@@ -76,8 +89,24 @@ desk_status desk_sampler_new(const desk_sampler_params *p, int32_t n_vocab, desk
     return DESK_OK;
 }
 
+static void grammar_clear(desk_sampler *s) {
+    dgstate_free(s->gs);
+    s->gs = NULL;
+    for (int32_t i = 0; s->tok_bytes && i < s->n_vocab; i++) free(s->tok_bytes[i]);
+    free(s->tok_bytes);
+    free(s->tok_len);
+    free(s->tok_eog);
+    free(s->masked);
+    s->tok_bytes = NULL;
+    s->tok_len = NULL;
+    s->tok_eog = NULL;
+    s->masked = NULL;
+    s->g = NULL;
+}
+
 void desk_sampler_free(desk_sampler *s) {
     if (!s) return;
+    grammar_clear(s);
     free(s->c);
     free(s->count);
     free(s->hist);
@@ -178,7 +207,7 @@ static int32_t mass_prefix(cand *c, int32_t n, double need) {
     return hi < n ? hi : n;
 }
 
-int32_t desk_sampler_sample(desk_sampler *s, const float *logits) {
+static int32_t sample_core(desk_sampler *s, const float *logits) {
     int32_t n = s->n_vocab;
     cand *c = s->c;
     for (int32_t i = 0; i < n; i++) c[i] = (cand){isnan(logits[i]) ? -INFINITY : logits[i], i};
@@ -240,6 +269,72 @@ int32_t desk_sampler_sample(desk_sampler *s, const float *logits) {
         if (r < acc) return c[i].id;
     }
     return c[m - 1].id;
+}
+
+/* ------------------------------------------------------------ grammar constraint */
+
+desk_status desk_sampler_set_grammar(desk_sampler *s, const desk_model *m, const desk_grammar *g, desk_error *err) {
+    grammar_clear(s);
+    if (!g) return DESK_OK;
+    if (desk_vocab_size(m) != s->n_vocab)
+        return desk_fail(err, DESK_EINVAL, "the model has %d tokens; the sampler was made for %d", desk_vocab_size(m), s->n_vocab);
+    s->g = desk_grammar_internal(g);
+    s->tok_bytes = calloc((size_t)s->n_vocab, sizeof *s->tok_bytes);
+    s->tok_len = calloc((size_t)s->n_vocab, sizeof *s->tok_len);
+    s->tok_eog = calloc((size_t)s->n_vocab, sizeof *s->tok_eog);
+    s->masked = malloc((size_t)s->n_vocab * sizeof *s->masked);
+    s->gs = dgstate_new(s->g);
+    if (!s->tok_bytes || !s->tok_len || !s->tok_eog || !s->masked || !s->gs) {
+        grammar_clear(s);
+        return desk_fail(err, DESK_ENOMEM, "out of memory (or the grammar branches too much to start)");
+    }
+    char buf[1024];
+    for (int32_t i = 0; i < s->n_vocab; i++) {
+        s->tok_eog[i] = desk_token_is_eog(m, i);
+        if (s->tok_eog[i] || desk_token_is_special(m, i)) continue; /* special tokens are not text */
+        size_t n = desk_token_bytes(m, i, buf, sizeof buf);
+        if (!n) continue;
+        if (!(s->tok_bytes[i] = malloc(n))) {
+            grammar_clear(s);
+            return desk_fail(err, DESK_ENOMEM, "out of memory");
+        }
+        memcpy(s->tok_bytes[i], buf, n);
+        s->tok_len[i] = (uint16_t)n;
+    }
+    return DESK_OK;
+}
+
+static bool grammar_allows(const desk_sampler *s, int32_t t) {
+    if (t < 0 || t >= s->n_vocab) return false;
+    if (s->tok_eog[t]) return dgstate_complete(s->gs);
+    return s->tok_bytes[t] && dgstate_allows(s->gs, s->tok_bytes[t], s->tok_len[t]);
+}
+
+int32_t desk_sampler_sample(desk_sampler *s, const float *logits) {
+    if (!s->gs) return sample_core(s, logits);
+    uint64_t rng[4];
+    memcpy(rng, s->rng, sizeof rng);
+    int32_t t = sample_core(s, logits);
+    if (!grammar_allows(s, t)) { /* mask everything the grammar refuses and sample again, from the same random state */
+        s->n_refusals++;
+        int32_t any = -1, eog = -1;
+        for (int32_t i = 0; i < s->n_vocab; i++) {
+            bool ok = grammar_allows(s, i);
+            s->masked[i] = ok ? logits[i] : -INFINITY;
+            if (ok && any < 0) any = i;
+            if (ok && s->tok_eog[i] && eog < 0) eog = i;
+        }
+        if (any < 0) { /* a dead end: no token continues the grammar; end the output */
+            for (int32_t i = 0; i < s->n_vocab; i++)
+                if (s->tok_eog[i]) return i;
+            return t;
+        }
+        memcpy(s->rng, rng, sizeof rng);
+        t = sample_core(s, s->masked);
+        if (!grammar_allows(s, t)) t = eog >= 0 ? eog : any; /* only when every allowed logit is -inf */
+    }
+    if (!s->tok_eog[t]) dgstate_advance(s->gs, s->tok_bytes[t], s->tok_len[t]);
+    return t;
 }
 
 /* ------------------------------------------------------------ log-probabilities */

@@ -6,12 +6,17 @@
 // Schemas using keywords desk does not enforce must be refused with an
 // error naming the keyword and where it is - never ignored.
 //
-// usage: node schema_ajv.mjs SCHEMA_SAMPLE_BINARY WORKDIR [SAMPLES=200]
+// With DESK and MODEL: constrained decoding in the engine (`desk run
+// --json-schema`) on a random-weight model at temperature 1: every output
+// must validate, and for the schemas whose strings, arrays and nesting are
+// bounded every output must end by itself (end of generation, not length).
+//
+// usage: node schema_ajv.mjs SCHEMA_SAMPLE_BINARY WORKDIR [SAMPLES=200 [DESK MODEL [SEEDS=12]]]
 import Ajv from "ajv";
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 
-const [bin, work, nArg] = process.argv.slice(2);
+const [bin, work, nArg, desk, model, seedArg] = process.argv.slice(2);
 const N = Number(nArg || 200);
 let pass = 0, fail = 0;
 const check = (c, what) => (c ? pass++ : (fail++, console.error("FAIL " + what)));
@@ -110,6 +115,46 @@ for (const [name, schema] of Object.entries(corpus)) {
         }
     }
     check(lines.length === N && bad === 0, `${name}: ${lines.length} samples, ${bad} invalid`);
+}
+
+// constrained decoding through desk run
+const unbounded = new Set(["open_map", "recursive_refs"]); /* any number of keys / any depth: may run to the limit */
+if (desk && model) {
+    const seeds = Number(seedArg || 12);
+    for (const name of Object.keys(corpus)) {
+        const validate = ajv.compile(corpus[name]);
+        let bad = 0, unfinished = 0;
+        for (let seed = 1; seed <= seeds; seed++) {
+            const r = spawnSync(desk, ["run", "-m", model, "-p", "x", "--json-schema", `${work}/${name}.json`, "-n", "800",
+                                       "--temp", "1", "--top-k", "0", "--top-p", "1", "--min-p", "0", "--seed", String(seed), "-t", "1"],
+                                { encoding: "utf8" });
+            const text = r.stdout.replace(/\n$/, "");
+            let ok = false;
+            try { ok = r.status === 0 && validate(JSON.parse(text)); } catch { ok = false; }
+            if (!/\(end of generation\)/.test(r.stderr)) unfinished++;
+            else if (!ok) {
+                bad++;
+                if (bad < 3) console.error(`  ${name} seed ${seed}: ${text.slice(0, 200)} ${JSON.stringify(validate.errors)}`);
+            }
+        }
+        check(bad === 0, `desk run --json-schema ${name}: ${bad} of ${seeds} finished outputs do not validate`);
+        if (!unbounded.has(name)) check(unfinished === 0, `desk run --json-schema ${name}: ${unfinished} of ${seeds} did not finish by themselves`);
+    }
+    fs.writeFileSync(`${work}/answer.gbnf`, 'root ::= ("yes" | "no") " (" [0-9] "/10)"\n');
+    const outs = new Set();
+    for (let seed = 1; seed <= 8; seed++) {
+        const g = spawnSync(desk, ["run", "-m", model, "-p", "x", "--grammar", `${work}/answer.gbnf`, "-n", "50", "--temp", "1", "--seed", String(seed)],
+                            { encoding: "utf8" });
+        outs.add(g.stdout.trim());
+        check(/^(yes|no) \([0-9]\/10\)$/.test(g.stdout.trim()) && /\(end of generation\)/.test(g.stderr), `--grammar output ${JSON.stringify(g.stdout)}`);
+    }
+    fs.writeFileSync(`${work}/bad.gbnf`, "root ::= root \"a\"\n");
+    const bg = spawnSync(desk, ["run", "-m", model, "-p", "x", "--grammar", `${work}/bad.gbnf`], { encoding: "utf8" });
+    check(bg.status === 1 && bg.stderr.includes("left-recursive"), `a left-recursive grammar is refused: ${bg.stderr.trim()}`);
+    fs.writeFileSync(`${work}/multipleof.json`, JSON.stringify({ type: "object", properties: { n: { type: "integer", multipleOf: 3 } } }));
+    const r = spawnSync(desk, ["run", "-m", model, "-p", "x", "--json-schema", `${work}/multipleof.json`], { encoding: "utf8" });
+    check(r.status === 1 && r.stderr.includes("'multipleOf' is not supported") && r.stderr.includes("/properties/n"),
+          `desk run with a schema it cannot enforce fails and says where: ${r.stderr.trim()}`);
 }
 
 // keywords desk cannot enforce are refused, naming the keyword and its path
