@@ -384,6 +384,7 @@ bool desk_set_kernels(const char *name);
  * same as when it runs alone (and as `desk run` with the same seed). */
 typedef struct desk_sched desk_sched;
 typedef struct desk_request desk_request;
+typedef struct desk_grammar desk_grammar;   /* part 11 */
 
 typedef struct {
     int n_slots;       /* requests generating at once (each has its own KV cache slot) */
@@ -402,6 +403,7 @@ typedef struct {
     desk_sampler_params sampling;
     bool logprobs;           /* compute each token's log-probability (desk_request_next_info) */
     int top_logprobs;        /* and that many alternatives (0 .. DESK_MAX_TOP_LOGPROBS) */
+    desk_grammar *grammar;   /* output constraint, or NULL; a submitted request takes it (and frees it) */
 } desk_request_params;
 
 typedef enum {
@@ -483,7 +485,6 @@ desk_status desk_template_render(const desk_template *t, const desk_chat_msg *ms
  * "literals", [classes], ., ( groups ), * + ? {m,n}; `root` starts), or a
  * JSON Schema, converted to one. A schema keyword desk cannot enforce is an
  * error naming the keyword and its path (DESK_EUNSUPPORTED), never ignored. */
-typedef struct desk_grammar desk_grammar;
 desk_status desk_grammar_from_gbnf(const char *text, size_t len, desk_grammar **out, desk_error *err);
 desk_status desk_grammar_from_json_schema(const char *json, size_t len, desk_grammar **out, desk_error *err);
 /* any JSON object (OpenAI's response_format json_object) */

@@ -32,6 +32,7 @@ struct desk_request {
     bool ignore_eos;
     desk_sampler_params sp;
     int top_logprobs;             /* -1: no log-probabilities */
+    desk_grammar *grammar;        /* owned; NULL: unconstrained */
     /* the output, under mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -87,6 +88,7 @@ static void request_release(desk_request *r) {
     free(r->prompt);
     free(r->out);
     free(r->info);
+    desk_grammar_free(r->grammar);
     free(r);
 }
 
@@ -104,6 +106,7 @@ static void request_finish(desk_request *r, desk_finish f, const char *msg) {
 
 static void slot_free(desk_sched *s, int i, desk_finish f, const char *msg) {
     slot *sl = &s->slots[i];
+    desk_sampler_set_grammar(sl->smp, s->m, NULL, NULL); /* the grammar goes with its request */
     request_finish(sl->r, f, msg);
     sl->r = NULL;
     sl->len = 0;
@@ -125,6 +128,11 @@ static void admit(desk_sched *s) {
         if (desk_sampler_new(&r->sp, desk_vocab_size(s->m), &sl->smp, &err)) {
             request_finish(r, DESK_FINISH_ERROR, err.msg);
             i--; /* the slot is still free */
+            continue;
+        }
+        if (r->grammar && desk_sampler_set_grammar(sl->smp, s->m, r->grammar, &err)) {
+            request_finish(r, DESK_FINISH_ERROR, err.msg);
+            i--;
             continue;
         }
         for (int k = 0; k < r->n_prompt; k++) desk_sampler_accept(sl->smp, r->prompt[k]);
@@ -407,6 +415,7 @@ desk_status desk_sched_submit(desk_sched *s, const desk_request_params *p, desk_
         return desk_fail(err, DESK_EBUSY, "all %d slots are busy and %d requests are waiting", s->p.n_slots,
                          s->p.queue_max);
     }
+    r->grammar = p->grammar; /* taken only now that the request is queued */
     if (s->q_tail) s->q_tail->next = r;
     else s->q_head = r;
     s->q_tail = r;

@@ -33,6 +33,7 @@ void sb_add(sbuf *b, const char *s, size_t n) {
 
 void openai_request_free(openai_request *g) {
     free(g->prompt);
+    desk_grammar_free(g->grammar);
     for (int i = 0; i < g->n_stop; i++) free(g->stop[i]);
 }
 
@@ -77,14 +78,33 @@ static const char *parse_common(const char *model_id, bool chat, json_t *req, op
     g->sp.seed = 0;
     g->max_tokens = -1;
     static const char *unsupported[] = {"tools", "tool_choice", "functions", "function_call",
-                                        "logit_bias", "echo", "best_of", "suffix", "response_format"};
+                                        "logit_bias", "echo", "best_of", "suffix"};
     for (size_t i = 0; i < sizeof unsupported / sizeof *unsupported; i++) {
         json_t *v = json_object_get(req, unsupported[i]);
-        if (v && !json_is_null(v) && !json_is_false(v) &&
-            !(json_is_object(v) && !strcmp(unsupported[i], "response_format") &&
-              json_is_string(json_object_get(v, "type")) && !strcmp(json_string_value(json_object_get(v, "type")), "text"))) {
+        if (v && !json_is_null(v) && !json_is_false(v)) {
             snprintf(msg, cap, "'%s' is not supported by desk serve yet", unsupported[i]);
             return unsupported[i];
+        }
+    }
+    /* response_format: the output must be JSON (json_object) or follow a schema (json_schema) */
+    json_t *rf = json_object_get(req, "response_format");
+    if (rf && !json_is_null(rf)) {
+        json_t *type = json_object_get(rf, "type");
+        const char *t = json_is_string(type) ? json_string_value(type) : NULL;
+        desk_error err;
+        if (!json_is_object(rf) || !t) return snprintf(msg, cap, "'response_format' must be {\"type\": \"text\" | \"json_object\" | \"json_schema\", ...}"), "response_format";
+        if (!strcmp(t, "json_object")) {
+            if (desk_grammar_json_object(&g->grammar, &err)) return snprintf(msg, cap, "%s", err.msg), "response_format";
+        } else if (!strcmp(t, "json_schema")) {
+            json_t *js = json_object_get(rf, "json_schema"), *schema = js ? json_object_get(js, "schema") : NULL;
+            if (!json_is_object(js) || !json_is_object(schema))
+                return snprintf(msg, cap, "'response_format.json_schema.schema' must be a JSON Schema object"), "response_format";
+            char *text = json_dumps(schema, JSON_COMPACT);
+            desk_status st = text ? desk_grammar_from_json_schema(text, strlen(text), &g->grammar, &err) : DESK_ENOMEM;
+            free(text);
+            if (st) return snprintf(msg, cap, "response_format.json_schema.%s", st == DESK_ENOMEM ? "schema: out of memory" : err.msg), "response_format";
+        } else if (strcmp(t, "text")) {
+            return snprintf(msg, cap, "'response_format.type' '%s' is not supported (text, json_object, json_schema are)", t), "response_format";
         }
     }
     /* log-probabilities: chat has logprobs (bool) + top_logprobs (int); completions logprobs (int) */

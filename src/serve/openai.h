@@ -35,6 +35,7 @@ typedef struct {
     bool stream, include_usage;
     bool logprobs;                 /* report each token's log-probability */
     int top_logprobs;              /* and that many alternatives (0..20) */
+    desk_grammar *grammar;         /* response_format json_object / json_schema, or NULL */
 } openai_request;
 
 typedef struct {

@@ -438,13 +438,14 @@ static enum MHD_Result handle_generate(server *sv, struct MHD_Connection *c, con
     }
     st->n_prompt = n;
     desk_request_params rp = {.prompt = toks, .n_prompt = n, .sampling = st->g.sp, .logprobs = st->g.logprobs,
-                              .top_logprobs = st->g.top_logprobs};
+                              .top_logprobs = st->g.top_logprobs, .grammar = st->g.grammar};
     int room = sv->slot_ctx - n;
     pthread_rwlock_rdlock(&sv->s_lock);
     desk_status rc = DESK_EBUSY;
     if (sv->s) {
         rp.max_tokens = st->g.max_tokens > 0 ? st->g.max_tokens : (room > 0 ? room : 1);
         rc = desk_sched_submit(sv->s, &rp, &st->r, &err);
+        if (!rc) st->g.grammar = NULL; /* the request owns it now */
     } else {
         snprintf(err.msg, sizeof err.msg, "the server is shutting down");
     }

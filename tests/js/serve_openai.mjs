@@ -7,6 +7,7 @@
 // usage: node serve_openai.mjs DESK_BINARY MODEL.gguf PORT [chatml]
 //        (chatml: the model has a ChatML chat template; test the chat endpoint)
 import OpenAI from "openai";
+import Ajv from "ajv";
 import { spawn, execFileSync } from "node:child_process";
 import net from "node:net";
 
@@ -141,6 +142,34 @@ try {
     await expectError(client.completions.create({ model: id, prompt, logprobs: 21 }), 400, "logprobs above 20");
     await expectError(client.completions.create({ model: id, prompt, logprobs: true }), 400, "completions logprobs must be a count");
     await expectError(client.completions.create({ model: id, prompt, top_logprobs: 2 }), 400, "top_logprobs is a chat parameter");
+
+    // structured output: response_format json_schema / json_object on both endpoints, streamed and not
+    const schema = { type: "object", additionalProperties: false, required: ["ticker", "sentiment", "score"],
+                     properties: { ticker: { type: "string", pattern: "^[A-Z]{1,5}$" }, sentiment: { enum: ["positive", "negative", "neutral"] },
+                                   score: { type: "number", minimum: -1, maximum: 1 } } };
+    const validate = new Ajv().compile(schema);
+    const rf = { type: "json_schema", json_schema: { name: "sentiment", schema, strict: true } };
+    let valid = 0;
+    for (let seed = 1; seed <= 6; seed++) {
+        const c = await client.completions.create({ model: id, prompt, max_tokens: 300, temperature: 1, seed, response_format: rf });
+        let ok = false;
+        try { ok = validate(JSON.parse(c.choices[0].text)) && c.choices[0].finish_reason === "stop"; } catch { ok = false; }
+        valid += ok;
+    }
+    check(valid === 6, `response_format json_schema: ${valid}/6 completions validate (ajv) and stop by themselves`);
+    const sj = await client.completions.create({ model: id, prompt, max_tokens: 300, temperature: 1, seed: 3, response_format: rf, stream: true });
+    let sjt = "";
+    for await (const ch of sj) if (ch.choices.length) sjt += ch.choices[0].text;
+    const nj = await client.completions.create({ model: id, prompt, max_tokens: 300, temperature: 1, seed: 3, response_format: rf });
+    check(sjt === nj.choices[0].text, "a streamed constrained completion equals the non-streamed one");
+    const jo = await client.completions.create({ model: id, prompt, max_tokens: 200, temperature: 0.7, seed: 2, response_format: { type: "json_object" } });
+    let isObj = false;
+    try { const v = JSON.parse(jo.choices[0].text); isObj = typeof v === "object" && v !== null && !Array.isArray(v); } catch { isObj = jo.choices[0].finish_reason === "length"; }
+    check(isObj, `response_format json_object gives a JSON object: ${JSON.stringify(jo.choices[0].text).slice(0, 80)}`);
+    const bad = await expectError(client.completions.create({ model: id, prompt, response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "object", properties: { n: { type: "integer", multipleOf: 3 } } } } } }), 400, "a schema desk cannot enforce");
+    check(bad && bad.param === "response_format" && /multipleOf/.test(bad.error.message) && /\/properties\/n/.test(bad.error.message),
+          `the refusal names the keyword and its path: ${bad && bad.error.message}`);
+    await expectError(client.completions.create({ model: id, prompt, response_format: { type: "yaml" } }), 400, "an unknown response_format type");
 
     // 16 clients at once get what each gets alone
     const reqs = Array.from({ length: 16 }, (_, i) => ({ model: id, prompt: `${prompt} ${"and then ".repeat(i % 5)}${i}`,
