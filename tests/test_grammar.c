@@ -139,6 +139,15 @@ int main(void) {
     dgstate_free(st);
     dgrammar_free(g);
 
+    /* an empty class matches nothing, a negated empty one any character (a fuzzer found [] crashing) */
+    const char *empty = "root ::= (| []) [^]";
+    CHECK(dgrammar_parse(empty, strlen(empty), &g, &err) == DESK_OK, "empty class: %s", err.msg);
+    bool pre, whole = ours(g, "x", 1, &pre);
+    CHECK(whole && pre, "(| []) [^] accepts one character");
+    whole = ours(g, "", 0, &pre);
+    CHECK(!whole && pre, "(| []) [^] needs its character");
+    dgrammar_free(g);
+
     expect_error("root ::= root \"a\" | \"b\"", "left-recursive");
     expect_error("root ::= x\nx ::= y \"a\"\ny ::= \"\" | x", "left-recursive");
     expect_error("root ::= missing", "'missing' is used but never defined");

@@ -568,7 +568,7 @@ static void expand(dgstate *s, int *v, int n, int depth) {
 
 static bool chars_match(const dgrammar *g, gelem e, uint32_t lo, uint32_t hi) {
     /* does the set contain some code point in [lo, hi]? */
-    const crange *r = g->rg + e.a;
+    const crange *r = e.n ? g->rg + e.a : NULL; /* [] has no ranges (and a grammar may have none at all) */
     if (!e.neg) {
         for (int i = 0; i < e.n; i++)
             if (r[i].lo <= hi && r[i].hi >= lo) return true;
