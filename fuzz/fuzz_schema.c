@@ -18,7 +18,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     }
     dgrammar *g;
-    if (dgrammar_parse(gbnf, strlen(gbnf), &g, &err)) abort();
+    if (dgrammar_parse(gbnf, strlen(gbnf), &g, &err)) {
+        /* only a size limit may refuse a converted schema (a{9999} inside (...){9999}); anything else is a bug */
+        if (!strstr(err.msg, "too large") && !strstr(err.msg, "more than")) abort();
+        free(gbnf);
+        return 0;
+    }
     dgstate *st = dgstate_new(g);
     if (st) {
         (void)dgstate_allows(st, "{\"a\": [1, \"x\"]}", 15);

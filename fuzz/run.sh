@@ -40,5 +40,8 @@ $F/fuzz_grammar -max_total_time="$S" -max_len=2048 -timeout=20 -rss_limit_mb=204
 grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log5" || true
 $F/fuzz_schema -max_total_time="$S" -max_len=2048 -timeout=20 -rss_limit_mb=2048 -artifact_prefix="$W/" "$W/schema" > "$W/log6" 2>&1 || rc=1
 grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log6" || true
-if [ $rc -ne 0 ]; then grep -h -A30 -e "ERROR" -e "runtime error" -e "deadly signal" -e "timeout" "$W/log1" "$W/log2" "$W/log3" "$W/log4" "$W/log5" "$W/log6" | head -60; fi
+if [ $rc -ne 0 ]; then
+    grep -h -A30 -e "ERROR" -e "runtime error" -e "deadly signal" -e "timeout" "$W/log1" "$W/log2" "$W/log3" "$W/log4" "$W/log5" "$W/log6" | head -60
+    for f in "$W"/crash-* "$W"/timeout-* "$W"/leak-*; do [ -f "$f" ] && { echo "input of $f (base64):"; base64 -w0 "$f" | head -c 4000; echo; }; done
+fi
 exit $rc

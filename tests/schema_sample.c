@@ -15,7 +15,7 @@
 #include "text/schema.h"
 
 /* printable ASCII, two controls and a few multi-byte characters */
-static char ALPHABET[100][5];
+static char ALPHABET[128][5];
 static int N_ALPHA;
 static void make_alphabet(void) {
     for (int ch = 0x20; ch < 0x7F; ch++) ALPHABET[N_ALPHA++][0] = (char)ch;
@@ -52,7 +52,7 @@ int main(int argc, char **argv) {
         for (int steps = 0;; steps++) {
             if (dgstate_complete(st) && (rnd() % 4 == 0)) break;
             if (steps > 4000) { fprintf(stderr, "sample %d did not finish: %.*s\n", i, (int)o, out); rc = 4; break; }
-            int ok[100], n_ok = 0, k = 0; /* a uniform choice among the allowed characters */
+            int ok[128], n_ok = 0, k = 0; /* a uniform choice among the allowed characters */
             for (int a = 0; a < N_ALPHA; a++)
                 if (dgstate_allows(st, ALPHABET[a], strlen(ALPHABET[a]))) ok[n_ok++] = a;
             if (n_ok) {

@@ -162,6 +162,8 @@ static bool number_rule(conv *c, json_t *s, bool integer, const char *path) {
         gb_add(&c->out, integer ? "json-int" : "json-number", integer ? 8 : 11);
         return true;
     }
+    if ((hmin && !(fabs(mn) <= 1e15)) || (hmax && !(fabs(mx) <= 1e15)) || (hxmin && !(fabs(xmn) <= 1e15)) || (hxmax && !(fabs(xmx) <= 1e15)))
+        return cfail(c, path, "bounds beyond +-1e15 are not supported");
     if (integer) {
         double lo = hmin ? ceil(mn) : -1e18, hi = hmax ? floor(mx) : 1e18;
         if (hxmin) lo = fmax(lo, floor(xmn) + 1);
@@ -549,7 +551,8 @@ static int visit_into(conv *c, json_t *s, const char *path, int id) {
             else if (pat) ok = json_is_string(pat) ? pattern_rule(c, json_string_value(pat), path) : cfail(c, path, "'pattern' must be a string");
             else {
                 long lo = mnl ? (long)json_integer_value(mnl) : 0, hi = mxl ? (long)json_integer_value(mxl) : -1;
-                if (lo < 0 || (hi >= 0 && hi < lo) || hi > 100000) ok = cfail(c, path, "string lengths out of range");
+                if (lo < 0 || (hi >= 0 && hi < lo) || hi > 10000 || lo > 10000)
+                    ok = cfail(c, path, "minLength/maxLength must be 0..10000 with minLength <= maxLength");
                 else string_len(&c->out, lo, hi);
             }
         } else if (!strcmp(tn, "array")) {
