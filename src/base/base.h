@@ -15,6 +15,16 @@
 #define DESK_PRINTF(a, b)
 #endif
 
+/* Growable text: desk_buf_add appends n bytes and keeps p NUL-terminated; if
+ * memory runs out, oom is set and later adds are ignored (check it once at
+ * the end). Free p. */
+typedef struct { char *p; size_t len, cap; bool oom; } desk_buf;
+void desk_buf_add(desk_buf *b, const char *s, size_t n);
+static inline void desk_buf_str(desk_buf *b, const char *s) { desk_buf_add(b, s, strlen(s)); }
+
+/* Writes the UTF-8 encoding of code point cp (<= U+10FFFF) to o; returns its length (1-4). */
+int desk_utf8_put(uint32_t cp, char *o);
+
 /* Fills err (if not NULL) and returns s, so callers can `return desk_fail(...)`. */
 desk_status desk_fail(desk_error *err, desk_status s, const char *fmt, ...) DESK_PRINTF(3, 4);
 

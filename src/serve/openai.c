@@ -11,23 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ------------------------------------------------------------ growing text */
-
-void sb_add(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) { b->oom = true; return; }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
 /* ------------------------------------------------------------ request parsing */
 
 
@@ -202,7 +185,7 @@ static const char *parse_common(const char *model_id, bool chat, json_t *req, op
 
 /* A message's content: a string, or OpenAI's list of parts of which only
  * {"type": "text"} ones are something a text model can read. */
-static const char *content_text(json_t *content, size_t i, sbuf *tmp, char *msg, size_t cap) {
+static const char *content_text(json_t *content, size_t i, desk_buf *tmp, char *msg, size_t cap) {
     if (json_is_string(content)) return json_string_value(content);
     if (json_is_null(content)) return "";
     if (!json_is_array(content)) return snprintf(msg, cap, "messages[%zu].content must be a string or a list of text parts", i), NULL;
@@ -212,9 +195,9 @@ static const char *content_text(json_t *content, size_t i, sbuf *tmp, char *msg,
         json_t *type = json_object_get(part, "type"), *text = json_object_get(part, "text");
         if (!json_is_string(type) || strcmp(json_string_value(type), "text") || !json_is_string(text))
             return snprintf(msg, cap, "messages[%zu].content[%zu]: only {\"type\": \"text\", \"text\": ...} parts are supported", i, k), NULL;
-        sb_add(tmp, json_string_value(text), json_string_length(text));
+        desk_buf_add(tmp, json_string_value(text), json_string_length(text));
     }
-    sb_add(tmp, "", 0);
+    desk_buf_add(tmp, "", 0);
     return tmp->oom ? (snprintf(msg, cap, "out of memory"), NULL) : tmp->p ? tmp->p : "";
 }
 
@@ -226,7 +209,7 @@ static const char *parse_chat(const openai_chat *ct, json_t *req, openai_request
     if (!ct || !ct->t) return snprintf(msg, cap, "%s", ct && ct->why ? ct->why : "this model has no chat template"), "messages";
     size_t n = json_array_size(msgs), i;
     desk_chat_msg *m = calloc(n, sizeof *m);
-    sbuf *parts = calloc(n, sizeof *parts);
+    desk_buf *parts = calloc(n, sizeof *parts);
     const char *bad = NULL;
     json_t *e;
     if (!m || !parts) {

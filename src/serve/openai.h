@@ -7,15 +7,12 @@
 #ifndef DESK_OPENAI_H
 #define DESK_OPENAI_H
 
-#include "desk.h"
+#include "base/base.h"
 
 #include <stddef.h>
 
 #define OPENAI_MAX_STOPS 4
 
-/* growing text buffer; oom is set (and further adds ignored) if memory runs out */
-typedef struct { char *p; size_t len, cap; bool oom; } sbuf;
-void sb_add(sbuf *b, const char *s, size_t n);
 
 /* How chat messages become a prompt: the model's own template (parsed once
  * at startup), or, when it has none or desk cannot parse it, why not. */

@@ -63,20 +63,20 @@ static void hist_add(histogram *h, double s) {
     atomic_fetch_add(&h->sum_us, (uint64_t)(s * 1e6));
 }
 
-static void hist_text(histogram *h, sbuf *b) {
+static void hist_text(histogram *h, desk_buf *b) {
     char line[256];
     int n = snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s histogram\n", h->name, h->help, h->name);
-    sb_add(b, line, (size_t)n);
+    desk_buf_add(b, line, (size_t)n);
     uint64_t cum = 0;
     for (int i = 0; i < HIST_BUCKETS; i++) {
         cum += atomic_load(&h->count[i]);
         if (isinf(h->le[i])) n = snprintf(line, sizeof line, "%s_bucket{le=\"+Inf\"} %llu\n", h->name, (unsigned long long)cum);
         else n = snprintf(line, sizeof line, "%s_bucket{le=\"%g\"} %llu\n", h->name, h->le[i], (unsigned long long)cum);
-        sb_add(b, line, (size_t)n);
+        desk_buf_add(b, line, (size_t)n);
     }
     n = snprintf(line, sizeof line, "%s_sum %.6f\n%s_count %llu\n", h->name, (double)atomic_load(&h->sum_us) / 1e6, h->name,
                  (unsigned long long)atomic_load(&h->n));
-    sb_add(b, line, (size_t)n);
+    desk_buf_add(b, line, (size_t)n);
 }
 
 static double now_s(void) {
@@ -127,7 +127,7 @@ typedef struct {
     openai_request g;
     desk_request *r;
     desk_detok dt;
-    sbuf held;                     /* generated text not yet sent */
+    desk_buf held;                     /* generated text not yet sent */
     int n_prompt, n_gen;
     const char *finish;            /* "stop" or "length" once done */
     bool done, sent_final, sent_done;
@@ -135,7 +135,7 @@ typedef struct {
     time_t created;
     double t0;
     int status;
-    sbuf out;                      /* SSE bytes waiting for the socket */
+    desk_buf out;                      /* SSE bytes waiting for the socket */
     size_t out_pos;
     int fd;                        /* the client's socket while a non-streamed answer is computed, else -1 */
     bool gone;                     /* that client closed it */
@@ -273,7 +273,7 @@ static void lp_free(gen_state *st) {
 
 /* Waits for the next piece of text. Returns the bytes of held that may be
  * sent (moved to *piece), and sets st->done when generation ended. */
-static void next_text(gen_state *st, sbuf *piece) {
+static void next_text(gen_state *st, desk_buf *piece) {
     while (!st->done) {
         desk_token_info info;
         int rc = desk_request_next_info(st->r, &info, 100);
@@ -301,7 +301,7 @@ static void next_text(gen_state *st, sbuf *piece) {
             st->finish = f == DESK_FINISH_STOP ? "stop" : "length";
             st->done = true;
         }
-        sb_add(&st->held, buf, n);
+        desk_buf_add(&st->held, buf, n);
         st->produced += n;
         bool stopped;
         size_t ok = sendable(st, &stopped);
@@ -315,7 +315,7 @@ static void next_text(gen_state *st, sbuf *piece) {
         }
         if (st->done) ok = st->held.len;
         if (ok > 0 || st->done) {
-            sb_add(piece, st->held.p ? st->held.p : "", ok);
+            desk_buf_add(piece, st->held.p ? st->held.p : "", ok);
             st->emitted += ok;
             if (st->held.p) memmove(st->held.p, st->held.p + ok, st->held.len - ok + 1);
             st->held.len -= ok;
@@ -350,9 +350,9 @@ static void sse_add(gen_state *st, json_t *j) {
     char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9)); /* 9 digits round-trip a float */
     json_decref(j);
     if (!text) { st->out.oom = true; return; }
-    sb_add(&st->out, "data: ", 6);
-    sb_add(&st->out, text, strlen(text));
-    sb_add(&st->out, "\n\n", 2);
+    desk_buf_add(&st->out, "data: ", 6);
+    desk_buf_add(&st->out, text, strlen(text));
+    desk_buf_add(&st->out, "\n\n", 2);
     free(text);
 }
 
@@ -378,7 +378,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
         st->out.len = st->out_pos = 0;
         if (st->sent_done) return MHD_CONTENT_READER_END_OF_STREAM;
         if (!st->done) {
-            sbuf piece = {0};
+            desk_buf piece = {0};
             next_text(st, &piece);
             if (piece.len) sse_add(st, envelope(st, json_pack("[o]", choice_json(st, piece.p, false))));
             free(piece.p);
@@ -391,7 +391,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
             }
             st->sent_final = true;
         } else {
-            sb_add(&st->out, "data: [DONE]\n\n", 14);
+            desk_buf_add(&st->out, "data: [DONE]\n\n", 14);
             st->sent_done = true;
         }
         if (st->out.oom) return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -471,7 +471,7 @@ static enum MHD_Result handle_generate(server *sv, struct MHD_Connection *c, con
         MHD_destroy_response(r);
         return ok;
     }
-    sbuf text = {0};
+    desk_buf text = {0};
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     st->fd = ci ? ci->connect_fd : -1;
     while (!st->done) next_text(st, &text);
@@ -522,8 +522,8 @@ static enum MHD_Result handle_metrics(server *sv, struct MHD_Connection *c) {
                      (unsigned long long)atomic_load(&n_errors), ss.queued, ss.slots_busy, ss.slots,
                      (unsigned long long)ss.kv_positions_used, (unsigned long long)ss.kv_positions_total);
     if (n < 0) return MHD_NO;
-    sbuf b = {0};
-    sb_add(&b, t, (size_t)n);
+    desk_buf b = {0};
+    desk_buf_add(&b, t, (size_t)n);
     free(t);
     hist_text(&h_ttft, &b);
     hist_text(&h_tpot, &b);
@@ -539,7 +539,7 @@ static enum MHD_Result handle_metrics(server *sv, struct MHD_Connection *c) {
 }
 
 typedef struct {
-    sbuf body;
+    desk_buf body;
     bool too_big;
     double t0;
 } conn_state;
@@ -567,7 +567,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (*upload_size) {
         if (cs->body.len + *upload_size > sv->cfg->max_body) cs->too_big = true;
-        else sb_add(&cs->body, upload, *upload_size);
+        else desk_buf_add(&cs->body, upload, *upload_size);
         *upload_size = 0;
         return MHD_YES;
     }

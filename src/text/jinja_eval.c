@@ -167,25 +167,9 @@ static const char *kind_name(const jvalue *v) {
 
 /* ------------------------------------------------------------ output buffer */
 
-typedef struct { char *p; size_t len, cap; bool oom; } tbuf;
-static void tb_add(tbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) { b->oom = true; return; }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-static void tb_str(tbuf *b, const char *s) { tb_add(b, s, strlen(s)); }
 
 /* tb's text moved into the arena as a string value */
-static jvalue *tb_value(jrender *r, tbuf *b) {
+static jvalue *tb_value(jrender *r, desk_buf *b) {
     if (b->oom) {
         free(b->p);
         return rfail(r, 0, "out of memory"), NULL;
@@ -198,10 +182,10 @@ static jvalue *tb_value(jrender *r, tbuf *b) {
 /* ------------------------------------------------------------ conversions */
 
 /* Python's repr of a float: the shortest digits that read back the same */
-static void float_repr(double f, tbuf *b) {
-    if (isnan(f)) { tb_str(b, "nan"); return; }
-    if (isinf(f)) { tb_str(b, f < 0 ? "-inf" : "inf"); return; }
-    if (f == 0) { tb_str(b, signbit(f) ? "-0.0" : "0.0"); return; }
+static void float_repr(double f, desk_buf *b) {
+    if (isnan(f)) { desk_buf_str(b, "nan"); return; }
+    if (isinf(f)) { desk_buf_str(b, f < 0 ? "-inf" : "inf"); return; }
+    if (f == 0) { desk_buf_str(b, signbit(f) ? "-0.0" : "0.0"); return; }
     char buf[64];
     int prec;
     for (prec = 1; prec <= 17; prec++) {
@@ -218,95 +202,95 @@ static void float_repr(double f, tbuf *b) {
         if (*s != '.') digits[nd++] = *s;
     exp10 = atoi(s + 1);
     while (nd > 1 && digits[nd - 1] == '0') nd--;
-    if (neg) tb_str(b, "-");
+    if (neg) desk_buf_str(b, "-");
     if (exp10 >= -5 + 1 && exp10 < 16) { /* Python: fixed notation for 1e-4 <= |f| < 1e16 */
         if (exp10 < 0) {
-            tb_str(b, "0.");
-            for (int i = 0; i < -exp10 - 1; i++) tb_str(b, "0");
-            tb_add(b, digits, (size_t)nd);
+            desk_buf_str(b, "0.");
+            for (int i = 0; i < -exp10 - 1; i++) desk_buf_str(b, "0");
+            desk_buf_add(b, digits, (size_t)nd);
         } else {
-            for (int i = 0; i <= exp10; i++) tb_add(b, i < nd ? &digits[i] : "0", 1);
-            tb_str(b, ".");
-            if (nd > exp10 + 1) tb_add(b, digits + exp10 + 1, (size_t)(nd - exp10 - 1));
-            else tb_str(b, "0");
+            for (int i = 0; i <= exp10; i++) desk_buf_add(b, i < nd ? &digits[i] : "0", 1);
+            desk_buf_str(b, ".");
+            if (nd > exp10 + 1) desk_buf_add(b, digits + exp10 + 1, (size_t)(nd - exp10 - 1));
+            else desk_buf_str(b, "0");
         }
     } else {
-        tb_add(b, digits, 1);
+        desk_buf_add(b, digits, 1);
         if (nd > 1) {
-            tb_str(b, ".");
-            tb_add(b, digits + 1, (size_t)(nd - 1));
+            desk_buf_str(b, ".");
+            desk_buf_add(b, digits + 1, (size_t)(nd - 1));
         }
         snprintf(buf, sizeof buf, "e%c%02d", exp10 < 0 ? '-' : '+', abs(exp10));
-        tb_str(b, buf);
+        desk_buf_str(b, buf);
     }
 }
 
-static void repr(const jvalue *v, tbuf *b, int depth);
+static void repr(const jvalue *v, desk_buf *b, int depth);
 
 /* Python's repr of a str: single quotes unless it holds ' and no " */
-static void str_repr(const char *s, size_t n, tbuf *b) {
+static void str_repr(const char *s, size_t n, desk_buf *b) {
     bool sq = memchr(s, '\'', n) != NULL, dq = memchr(s, '"', n) != NULL;
     char q = sq && !dq ? '"' : '\'';
-    tb_add(b, &q, 1);
+    desk_buf_add(b, &q, 1);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         char e[8];
-        if (c == (unsigned char)q || c == '\\') { e[0] = '\\'; e[1] = (char)c; tb_add(b, e, 2); }
-        else if (c == '\n') tb_str(b, "\\n");
-        else if (c == '\r') tb_str(b, "\\r");
-        else if (c == '\t') tb_str(b, "\\t");
-        else if (c < 0x20 || c == 0x7F) { snprintf(e, sizeof e, "\\x%02x", c); tb_str(b, e); }
-        else tb_add(b, (const char *)&c, 1);
+        if (c == (unsigned char)q || c == '\\') { e[0] = '\\'; e[1] = (char)c; desk_buf_add(b, e, 2); }
+        else if (c == '\n') desk_buf_str(b, "\\n");
+        else if (c == '\r') desk_buf_str(b, "\\r");
+        else if (c == '\t') desk_buf_str(b, "\\t");
+        else if (c < 0x20 || c == 0x7F) { snprintf(e, sizeof e, "\\x%02x", c); desk_buf_str(b, e); }
+        else desk_buf_add(b, (const char *)&c, 1);
     }
-    tb_add(b, &q, 1);
+    desk_buf_add(b, &q, 1);
 }
 
-static void repr(const jvalue *v, tbuf *b, int depth) {
-    if (depth > 100) { tb_str(b, "..."); return; }
+static void repr(const jvalue *v, desk_buf *b, int depth) {
+    if (depth > 100) { desk_buf_str(b, "..."); return; }
     switch (v->kind) {
     case JV_STR: str_repr(v->u.str.s, v->u.str.len, b); return;
     case JV_LIST:
-        tb_str(b, v->tuple ? "(" : "[");
+        desk_buf_str(b, v->tuple ? "(" : "[");
         for (int i = 0; i < v->u.list.n; i++) {
-            if (i) tb_str(b, ", ");
+            if (i) desk_buf_str(b, ", ");
             repr(v->u.list.items[i], b, depth + 1);
         }
-        tb_str(b, v->tuple ? (v->u.list.n == 1 ? ",)" : ")") : "]");
+        desk_buf_str(b, v->tuple ? (v->u.list.n == 1 ? ",)" : ")") : "]");
         return;
     case JV_DICT:
-        tb_str(b, "{");
+        desk_buf_str(b, "{");
         for (int i = 0; i < v->u.list.n; i++) {
-            if (i) tb_str(b, ", ");
+            if (i) desk_buf_str(b, ", ");
             repr(v->keys[i], b, depth + 1);
-            tb_str(b, ": ");
+            desk_buf_str(b, ": ");
             repr(v->u.list.items[i], b, depth + 1);
         }
-        tb_str(b, "}");
+        desk_buf_str(b, "}");
         return;
     case JV_UNDEF: return;
-    case JV_NONE: tb_str(b, "None"); return;
-    case JV_BOOL: tb_str(b, v->u.b ? "True" : "False"); return;
+    case JV_NONE: desk_buf_str(b, "None"); return;
+    case JV_BOOL: desk_buf_str(b, v->u.b ? "True" : "False"); return;
     case JV_INT: {
         char buf[32];
         snprintf(buf, sizeof buf, "%lld", (long long)v->u.i);
-        tb_str(b, buf);
+        desk_buf_str(b, buf);
         return;
     }
     case JV_FLOAT: float_repr(v->u.f, b); return;
-    case JV_NS: tb_str(b, "<Namespace>"); return;
-    default: tb_str(b, "<function>"); return;
+    case JV_NS: desk_buf_str(b, "<Namespace>"); return;
+    default: desk_buf_str(b, "<function>"); return;
     }
 }
 
 /* str(v) appended to b */
-static void to_text(const jvalue *v, tbuf *b) {
-    if (v->kind == JV_STR) tb_add(b, v->u.str.s, v->u.str.len);
+static void to_text(const jvalue *v, desk_buf *b) {
+    if (v->kind == JV_STR) desk_buf_add(b, v->u.str.s, v->u.str.len);
     else repr(v, b, 0);
 }
 
 static jvalue *to_str(jrender *r, const jvalue *v) {
     if (v->kind == JV_STR) return (jvalue *)v;
-    tbuf b = {0};
+    desk_buf b = {0};
     to_text(v, &b);
     return tb_value(r, &b);
 }
@@ -428,14 +412,14 @@ static jvalue *strip(jrender *r, const jvalue *s, const jvalue *chars, int which
 }
 
 static jvalue *map_case(jrender *r, const jvalue *s, int mode /* 0 lower, 1 upper, 2 capitalize, 3 title */) {
-    tbuf b = {0};
+    desk_buf b = {0};
     const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s->u.str.s;
     utf8proc_ssize_t n = (utf8proc_ssize_t)s->u.str.len, i = 0;
     bool first = true, prev_boundary = true;
     while (i < n) {
         utf8proc_int32_t cp;
         utf8proc_ssize_t l = utf8proc_iterate(p + i, n - i, &cp);
-        if (l <= 0) { tb_add(&b, (const char *)p + i, 1); i++; continue; }
+        if (l <= 0) { desk_buf_add(&b, (const char *)p + i, 1); i++; continue; }
         utf8proc_int32_t o = cp;
         /* Jinja2's title: a word starts after whitespace or one of -({[< */
         bool boundary = cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<' || space_at((const char *)p, (size_t)n, (size_t)i);
@@ -447,7 +431,7 @@ static jvalue *map_case(jrender *r, const jvalue *s, int mode /* 0 lower, 1 uppe
         prev_boundary = boundary;
         utf8proc_uint8_t enc[4];
         utf8proc_ssize_t el = utf8proc_encode_char(o, enc);
-        tb_add(&b, (const char *)enc, (size_t)el);
+        desk_buf_add(&b, (const char *)enc, (size_t)el);
         i += l;
     }
     return tb_value(r, &b);
@@ -455,60 +439,60 @@ static jvalue *map_case(jrender *r, const jvalue *s, int mode /* 0 lower, 1 uppe
 
 /* ------------------------------------------------------------ JSON (Hugging Face's tojson) */
 
-static bool json_out(jrender *r, int line, const jvalue *v, tbuf *b, int indent, int level) {
+static bool json_out(jrender *r, int line, const jvalue *v, desk_buf *b, int indent, int level) {
     if (level > 100) return rfail(r, line, "tojson: the value nests too deeply");
     char buf[16];
     switch (v->kind) {
-    case JV_NONE: tb_str(b, "null"); return true;
-    case JV_BOOL: tb_str(b, v->u.b ? "true" : "false"); return true;
+    case JV_NONE: desk_buf_str(b, "null"); return true;
+    case JV_BOOL: desk_buf_str(b, v->u.b ? "true" : "false"); return true;
     case JV_INT: case JV_FLOAT:
-        if (v->kind == JV_FLOAT && isnan(v->u.f)) tb_str(b, "NaN");
-        else if (v->kind == JV_FLOAT && isinf(v->u.f)) tb_str(b, v->u.f < 0 ? "-Infinity" : "Infinity");
+        if (v->kind == JV_FLOAT && isnan(v->u.f)) desk_buf_str(b, "NaN");
+        else if (v->kind == JV_FLOAT && isinf(v->u.f)) desk_buf_str(b, v->u.f < 0 ? "-Infinity" : "Infinity");
         else repr(v, b, 0);
         return true;
     case JV_STR:
-        tb_str(b, "\"");
+        desk_buf_str(b, "\"");
         for (size_t i = 0; i < v->u.str.len; i++) {
             unsigned char c = (unsigned char)v->u.str.s[i];
-            if (c == '"') tb_str(b, "\\\"");
-            else if (c == '\\') tb_str(b, "\\\\");
-            else if (c == '\n') tb_str(b, "\\n");
-            else if (c == '\r') tb_str(b, "\\r");
-            else if (c == '\t') tb_str(b, "\\t");
-            else if (c == '\b') tb_str(b, "\\b");
-            else if (c == '\f') tb_str(b, "\\f");
-            else if (c < 0x20) { snprintf(buf, sizeof buf, "\\u%04x", c); tb_str(b, buf); }
-            else tb_add(b, (const char *)&c, 1);
+            if (c == '"') desk_buf_str(b, "\\\"");
+            else if (c == '\\') desk_buf_str(b, "\\\\");
+            else if (c == '\n') desk_buf_str(b, "\\n");
+            else if (c == '\r') desk_buf_str(b, "\\r");
+            else if (c == '\t') desk_buf_str(b, "\\t");
+            else if (c == '\b') desk_buf_str(b, "\\b");
+            else if (c == '\f') desk_buf_str(b, "\\f");
+            else if (c < 0x20) { snprintf(buf, sizeof buf, "\\u%04x", c); desk_buf_str(b, buf); }
+            else desk_buf_add(b, (const char *)&c, 1);
         }
-        tb_str(b, "\"");
+        desk_buf_str(b, "\"");
         return true;
     case JV_LIST: case JV_DICT: {
         bool dict = v->kind == JV_DICT;
-        tb_str(b, dict ? "{" : "[");
-        if (v->u.list.n == 0) { tb_str(b, dict ? "}" : "]"); return true; }
+        desk_buf_str(b, dict ? "{" : "[");
+        if (v->u.list.n == 0) { desk_buf_str(b, dict ? "}" : "]"); return true; }
         for (int i = 0; i < v->u.list.n; i++) {
-            if (i) tb_str(b, indent >= 0 ? "," : ", ");
+            if (i) desk_buf_str(b, indent >= 0 ? "," : ", ");
             if (indent >= 0) {
-                tb_str(b, "\n");
-                for (int k = 0; k < indent * (level + 1); k++) tb_str(b, " ");
+                desk_buf_str(b, "\n");
+                for (int k = 0; k < indent * (level + 1); k++) desk_buf_str(b, " ");
             }
             if (dict) {
                 const jvalue *k = v->keys[i];
                 if (k->kind == JV_STR) json_out(r, line, k, b, indent, level + 1);
                 else { /* Python converts simple keys to strings */
-                    tb_str(b, "\"");
+                    desk_buf_str(b, "\"");
                     repr(k, b, 0);
-                    tb_str(b, "\"");
+                    desk_buf_str(b, "\"");
                 }
-                tb_str(b, ": ");
+                desk_buf_str(b, ": ");
             }
             if (!json_out(r, line, v->u.list.items[i], b, indent, level + 1)) return false;
         }
         if (indent >= 0) {
-            tb_str(b, "\n");
-            for (int k = 0; k < indent * level; k++) tb_str(b, " ");
+            desk_buf_str(b, "\n");
+            for (int k = 0; k < indent * level; k++) desk_buf_str(b, " ");
         }
-        tb_str(b, dict ? "}" : "]");
+        desk_buf_str(b, dict ? "}" : "]");
         return true;
     }
     case JV_UNDEF: return rfail(r, line, "tojson: '%s' is undefined", v->undef_name ? v->undef_name : "the value");
@@ -647,11 +631,11 @@ static jvalue *slice(jrender *r, int line, jvalue *obj, jvalue *const parts[3]) 
     if (has[0]) { if (start < 0) { start += n; if (start < lo) start = lo; } else if (start > hi) start = hi; }
     if (has[1]) { if (stop < 0) { stop += n; if (stop < lo) stop = lo; } else if (stop > hi) stop = hi; }
     jvalue *out = is_s ? NULL : jv_list(r);
-    tbuf b = {0};
+    desk_buf b = {0};
     for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
         if (is_s) {
             size_t a = cp_offset(obj->u.str.s, obj->u.str.len, (size_t)i), e = cp_offset(obj->u.str.s, obj->u.str.len, (size_t)i + 1);
-            tb_add(&b, obj->u.str.s + a, e - a);
+            desk_buf_add(&b, obj->u.str.s + a, e - a);
         } else if (!jv_append(r, out, obj->u.list.items[i])) {
             return NULL;
         }
@@ -717,9 +701,9 @@ static jvalue *arith(jrender *r, int line, int op, jvalue *a, jvalue *b) {
     const char *on = opname[op];
     if (!undef_check(r, line, a, on) || !undef_check(r, line, b, on)) return NULL;
     if (op == '+' && a->kind == JV_STR && b->kind == JV_STR) {
-        tbuf t = {0};
-        tb_add(&t, a->u.str.s, a->u.str.len);
-        tb_add(&t, b->u.str.s, b->u.str.len);
+        desk_buf t = {0};
+        desk_buf_add(&t, a->u.str.s, a->u.str.len);
+        desk_buf_add(&t, b->u.str.s, b->u.str.len);
         if (t.len > MAX_OUTPUT) { free(t.p); return rfail(r, line, "a string grew past %zu MiB", MAX_OUTPUT >> 20), NULL; }
         return tb_value(r, &t);
     }
@@ -733,8 +717,8 @@ static jvalue *arith(jrender *r, int line, int op, jvalue *a, jvalue *b) {
         const jvalue *s = a->kind == JV_STR ? a : b;
         int64_t k = is_int(a) ? ival(a) : ival(b);
         if (k > 0 && (uint64_t)k * s->u.str.len > MAX_OUTPUT) return rfail(r, line, "a string grew past %zu MiB", MAX_OUTPUT >> 20), NULL;
-        tbuf t = {0};
-        for (int64_t i = 0; i < k; i++) tb_add(&t, s->u.str.s, s->u.str.len);
+        desk_buf t = {0};
+        for (int64_t i = 0; i < k; i++) desk_buf_add(&t, s->u.str.s, s->u.str.len);
         return tb_value(r, &t);
     }
     if (!is_num(a) || !is_num(b)) return rfail(r, line, "unsupported operand types for %s: %s and %s", on, kind_name(a), kind_name(b)), NULL;
@@ -870,7 +854,7 @@ static jvalue *apply_filter(jrender *r, int line, const char *name, jvalue *v, j
             if (!is_int(ind) || ival(ind) < 0 || ival(ind) > 64) return rfail(r, line, "tojson: indent must be an integer 0..64"), NULL;
             indent = (int)ival(ind);
         }
-        tbuf b = {0};
+        desk_buf b = {0};
         if (!json_out(r, line, v, &b, indent, 0)) { free(b.p); return NULL; }
         return tb_value(r, &b);
     }
@@ -906,8 +890,8 @@ static jvalue *apply_filter(jrender *r, int line, const char *name, jvalue *v, j
         if (v->kind == JV_STR) {
             jvalue *l = iter_list(r, line, v);
             if (!l) return NULL;
-            tbuf b = {0};
-            for (int i = l->u.list.n - 1; i >= 0; i--) tb_add(&b, l->u.list.items[i]->u.str.s, l->u.list.items[i]->u.str.len);
+            desk_buf b = {0};
+            for (int i = l->u.list.n - 1; i >= 0; i--) desk_buf_add(&b, l->u.list.items[i]->u.str.s, l->u.list.items[i]->u.str.len);
             return tb_value(r, &b);
         }
         jvalue *l = iter_list(r, line, v), *c = l ? jv_list(r) : NULL;
@@ -918,7 +902,7 @@ static jvalue *apply_filter(jrender *r, int line, const char *name, jvalue *v, j
         jvalue *sep = ARG(0, "d"), *attr = ARG(1, "attribute");
         jvalue *l = iter_list(r, line, v);
         if (!l) return NULL;
-        tbuf b = {0};
+        desk_buf b = {0};
         for (int i = 0; i < l->u.list.n; i++) {
             if (i && sep) to_text(sep, &b);
             jvalue *it = l->u.list.items[i];
@@ -941,34 +925,34 @@ static jvalue *apply_filter(jrender *r, int line, const char *name, jvalue *v, j
         if (!strcmp(name, "capitalize")) return map_case(r, s, 2);
         if (!strcmp(name, "title")) return map_case(r, s, 3);
         if (!strcmp(name, "escape") || !strcmp(name, "e")) {
-            tbuf b = {0};
+            desk_buf b = {0};
             for (size_t i = 0; i < s->u.str.len; i++) {
                 char c = s->u.str.s[i];
-                if (c == '&') tb_str(&b, "&amp;");
-                else if (c == '<') tb_str(&b, "&lt;");
-                else if (c == '>') tb_str(&b, "&gt;");
-                else if (c == '"') tb_str(&b, "&#34;");
-                else if (c == '\'') tb_str(&b, "&#39;");
-                else tb_add(&b, &c, 1);
+                if (c == '&') desk_buf_str(&b, "&amp;");
+                else if (c == '<') desk_buf_str(&b, "&lt;");
+                else if (c == '>') desk_buf_str(&b, "&gt;");
+                else if (c == '"') desk_buf_str(&b, "&#34;");
+                else if (c == '\'') desk_buf_str(&b, "&#39;");
+                else desk_buf_add(&b, &c, 1);
             }
             return tb_value(r, &b);
         }
         if (!strcmp(name, "indent")) {
             jvalue *w = ARG(0, "width"), *first = ARG(1, "first"), *blank = ARG(2, "blank");
-            tbuf pad = {0};
-            if (w && w->kind == JV_STR) tb_add(&pad, w->u.str.s, w->u.str.len);
-            else for (int64_t i = 0; i < (w && is_int(w) ? ival(w) : 4) && i < 256; i++) tb_str(&pad, " ");
-            tbuf b = {0};
+            desk_buf pad = {0};
+            if (w && w->kind == JV_STR) desk_buf_add(&pad, w->u.str.s, w->u.str.len);
+            else for (int64_t i = 0; i < (w && is_int(w) ? ival(w) : 4) && i < 256; i++) desk_buf_str(&pad, " ");
+            desk_buf b = {0};
             const char *p = s->u.str.s, *e = p + s->u.str.len;
             bool line0 = true;
             while (p <= e) {
                 const char *nl = memchr(p, '\n', (size_t)(e - p));
                 size_t ln = nl ? (size_t)(nl - p) : (size_t)(e - p);
                 bool blank_line = ln == 0;
-                if ((!line0 || (first && truthy(first))) && (!blank_line || (blank && truthy(blank)))) tb_add(&b, pad.p ? pad.p : "", pad.len);
-                tb_add(&b, p, ln);
+                if ((!line0 || (first && truthy(first))) && (!blank_line || (blank && truthy(blank)))) desk_buf_add(&b, pad.p ? pad.p : "", pad.len);
+                desk_buf_add(&b, p, ln);
                 if (!nl) break;
-                tb_str(&b, "\n");
+                desk_buf_str(&b, "\n");
                 p = nl + 1;
                 line0 = false;
             }
@@ -981,7 +965,7 @@ static jvalue *apply_filter(jrender *r, int line, const char *name, jvalue *v, j
         jvalue *ns = to_str(r, nw);
         if (!ns) return NULL;
         int64_t limit = cnt && is_int(cnt) ? ival(cnt) : -1;
-        tbuf b = {0};
+        desk_buf b = {0};
         const char *p = s->u.str.s;
         size_t len = s->u.str.len, on = old->u.str.len, i = 0;
         int64_t done = 0;
@@ -989,20 +973,20 @@ static jvalue *apply_filter(jrender *r, int line, const char *name, jvalue *v, j
             jvalue *chars = iter_list(r, line, s);
             if (!chars) return NULL;
             for (int k = 0; k <= chars->u.list.n; k++) {
-                if (limit < 0 || done < limit) { tb_add(&b, ns->u.str.s, ns->u.str.len); done++; }
-                if (k < chars->u.list.n) tb_add(&b, chars->u.list.items[k]->u.str.s, chars->u.list.items[k]->u.str.len);
+                if (limit < 0 || done < limit) { desk_buf_add(&b, ns->u.str.s, ns->u.str.len); done++; }
+                if (k < chars->u.list.n) desk_buf_add(&b, chars->u.list.items[k]->u.str.s, chars->u.list.items[k]->u.str.len);
                 if (b.len > MAX_OUTPUT) break;
             }
             return tb_value(r, &b);
         }
         while (i < len) {
             if ((limit < 0 || done < limit) && i + on <= len && !memcmp(p + i, old->u.str.s, on)) {
-                tb_add(&b, ns->u.str.s, ns->u.str.len);
+                desk_buf_add(&b, ns->u.str.s, ns->u.str.len);
                 i += on;
                 done++;
                 if (b.len > MAX_OUTPUT) { free(b.p); return rfail(r, line, "a string grew past %zu MiB", MAX_OUTPUT >> 20), NULL; }
             } else {
-                tb_add(&b, p + i, 1);
+                desk_buf_add(&b, p + i, 1);
                 i++;
             }
         }
@@ -1180,9 +1164,9 @@ static jvalue *call_method(jrender *r, int line, jvalue *self, const char *m, jv
     if (!strcmp(m, "join")) {
         jvalue *l = a0 ? iter_list(r, line, a0) : NULL;
         if (!l) return a0 ? NULL : (rfail(r, line, "join needs a list"), NULL);
-        tbuf b = {0};
+        desk_buf b = {0};
         for (int i = 0; i < l->u.list.n; i++) {
-            if (i) tb_add(&b, self->u.str.s, self->u.str.len);
+            if (i) desk_buf_add(&b, self->u.str.s, self->u.str.len);
             if (l->u.list.items[i]->kind != JV_STR) { free(b.p); return rfail(r, line, "join: item %d is a %s, not a string", i, kind_name(l->u.list.items[i])), NULL; }
             to_text(l->u.list.items[i], &b);
         }
@@ -1264,7 +1248,7 @@ static bool g_dict(jrender *r, int line, jvalue **args, int n, const char **kw, 
     return ok;
 }
 static bool g_raise(jrender *r, int line, jvalue **args, int n, const char **kw, jvalue **kwv, int nkw, jvalue **out) {
-    tbuf b = {0};
+    desk_buf b = {0};
     if (n > 0) to_text(args[0], &b);
     rfail(r, line, "the template raised an error: %s", b.p ? b.p : "");
     free(b.p);
@@ -1431,7 +1415,7 @@ static jvalue *eval_inner(jrender *r, const jnode *n) {
             return jv_bool(r, n->op == '<' ? c < 0 : n->op == 'L' ? c <= 0 : n->op == '>' ? c > 0 : c >= 0);
         }
         case '~': {
-            tbuf t = {0};
+            desk_buf t = {0};
             to_text(a, &t);
             to_text(b, &t);
             return tb_value(r, &t);
@@ -1528,7 +1512,7 @@ static bool exec_node(jrender *r, const jnode *n) {
         jvalue *v = eval(r, n->a);
         if (!v) return false;
         if (v->kind == JV_STR) return emit(r, n->line, v->u.str.s, v->u.str.len);
-        tbuf b = {0};
+        desk_buf b = {0};
         to_text(v, &b);
         bool ok = !b.oom && emit(r, n->line, b.p ? b.p : "", b.len);
         free(b.p);

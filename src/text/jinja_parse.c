@@ -136,18 +136,6 @@ static int line_at(const parser *p, size_t pos) {
     return line;
 }
 
-/* Appends the UTF-8 encoding of code point cp. */
-static size_t utf8_put(char *o, uint32_t cp) {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xC0 | (cp >> 6)); o[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12)); o[1] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18)); o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
 
 static int hexval(char c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -199,7 +187,7 @@ static bool lex_string(parser *p, size_t *i, int line) {
             if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
                 return fail(p, line, "\\%c escape out of the Unicode range", e);
             j += (size_t)nd;
-            o += utf8_put(out + o, cp);
+            o += (size_t)desk_utf8_put(cp, out + o);
             break;
         }
         default: /* Python keeps unknown escapes as they are */

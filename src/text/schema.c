@@ -21,43 +21,27 @@
 
 #define MAX_ENUM_SPAN 4096     /* integers a bounded range may enumerate */
 
-typedef struct { char *p; size_t len, cap; bool oom; } gbuf;
-
-static void gb_add(gbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) { b->oom = true; return; }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-static void gb_printf(gbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void gb_printf(gbuf *b, const char *fmt, ...) {
+static void gb_printf(desk_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void gb_printf(desk_buf *b, const char *fmt, ...) {
     char tmp[1024];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
     if (n < 0) return;
-    if ((size_t)n < sizeof tmp) { gb_add(b, tmp, (size_t)n); return; }
+    if ((size_t)n < sizeof tmp) { desk_buf_add(b, tmp, (size_t)n); return; }
     char *big = malloc((size_t)n + 1);
     if (!big) { b->oom = true; return; }
     va_start(ap, fmt);
     vsnprintf(big, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    gb_add(b, big, (size_t)n);
+    desk_buf_add(b, big, (size_t)n);
     free(big);
 }
 
 typedef struct {
-    gbuf out;                  /* the body of the rule being written */
-    gbuf rules;                /* finished rules */
+    desk_buf out;                  /* the body of the rule being written */
+    desk_buf rules;                /* finished rules */
     json_t *root;
     int next;
     struct { char *ref; int rule; } *refs;
@@ -81,18 +65,18 @@ static bool cfail(conv *c, const char *path, const char *fmt, ...) {
 }
 
 /* a GBNF literal for the bytes s */
-static void lit(gbuf *b, const char *s, size_t n) {
-    gb_add(b, "\"", 1);
+static void lit(desk_buf *b, const char *s, size_t n) {
+    desk_buf_add(b, "\"", 1);
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') { char e[2] = {'\\', (char)ch}; gb_add(b, e, 2); }
-        else if (ch == '\n') gb_add(b, "\\n", 2);
-        else if (ch == '\r') gb_add(b, "\\r", 2);
-        else if (ch == '\t') gb_add(b, "\\t", 2);
+        if (ch == '"' || ch == '\\') { char e[2] = {'\\', (char)ch}; desk_buf_add(b, e, 2); }
+        else if (ch == '\n') desk_buf_add(b, "\\n", 2);
+        else if (ch == '\r') desk_buf_add(b, "\\r", 2);
+        else if (ch == '\t') desk_buf_add(b, "\\t", 2);
         else if (ch < 0x20) gb_printf(b, "\\x%02X", ch);
-        else gb_add(b, (const char *)&ch, 1);
+        else desk_buf_add(b, (const char *)&ch, 1);
     }
-    gb_add(b, "\"", 1);
+    desk_buf_add(b, "\"", 1);
 }
 
 static const char PRIMITIVES[] =
@@ -136,9 +120,9 @@ static bool type_of(json_t *v, const char *type) {
 static bool int_range(conv *c, long long lo, long long hi, const char *path) {
     if (hi < lo) return cfail(c, path, "no integer lies between the minimum and the maximum");
     if (hi - lo > MAX_ENUM_SPAN) return cfail(c, path, "integer bounds spanning more than %d values are not supported yet", MAX_ENUM_SPAN);
-    gb_add(&c->out, "(", 1);
+    desk_buf_add(&c->out, "(", 1);
     for (long long v = lo; v <= hi; v++) gb_printf(&c->out, "%s\"%lld\"", v > lo ? " | " : "", v);
-    gb_add(&c->out, ")", 1);
+    desk_buf_add(&c->out, ")", 1);
     return true;
 }
 
@@ -159,7 +143,7 @@ static bool number_rule(conv *c, json_t *s, bool integer, const char *path) {
         !get_bound(c, s, "exclusiveMinimum", path, &hxmin, &xmn) || !get_bound(c, s, "exclusiveMaximum", path, &hxmax, &xmx))
         return false;
     if (!hmin && !hmax && !hxmin && !hxmax) {
-        gb_add(&c->out, integer ? "json-int" : "json-number", integer ? 8 : 11);
+        desk_buf_add(&c->out, integer ? "json-int" : "json-number", integer ? 8 : 11);
         return true;
     }
     if ((hmin && !(fabs(mn) <= 1e15)) || (hmax && !(fabs(mx) <= 1e15)) || (hxmin && !(fabs(xmn) <= 1e15)) || (hxmax && !(fabs(xmx) <= 1e15)))
@@ -179,8 +163,8 @@ static bool number_rule(conv *c, json_t *s, bool integer, const char *path) {
     if (b < a) return cfail(c, path, "the maximum is below the minimum");
     if (b - a > MAX_ENUM_SPAN) return cfail(c, path, "number bounds spanning more than %d are not supported yet", MAX_ENUM_SPAN);
     /* the text "-"? m ("." f)?: for each integer part m, whether a fraction may follow */
-    gbuf *o = &c->out;
-    gb_add(o, "(", 1);
+    desk_buf *o = &c->out;
+    desk_buf_add(o, "(", 1);
     bool first = true;
     const char *frac = "(\".\" [0-9]{1,16})?", *zero = "(\".\" \"0\"{1,16})?";
     for (long long m = 0; m <= (b > -a ? b : -a); m++) {
@@ -196,32 +180,28 @@ static bool number_rule(conv *c, json_t *s, bool integer, const char *path) {
             first = false;
         }
     }
-    gb_add(o, ")", 1);
+    desk_buf_add(o, ")", 1);
     return true;
 }
 
 /* a JSON string whose content has between lo and hi characters (hi < 0: unbounded) */
-static void string_len(gbuf *o, long lo, long hi) {
-    gb_add(o, "\"\\\"\" json-char", 14);
+static void string_len(desk_buf *o, long lo, long hi) {
+    desk_buf_add(o, "\"\\\"\" json-char", 14);
     if (hi < 0) gb_printf(o, "{%ld,}", lo);
     else gb_printf(o, "{%ld,%ld}", lo, hi);
-    gb_add(o, " \"\\\"\"", 5);
+    desk_buf_add(o, " \"\\\"\"", 5);
 }
 
 /* ---- regular expression (pattern) subset into GBNF; characters that JSON
  * would have to escape are left out of the language (narrower, never wrong) */
 typedef struct { const char *s; size_t i, n; conv *c; const char *path; } rx;
 
-static bool rx_alt(rx *r, gbuf *o);
+static bool rx_alt(rx *r, desk_buf *o);
 
-static void rx_char(gbuf *o, uint32_t cp) {
-    if (cp == '"' || cp == '\\' || cp < 0x20) { gb_add(o, "[^\\x00-\\U0010FFFF]", 18); return; } /* nothing */
-    char buf[8];
-    int n = 0;
-    if (cp < 0x80) buf[n++] = (char)cp;
-    else if (cp < 0x800) { buf[n++] = (char)(0xC0 | (cp >> 6)); buf[n++] = (char)(0x80 | (cp & 0x3F)); }
-    else if (cp < 0x10000) { buf[n++] = (char)(0xE0 | (cp >> 12)); buf[n++] = (char)(0x80 | ((cp >> 6) & 0x3F)); buf[n++] = (char)(0x80 | (cp & 0x3F)); }
-    else { buf[n++] = (char)(0xF0 | (cp >> 18)); buf[n++] = (char)(0x80 | ((cp >> 12) & 0x3F)); buf[n++] = (char)(0x80 | ((cp >> 6) & 0x3F)); buf[n++] = (char)(0x80 | (cp & 0x3F)); }
+static void rx_char(desk_buf *o, uint32_t cp) {
+    if (cp == '"' || cp == '\\' || cp < 0x20) { desk_buf_add(o, "[^\\x00-\\U0010FFFF]", 18); return; } /* nothing */
+    char buf[4];
+    int n = desk_utf8_put(cp, buf);
     lit(o, buf, (size_t)n);
 }
 
@@ -239,7 +219,7 @@ static bool rx_read_cp(rx *r, uint32_t *cp) {
 /* a class member range in GBNF; in a positive class without the characters
  * JSON would have to escape (", \ and controls), so that what the pattern
  * allows can be written literally between the quotes */
-static void class_range(gbuf *o, uint32_t lo, uint32_t hi, bool neg) {
+static void class_range(desk_buf *o, uint32_t lo, uint32_t hi, bool neg) {
     static const uint32_t cuts[][2] = {{0, 0x1F}, {0x22, 0x22}, {0x5C, 0x5C}};
     if (!neg)
         for (int k = 0; k < 3 && lo <= hi; k++) {
@@ -262,17 +242,17 @@ static const char *rx_class_escape(char e) {
     }
 }
 
-static bool rx_atom(rx *r, gbuf *o) {
+static bool rx_atom(rx *r, desk_buf *o) {
     char ch = r->s[r->i];
     if (ch == '(') {
         r->i++;
         if (r->i + 1 < r->n && r->s[r->i] == '?' && r->s[r->i + 1] == ':') r->i += 2;
         else if (r->i < r->n && r->s[r->i] == '?') return cfail(r->c, r->path, "pattern: lookarounds and named groups are not supported");
-        gb_add(o, "(", 1);
+        desk_buf_add(o, "(", 1);
         if (!rx_alt(r, o)) return false;
         if (r->i >= r->n || r->s[r->i] != ')') return cfail(r->c, r->path, "pattern: unbalanced '('");
         r->i++;
-        gb_add(o, ")", 1);
+        desk_buf_add(o, ")", 1);
         return true;
     }
     if (ch == '[') {
@@ -281,7 +261,7 @@ static bool rx_atom(rx *r, gbuf *o) {
         if (neg) r->i++;
         /* members as \U escapes; in a positive class the characters JSON must escape are left out */
         const char *open = neg ? "[^\\U00000022\\U0000005C\\U00000000-\\U0000001F" : "[";
-        gb_add(o, open, strlen(open));
+        desk_buf_add(o, open, strlen(open));
         bool any = false;
         while (r->i < r->n && (r->s[r->i] != ']' || !any)) {
             any = true;
@@ -311,12 +291,12 @@ static bool rx_atom(rx *r, gbuf *o) {
         }
         if (r->i >= r->n) return cfail(r->c, r->path, "pattern: unterminated '['");
         r->i++;
-        gb_add(o, "]", 1);
+        desk_buf_add(o, "]", 1);
         return true;
     }
     if (ch == '.') {
         r->i++;
-        gb_add(o, "json-char", 9);
+        desk_buf_add(o, "json-char", 9);
         return true;
     }
     if (ch == '\\') {
@@ -337,15 +317,15 @@ static bool rx_atom(rx *r, gbuf *o) {
     return true;
 }
 
-static bool rx_seq(rx *r, gbuf *o) {
+static bool rx_seq(rx *r, desk_buf *o) {
     bool any = false;
     while (r->i < r->n && r->s[r->i] != '|' && r->s[r->i] != ')') {
         if (r->s[r->i] == '^' || r->s[r->i] == '$') return cfail(r->c, r->path, "pattern: '^' and '$' are only supported at its ends");
-        if (any) gb_add(o, " ", 1);
-        gb_add(o, "(", 1);
+        if (any) desk_buf_add(o, " ", 1);
+        desk_buf_add(o, "(", 1);
         if (!rx_atom(r, o)) return false;
-        gb_add(o, ")", 1);
-        if (r->i < r->n && strchr("*+?", r->s[r->i])) gb_add(o, &r->s[r->i++], 1);
+        desk_buf_add(o, ")", 1);
+        if (r->i < r->n && strchr("*+?", r->s[r->i])) desk_buf_add(o, &r->s[r->i++], 1);
         else if (r->i < r->n && r->s[r->i] == '{') { /* {m}, {m,} or {m,n}, checked before it is copied */
             size_t e = r->i + 1;
             int digits = 0, commas = 0, m_digits = 0;
@@ -364,21 +344,21 @@ static bool rx_seq(rx *r, gbuf *o) {
             }
             if (e >= r->n || r->s[e] != '}' || !digits || !m_digits || m > 10000 || n > 10000 || (n >= 0 && n < m))
                 return cfail(r->c, r->path, "pattern: a repetition must be {m}, {m,} or {m,n} with m <= n <= 10000");
-            gb_add(o, r->s + r->i, e + 1 - r->i);
+            desk_buf_add(o, r->s + r->i, e + 1 - r->i);
             r->i = e + 1;
         }
         if (r->i < r->n && (r->s[r->i] == '?' || r->s[r->i] == '+')) return cfail(r->c, r->path, "pattern: lazy and possessive quantifiers are not supported");
         any = true;
     }
-    if (!any) gb_add(o, "\"\"", 2);
+    if (!any) desk_buf_add(o, "\"\"", 2);
     return true;
 }
 
-static bool rx_alt(rx *r, gbuf *o) {
+static bool rx_alt(rx *r, desk_buf *o) {
     if (!rx_seq(r, o)) return false;
     while (r->i < r->n && r->s[r->i] == '|') {
         r->i++;
-        gb_add(o, " | ", 3);
+        desk_buf_add(o, " | ", 3);
         if (!rx_seq(r, o)) return false;
     }
     return true;
@@ -388,15 +368,15 @@ static bool pattern_rule(conv *c, const char *pat, const char *path) {
     size_t n = strlen(pat);
     bool start = n && pat[0] == '^', end = n > (size_t)start && pat[n - 1] == '$' && (n < 2 || pat[n - 2] != '\\');
     rx r = {pat + start, 0, n - start - end, c, path};
-    gbuf *o = &c->out;
-    gb_add(o, "\"\\\"\" ", 5);
-    if (!start) gb_add(o, "json-char* ", 11); /* JSON Schema patterns search anywhere in the string */
-    gb_add(o, "(", 1);
+    desk_buf *o = &c->out;
+    desk_buf_add(o, "\"\\\"\" ", 5);
+    if (!start) desk_buf_add(o, "json-char* ", 11); /* JSON Schema patterns search anywhere in the string */
+    desk_buf_add(o, "(", 1);
     if (!rx_alt(&r, o)) return false;
     if (r.i < r.n) return cfail(c, path, "pattern: unbalanced ')'");
-    gb_add(o, ")", 1);
-    if (!end) gb_add(o, " json-char*", 11);
-    gb_add(o, " \"\\\"\"", 5);
+    desk_buf_add(o, ")", 1);
+    if (!end) desk_buf_add(o, " json-char*", 11);
+    desk_buf_add(o, " \"\\\"\"", 5);
     return true;
 }
 
@@ -441,13 +421,13 @@ static int ref_rule(conv *c, const char *ref, const char *path) {
 static int visit_into(conv *c, json_t *s, const char *path, int id) {
     if (c->failed) return -1;
     if (++c->depth > 64) return cfail(c, path, "the schema nests deeper than 64 levels"), -1;
-    gbuf body = {0};
-    gbuf saved = c->out;
+    desk_buf body = {0};
+    desk_buf saved = c->out;
     c->out = body;
     bool ok = true;
     char sub[512];
     if (json_is_true(s) || (json_is_object(s) && json_object_size(s) == 0)) {
-        gb_add(&c->out, "json-value", 10);
+        desk_buf_add(&c->out, "json-value", 10);
         goto done;
     }
     if (!json_is_object(s)) { ok = cfail(c, path, "a schema must be an object or true"); goto done; }
@@ -480,17 +460,17 @@ static int visit_into(conv *c, json_t *s, const char *path, int id) {
         size_t i;
         json_t *x;
         int n = 0;
-        gb_add(&c->out, "(", 1);
+        desk_buf_add(&c->out, "(", 1);
         json_array_foreach(vals, i, x) {
             bool fits = !json_array_size(types);
             size_t k;
             json_t *t;
             json_array_foreach(types, k, t) fits |= json_is_string(t) && type_of(x, json_string_value(t));
             if (!fits) continue;
-            if (n++) gb_add(&c->out, " | ", 3);
+            if (n++) desk_buf_add(&c->out, " | ", 3);
             if (!json_literal(c, x, path)) break;
         }
-        gb_add(&c->out, ")", 1);
+        desk_buf_add(&c->out, ")", 1);
         json_decref(vals);
         json_decref(types);
         if (!n) ok = cfail(c, path, "no enum/const value has the schema's type");
@@ -522,27 +502,27 @@ static int visit_into(conv *c, json_t *s, const char *path, int id) {
         }
         size_t i;
         json_t *x;
-        gb_add(&c->out, "(", 1);
+        desk_buf_add(&c->out, "(", 1);
         json_array_foreach(list, i, x) {
             snprintf(sub, sizeof sub, "%s/%s/%zu", path, any ? "anyOf" : "oneOf", i);
             int r = visit(c, x, sub);
             if (r < 0) { ok = false; break; }
             gb_printf(&c->out, "%ss%d", i ? " | " : "", r);
         }
-        gb_add(&c->out, ")", 1);
+        desk_buf_add(&c->out, ")", 1);
         json_decref(types);
         goto done;
     }
     if (!json_array_size(types)) { json_decref(types); ok = cfail(c, path, "a schema needs 'type', 'enum', 'const', 'anyOf', 'oneOf' or '$ref'"); goto done; }
-    gb_add(&c->out, "(", 1);
+    desk_buf_add(&c->out, "(", 1);
     size_t ti;
     json_t *t;
     json_array_foreach(types, ti, t) {
         if (!ok) break;
         const char *tn = json_is_string(t) ? json_string_value(t) : "";
-        if (ti) gb_add(&c->out, " | ", 3);
-        if (!strcmp(tn, "null")) gb_add(&c->out, "json-null", 9);
-        else if (!strcmp(tn, "boolean")) gb_add(&c->out, "json-bool", 9);
+        if (ti) desk_buf_add(&c->out, " | ", 3);
+        if (!strcmp(tn, "null")) desk_buf_add(&c->out, "json-null", 9);
+        else if (!strcmp(tn, "boolean")) desk_buf_add(&c->out, "json-bool", 9);
         else if (!strcmp(tn, "integer") || !strcmp(tn, "number")) ok = number_rule(c, s, tn[0] == 'i', path);
         else if (!strcmp(tn, "string")) {
             json_t *mnl = json_object_get(s, "minLength"), *mxl = json_object_get(s, "maxLength"), *pat = json_object_get(s, "pattern");
@@ -568,17 +548,17 @@ static int visit_into(conv *c, json_t *s, const char *path, int id) {
             if (items && r < 0) { ok = false; break; }
             char item[32];
             snprintf(item, sizeof item, items ? "s%d" : "json-value", r);
-            if (hi == 0) gb_add(&c->out, "\"[\" ws \"]\"", 10);
+            if (hi == 0) desk_buf_add(&c->out, "\"[\" ws \"]\"", 10);
             else if (lo == 0) {
                 gb_printf(&c->out, "\"[\" ws (%s (ws \",\" ws %s)", item, item);
-                if (hi < 0) gb_add(&c->out, "*", 1);
+                if (hi < 0) desk_buf_add(&c->out, "*", 1);
                 else gb_printf(&c->out, "{0,%ld}", hi - 1);
-                gb_add(&c->out, ")? ws \"]\"", 9);
+                desk_buf_add(&c->out, ")? ws \"]\"", 9);
             } else {
                 gb_printf(&c->out, "\"[\" ws %s (ws \",\" ws %s)", item, item);
                 if (hi < 0) gb_printf(&c->out, "{%ld,}", lo - 1);
                 else gb_printf(&c->out, "{%ld,%ld}", lo - 1, hi - 1);
-                gb_add(&c->out, " ws \"]\"", 7);
+                desk_buf_add(&c->out, " ws \"]\"", 7);
             }
         } else if (!strcmp(tn, "object")) {
             json_t *props = json_object_get(s, "properties"), *req = json_object_get(s, "required"), *addl = json_object_get(s, "additionalProperties");
@@ -597,8 +577,8 @@ static int visit_into(conv *c, json_t *s, const char *path, int id) {
             if (!ok) break;
             if (addl && !json_is_boolean(addl) && np) { ok = cfail(c, path, "additionalProperties with a schema beside properties is not supported yet"); break; }
             if (!np) { /* no named properties: none, or any (with a value schema) */
-                if (json_is_false(addl) || !addl) gb_add(&c->out, "\"{\" ws \"}\"", 10);
-                else if (json_is_true(addl)) gb_add(&c->out, "json-object", 11);
+                if (json_is_false(addl) || !addl) desk_buf_add(&c->out, "\"{\" ws \"}\"", 10);
+                else if (json_is_true(addl)) desk_buf_add(&c->out, "json-object", 11);
                 else {
                     snprintf(sub, sizeof sub, "%s/additionalProperties", path);
                     int r = visit(c, addl, sub);
@@ -627,13 +607,13 @@ static int visit_into(conv *c, json_t *s, const char *path, int id) {
                 int base = c->next;
                 c->next += 2 * (int)np + 2;
                 gb_printf(&c->out, "\"{\" ws s%d ws \"}\"", base); /* m_0_0 */
-                gbuf rules = {0};
+                desk_buf rules = {0};
                 for (size_t j = 0; j <= np; j++)
                     for (int cm = 0; cm < 2; cm++) {
                         int me = base + 2 * (int)j + cm;
                         gb_printf(&rules, "s%d ::= ", me);
-                        if (j == np) { gb_add(&rules, "\"\"\n", 3); continue; }
-                        if (cm) gb_add(&rules, "ws \",\" ws ", 10);
+                        if (j == np) { desk_buf_add(&rules, "\"\"\n", 3); continue; }
+                        if (cm) desk_buf_add(&rules, "ws \",\" ws ", 10);
                         json_t *tmp = json_string(names[j]);
                         char *quoted = json_dumps(tmp, JSON_ENCODE_ANY);
                         json_decref(tmp);
@@ -641,9 +621,9 @@ static int visit_into(conv *c, json_t *s, const char *path, int id) {
                         free(quoted);
                         gb_printf(&rules, " ws \":\" ws s%d s%d", vr[j], base + 2 * (int)(j + 1) + 1);
                         if (!isreq[j]) gb_printf(&rules, " | s%d", base + 2 * (int)(j + 1) + cm);
-                        gb_add(&rules, "\n", 1);
+                        desk_buf_add(&rules, "\n", 1);
                     }
-                gb_add(&c->rules, rules.p ? rules.p : "", rules.len);
+                desk_buf_add(&c->rules, rules.p ? rules.p : "", rules.len);
                 free(rules.p);
             }
             free(vr);
@@ -653,7 +633,7 @@ static int visit_into(conv *c, json_t *s, const char *path, int id) {
             ok = cfail(c, path, "unknown type '%s'", tn);
         }
     }
-    gb_add(&c->out, ")", 1);
+    desk_buf_add(&c->out, ")", 1);
     json_decref(types);
 done:
     body = c->out;
@@ -676,7 +656,7 @@ desk_status dschema_to_gbnf(const char *json, size_t len, char **gbnf, desk_erro
     int r = visit(&c, root, "");
     if (r >= 0) {
         gb_printf(&c.rules, "root ::= s%d\n", r);
-        gb_add(&c.rules, PRIMITIVES, sizeof PRIMITIVES - 1);
+        desk_buf_add(&c.rules, PRIMITIVES, sizeof PRIMITIVES - 1);
     }
     free(c.out.p);
     for (int i = 0; i < c.n_refs; i++) free(c.refs[i].ref);
@@ -692,9 +672,9 @@ desk_status dschema_to_gbnf(const char *json, size_t len, char **gbnf, desk_erro
 }
 
 char *dschema_any_object_gbnf(void) {
-    gbuf b = {0};
-    gb_add(&b, "root ::= json-object\n", 21);
-    gb_add(&b, PRIMITIVES, sizeof PRIMITIVES - 1);
+    desk_buf b = {0};
+    desk_buf_add(&b, "root ::= json-object\n", 21);
+    desk_buf_add(&b, PRIMITIVES, sizeof PRIMITIVES - 1);
     if (b.oom) { free(b.p); return NULL; }
     return b.p;
 }

@@ -67,17 +67,6 @@ static int utf8_char(const char *s, size_t avail) {
         if (((unsigned char)s[i] & 0xC0) != 0x80) return 1;
     return n;
 }
-static int utf8_put(uint32_t cp, char *o) {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xC0 | (cp >> 6)); o[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12)); o[1] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18)); o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
 
 /* GPT-2 byte <-> unicode mapping: printable bytes map to themselves, the rest
  * to U+0100 + k in byte order. */
@@ -239,7 +228,7 @@ desk_status desk_vocab_load(desk_vocab *v, const desk_gguf *g, desk_error *err) 
     /* BPE: byte map, merges, pre-tokenizer */
     for (int c = 0; c < 256; c++) {
         char u[4];
-        int l = utf8_put(byte_to_cp[c], u);
+        int l = desk_utf8_put(byte_to_cp[c], u);
         v->byte_token[c] = desk_vocab_find(v, u, (size_t)l);
     }
     int64_t mi = desk_gguf_find(g, "tokenizer.ggml.merges");
@@ -451,7 +440,7 @@ static bool bpe_try(const desk_vocab *v, bpe_sym *sy, int l, int r, merge_queue 
 static desk_status bpe_word(const desk_vocab *v, const char *s, size_t n, tokbuf *out, char *mapped,
                             bpe_sym *sy, merge_queue *h, desk_error *err) {
     size_t ml = 0;
-    for (size_t i = 0; i < n; i++) ml += (size_t)utf8_put(byte_to_cp[(unsigned char)s[i]], mapped + ml);
+    for (size_t i = 0; i < n; i++) ml += (size_t)desk_utf8_put(byte_to_cp[(unsigned char)s[i]], mapped + ml);
     if (v->ignore_merges) {
         int32_t id = desk_vocab_find(v, mapped, ml);
         if (id >= 0) { emit(out, id); return DESK_OK; }
