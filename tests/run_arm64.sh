@@ -49,5 +49,6 @@ templates() {
 }
 suite "chat templates: unit tests and Jinja2 differential" templates
 suite "grammar: GBNF recognizer vs PCRE2" $Q $B/test_grammar
+suite "grammar masks: trie walks vs brute force (synthetic vocabulary)" $Q $B/test_grammar_mask
 echo "arm64: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -7,6 +7,7 @@
  * number of contexts and threads.
  */
 #include "model/model.h"
+#include "text/grammar.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -277,6 +278,7 @@ static desk_status model_open(const char *path, bool vocab_only, desk_model **ou
     *out = NULL;
     desk_model *m = calloc(1, sizeof *m);
     if (!m) return desk_fail(err, DESK_ENOMEM, "out of memory");
+    pthread_mutex_init(&m->trie_mu, NULL);
     desk_status s = desk_gguf_open(path, &m->gguf, err);
     if (!s && vocab_only) {
         s = desk_vocab_load(&m->vocab, m->gguf, err);
@@ -310,7 +312,35 @@ void desk_model_free(desk_model *m) {
     free(m->owned_f32);
     free(m->rope_inv_freq);
     desk_gguf_close(m->gguf);
+    dgtrie_free(m->trie);
+    pthread_mutex_destroy(&m->trie_mu);
     free(m);
+}
+
+const struct dgtrie *desk_model_token_trie(const desk_model *cm) {
+    desk_model *m = (desk_model *)cm; /* the lazily built trie is the one mutable part, under its lock */
+    pthread_mutex_lock(&m->trie_mu);
+    if (!m->trie) {
+        int32_t n = m->vocab.n;
+        char **bytes = calloc((size_t)(n ? n : 1), sizeof *bytes);
+        uint16_t *len = calloc((size_t)(n ? n : 1), sizeof *len);
+        char *buf = malloc(DG_MAX_TOKEN);
+        bool ok = bytes && len && buf;
+        for (int32_t i = 0; ok && i < n; i++) {
+            if (desk_token_is_eog(m, i) || desk_token_is_special(m, i)) continue; /* not text */
+            size_t k = desk_token_bytes(m, i, buf, DG_MAX_TOKEN);
+            if (!k || k > DG_MAX_TOKEN) continue;
+            ok = (bytes[i] = malloc(k)) != NULL;
+            if (ok) memcpy(bytes[i], buf, k), len[i] = (uint16_t)k;
+        }
+        if (ok) m->trie = dgtrie_new(n, (const char *const *)bytes, len);
+        for (int32_t i = 0; bytes && i < n; i++) free(bytes[i]);
+        free(bytes);
+        free(len);
+        free(buf);
+    }
+    pthread_mutex_unlock(&m->trie_mu);
+    return m->trie;
 }
 
 void desk_model_get_info(const desk_model *m, desk_model_info *info) { *info = m->info; }

@@ -8,6 +8,8 @@
 #include "kernels/ops.h"
 #include "text/tokenizer.h"
 
+#include <pthread.h>
+
 typedef struct {
     desk_mat wq, wk, wv, wo;          /* (n_head*hd, d) (n_kv*hd, d) (n_kv*hd, d) (d, n_head*hd) */
     desk_mat w_gate, w_up, w_down;    /* (ff, d) (ff, d) (d, ff) */
@@ -32,7 +34,13 @@ struct desk_model {
     bool vocab_only;                  /* loaded by desk_model_load_vocab: no weights */
     void **packed;                    /* x8 copies of matrices (see quant.h), owned */
     int n_packed;
+    pthread_mutex_t trie_mu;          /* guards the lazy build of trie */
+    struct dgtrie *trie;              /* the text tokens as a prefix tree, for grammar masks */
 };
+
+/* The model's token trie (text/grammar.h), built on first use by any thread;
+ * NULL when out of memory. */
+const struct dgtrie *desk_model_token_trie(const desk_model *m);
 
 /* The context's threads (internal: the scheduler samples its requests on
  * them between forward passes, while they would otherwise wait). */

@@ -1,15 +1,8 @@
 /*
  * grammar.c - GBNF text into sequences of character sets and rule
- * references, and the pushdown recognizer over them (see grammar.h).
- *
- * Compiled form: `el` holds every alternative of every rule as a run of
- * elements ended by G_END; rule r's alternatives start at
- * el[alts[rules[r].first .. + rules[r].n]]. A recognizer stack lists the
- * element positions still to match, innermost last; a stack whose top is a
- * character set is waiting for a character; an empty stack has matched the
- * whole root. Rule references at the end of an alternative push nothing for
- * the caller (tail calls), so `x*` (compiled as R ::= x R | "") keeps the
- * stack flat however long the repetition runs.
+ * references (the compiled form in grammar.h), with the checks a pushdown
+ * recognizer needs (every rule defined, no left recursion), and the public
+ * desk_grammar API. The recognizer is grammar_match.c.
  */
 #include "text/grammar.h"
 #include "text/schema.h"
@@ -22,13 +15,6 @@
 #define MAX_RULES 65536
 #define MAX_ELEMS (1 << 22)
 #define MAX_REPEAT 10000     /* m and n of x{m,n} */
-#define MAX_STACKS 8192      /* ways a prefix may continue */
-#define MAX_DEPTH 4096       /* positions on one stack */
-#define MAX_EXPAND 200000    /* expansion steps for one character (nullable repetitions can branch a lot) */
-
-enum { G_END, G_CHARS, G_RULE };
-typedef struct { uint32_t lo, hi; } crange;
-typedef struct { uint8_t kind; bool neg; int32_t a, n; } gelem;   /* G_CHARS: ranges [a, a+n); G_RULE: rule a */
 
 typedef struct { gelem *v; int n, cap; } seq;
 typedef struct {
@@ -37,17 +23,9 @@ typedef struct {
     int n_alts, cap_alts;
     int line;                  /* where defined (0: only referenced so far) */
     bool helper;
+    int chain_k, chain_first;  /* O_k of a bounded repetition's chain (k >= 1), and O_1's rule */
 } brule;
 
-struct dgrammar {
-    gelem *el;
-    int n_el;
-    crange *rg;
-    int n_rg;
-    int *alts;                 /* element index of each alternative's start */
-    struct { int first, n; } *rules;
-    int n_rules, root;
-};
 
 /* ------------------------------------------------------------ parsing */
 
@@ -232,9 +210,13 @@ static bool repeat(gparser *p, seq *q, int from, long lo, long hi /* -1: unbound
         int h = star_or_opt(p, x, true, -1);
         return h >= 0 && seq_push(p, q, (gelem){G_RULE, false, h, 0});
     }
-    int tail = -1; /* optional chain: O_k ::= X O_{k-1} | "" */
-    for (long i = lo; i < hi; i++)
+    int tail = -1, first = -1; /* optional chain: O_k ::= X O_{k-1} | "" */
+    for (long i = lo; i < hi; i++) {
         if ((tail = star_or_opt(p, x, false, tail)) < 0) return false;
+        if (first < 0) first = tail;
+        p->rules[tail].chain_k = (int)(i - lo + 1);
+        p->rules[tail].chain_first = first;
+    }
     return tail < 0 || seq_push(p, q, (gelem){G_RULE, false, tail, 0});
 }
 
@@ -430,10 +412,12 @@ static bool check(gparser *p, dgrammar *g) {
             }
         }
     }
-    free(null);
     free(state);
     free(stack);
-    if (!ok) return p->failed ? false : gfail(p, "out of memory");
+    if (!ok) {
+        free(null);
+        return p->failed ? false : gfail(p, "out of memory");
+    }
     /* flatten */
     g->n_rules = p->n_rules;
     g->root = root;
@@ -459,6 +443,27 @@ static bool check(gparser *p, dgrammar *g) {
     g->rg = p->rg;
     g->n_rg = p->n_rg;
     p->rg = NULL;
+    /* chain members past DG_CHAIN_CUT stand for O_DG_CHAIN_CUT (see grammar.h) */
+    g->canon = malloc((size_t)(g->n_el ? g->n_el : 1) * sizeof *g->canon);
+    if (!g->canon) {
+        free(null);
+        return gfail(p, "out of memory");
+    }
+    for (int e = 0; e < g->n_el; e++) g->canon[e] = e;
+    for (int r = 0; r < p->n_rules; r++) {
+        const brule *b = &p->rules[r];
+        if (b->chain_k <= DG_CHAIN_CUT) continue;
+        int c = b->chain_first + DG_CHAIN_CUT - 1;
+        gelem x = b->alts[0].v[0];
+        if (x.kind == G_RULE && null[x.a]) continue; /* an item that may be empty: k always matters */
+        int len = 0, len_c = 0;
+        for (int a = 0; a < b->n_alts; a++) len += b->alts[a].n;
+        for (int a = 0; a < p->rules[c].n_alts; a++) len_c += p->rules[c].alts[a].n;
+        if (p->rules[c].chain_k != DG_CHAIN_CUT || p->rules[c].chain_first != b->chain_first || len != len_c) continue;
+        int from = g->alts[g->rules[r].first], to = g->alts[g->rules[c].first];
+        for (int i = 0; i < len; i++) g->canon[from + i] = to + i;
+    }
+    free(null);
     return true;
 }
 
@@ -504,221 +509,11 @@ desk_status dgrammar_parse(const char *text, size_t len, dgrammar **out, desk_er
 void dgrammar_free(dgrammar *g) {
     if (!g) return;
     free(g->el);
+    free(g->canon);
     free(g->rg);
     free(g->alts);
     free(g->rules);
     free(g);
-}
-
-/* ------------------------------------------------------------ recognizer */
-
-typedef struct { int *v; int n; } gstack;
-struct dgstate {
-    const dgrammar *g;
-    gstack *st;
-    int n, cap;
-    uint8_t partial[4];      /* bytes of an unfinished UTF-8 character */
-    int n_partial;
-    bool overflow;           /* too many ways to continue: nothing more is allowed */
-    long work;               /* expansion steps so far for this character */
-};
-
-static bool set_has(const dgstate *s, const int *v, int n) {
-    for (int i = 0; i < s->n; i++)
-        if (s->st[i].n == n && (n == 0 || !memcmp(s->st[i].v, v, (size_t)n * sizeof *v))) return true;
-    return false;
-}
-
-static void set_add(dgstate *s, const int *v, int n) {
-    if (s->overflow || set_has(s, v, n)) return;
-    if (s->n >= MAX_STACKS || n > MAX_DEPTH) { s->overflow = true; return; }
-    if (s->n == s->cap) {
-        int cap = s->cap ? 2 * s->cap : 16;
-        gstack *st = realloc(s->st, (size_t)cap * sizeof *st);
-        if (!st) { s->overflow = true; return; }
-        s->st = st;
-        s->cap = cap;
-    }
-    int *c = malloc((size_t)(n ? n : 1) * sizeof *c);
-    if (!c) { s->overflow = true; return; }
-    if (n) memcpy(c, v, (size_t)n * sizeof *c);
-    s->st[s->n++] = (gstack){c, n};
-}
-
-/* Adds to s every stack that `v` (scratch of room >= MAX_DEPTH + 1) can become
- * by expanding rule references and finishing alternatives, up to a
- * character set (or the empty stack: the root is matched). */
-static void expand(dgstate *s, int *v, int n, int depth) {
-    if (s->overflow) return;
-    if (depth > MAX_DEPTH || ++s->work > MAX_EXPAND) { s->overflow = true; return; }
-    const dgrammar *g = s->g;
-    if (n == 0) { set_add(s, v, 0); return; }
-    gelem e = g->el[v[n - 1]];
-    if (e.kind == G_END) { expand(s, v, n - 1, depth + 1); return; }
-    if (e.kind == G_CHARS) { set_add(s, v, n); return; }
-    int saved = v[n - 1], base = n - 1;
-    if (g->el[saved + 1].kind != G_END) v[base++] = saved + 1; /* where the caller goes on (none: a tail call) */
-    if (base >= MAX_DEPTH) { s->overflow = true; return; }
-    for (int a = 0; a < g->rules[e.a].n; a++) {
-        v[base] = g->alts[g->rules[e.a].first + a];
-        expand(s, v, base + 1, depth + 1);
-    }
-    v[n - 1] = saved; /* restore for the caller's next alternative */
-}
-
-static bool chars_match(const dgrammar *g, gelem e, uint32_t lo, uint32_t hi) {
-    /* does the set contain some code point in [lo, hi]? */
-    const crange *r = e.n ? g->rg + e.a : NULL; /* [] has no ranges (and a grammar may have none at all) */
-    if (!e.neg) {
-        for (int i = 0; i < e.n; i++)
-            if (r[i].lo <= hi && r[i].hi >= lo) return true;
-        return false;
-    }
-    uint32_t cur = lo; /* negated: is some point of [lo, hi] outside every range? */
-    for (bool moved = true; moved && cur <= hi;) {
-        moved = false;
-        for (int i = 0; i < e.n; i++)
-            if (r[i].lo <= cur && r[i].hi >= cur) {
-                if (r[i].hi >= hi) return false;
-                cur = r[i].hi + 1;
-                moved = true;
-            }
-    }
-    return cur <= hi;
-}
-
-static void clear(dgstate *s) {
-    for (int i = 0; i < s->n; i++) free(s->st[i].v);
-    s->n = 0;
-    s->overflow = false;
-}
-
-dgstate *dgstate_new(const dgrammar *g) {
-    dgstate *s = calloc(1, sizeof *s);
-    int *v = malloc((MAX_DEPTH + 2) * sizeof *v);
-    if (!s || !v) { free(s); free(v); return NULL; }
-    s->g = g;
-    for (int a = 0; a < g->rules[g->root].n; a++) {
-        v[0] = g->alts[g->rules[g->root].first + a];
-        expand(s, v, 1, 0);
-    }
-    free(v);
-    if (s->overflow) { dgstate_free(s); return NULL; }
-    return s;
-}
-
-dgstate *dgstate_clone(const dgstate *s) {
-    dgstate *c = calloc(1, sizeof *c);
-    if (!c) return NULL;
-    c->g = s->g;
-    memcpy(c->partial, s->partial, sizeof c->partial);
-    c->n_partial = s->n_partial;
-    for (int i = 0; i < s->n; i++) set_add(c, s->st[i].v, s->st[i].n);
-    if (c->overflow) { dgstate_free(c); return NULL; }
-    return c;
-}
-
-void dgstate_free(dgstate *s) {
-    if (!s) return;
-    clear(s);
-    free(s->st);
-    free(s);
-}
-
-/* advances s by one code point into *next; false if nothing matches */
-static bool step(const dgstate *s, uint32_t cp, dgstate *next, int *scratch) {
-    for (int i = 0; i < s->n; i++) {
-        const gstack *t = &s->st[i];
-        if (!t->n) continue;
-        gelem e = s->g->el[t->v[t->n - 1]];
-        if (!chars_match(s->g, e, cp, cp)) continue;
-        memcpy(scratch, t->v, (size_t)t->n * sizeof *scratch);
-        scratch[t->n - 1]++;
-        expand(next, scratch, t->n, 0);
-    }
-    return next->n > 0 && !next->overflow;
-}
-
-/* the code points whose UTF-8 encoding starts with these bytes (1-3 of them) */
-static bool prefix_range(const uint8_t *b, int n, uint32_t *lo, uint32_t *hi) {
-    int len = b[0] >= 0xC2 && b[0] <= 0xDF ? 2 : (b[0] & 0xF0) == 0xE0 ? 3 : b[0] >= 0xF0 && b[0] <= 0xF4 ? 4 : 0;
-    if (!len || n >= len) return false;
-    uint32_t v = b[0] & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
-    for (int k = 1; k < n; k++) {
-        if ((b[k] & 0xC0) != 0x80) return false;
-        v = (v << 6) | (b[k] & 0x3F);
-    }
-    int rest = 6 * (len - n);
-    *lo = v << rest;
-    *hi = *lo | ((1u << rest) - 1);
-    uint32_t min = len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
-    if (*hi < min || *lo > 0x10FFFF) return false;
-    if (*lo < min) *lo = min;
-    if (*hi > 0x10FFFF) *hi = 0x10FFFF;
-    return true;
-}
-
-/* Runs the bytes from s; on success *out (if given) receives the new state. */
-static bool run(const dgstate *s, const char *bytes, size_t n, dgstate **out) {
-    dgstate *cur = dgstate_clone(s);
-    int *scratch = malloc((MAX_DEPTH + 2) * sizeof *scratch);
-    bool ok = cur && scratch;
-    for (size_t i = 0; ok && i < n; i++) {
-        cur->partial[cur->n_partial++] = (uint8_t)bytes[i];
-        uint8_t b0 = cur->partial[0];
-        int len = b0 < 0x80 ? 1 : b0 >= 0xC2 && b0 <= 0xDF ? 2 : (b0 & 0xF0) == 0xE0 ? 3 : b0 >= 0xF0 && b0 <= 0xF4 ? 4 : 0;
-        if (!len) { ok = false; break; }
-        if (cur->n_partial < len) {
-            uint32_t lo, hi;
-            ok = prefix_range(cur->partial, cur->n_partial, &lo, &hi);
-            continue;
-        }
-        uint32_t cp = len == 1 ? b0 : b0 & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
-        for (int k = 1; k < len; k++) {
-            if ((cur->partial[k] & 0xC0) != 0x80) ok = false;
-            cp = (cp << 6) | (cur->partial[k] & 0x3F);
-        }
-        uint32_t min = len == 1 ? 0 : len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
-        if (!ok || cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) { ok = false; break; }
-        cur->n_partial = 0;
-        dgstate *next = calloc(1, sizeof *next);
-        if (!next) { ok = false; break; }
-        next->g = s->g;
-        ok = step(cur, cp, next, scratch);
-        dgstate_free(cur);
-        cur = next;
-    }
-    if (ok && cur->n_partial) { /* an unfinished character: some continuation of it must be allowed */
-        uint32_t lo, hi;
-        ok = prefix_range(cur->partial, cur->n_partial, &lo, &hi);
-        bool any = false;
-        for (int i = 0; ok && i < cur->n && !any; i++)
-            any = cur->st[i].n && chars_match(s->g, s->g->el[cur->st[i].v[cur->st[i].n - 1]], lo, hi);
-        ok = ok && any;
-    }
-    free(scratch);
-    if (ok && out) *out = cur;
-    else dgstate_free(cur);
-    return ok;
-}
-
-bool dgstate_allows(const dgstate *s, const char *bytes, size_t n) { return run(s, bytes, n, NULL); }
-
-bool dgstate_advance(dgstate *s, const char *bytes, size_t n) {
-    dgstate *next;
-    if (!run(s, bytes, n, &next)) return false;
-    clear(s);
-    free(s->st);
-    *s = *next;
-    free(next);
-    return true;
-}
-
-bool dgstate_complete(const dgstate *s) {
-    if (s->n_partial) return false;
-    for (int i = 0; i < s->n; i++)
-        if (s->st[i].n == 0) return true;
-    return false;
 }
 
 /* ------------------------------------------------------------ public API (desk.h part 11) */

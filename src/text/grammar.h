@@ -16,6 +16,7 @@
  * keeps the text a prefix of the language, and whether the text is complete.
  * Work is bounded: a grammar that branches past the limits (stacks, depth,
  * expansion steps per character) allows nothing more rather than hang.
+ * The parser is grammar.c; the recognizer and token masks, grammar_match.c.
  */
 #ifndef DESK_GRAMMAR_H
 #define DESK_GRAMMAR_H
@@ -24,23 +25,73 @@
 
 typedef struct dgrammar dgrammar;
 typedef struct dgstate dgstate;
+typedef struct dgtrie dgtrie;
 
 /* Parses GBNF text; errors name the line and what is wrong. */
 desk_status dgrammar_parse(const char *text, size_t len, dgrammar **out, desk_error *err);
 void dgrammar_free(dgrammar *g);
 
-/* The state before any text. NULL when out of memory. */
+/* The state before any text. NULL when out of memory or when the grammar
+ * branches too much to start. A state memoizes what it computes (it is a
+ * lazily built automaton), so even the queries change it; one per thread. */
 dgstate *dgstate_new(const dgrammar *g);
-dgstate *dgstate_clone(const dgstate *s);
 void dgstate_free(dgstate *s);
 /* Whether the bytes keep the text a prefix of the grammar's language (the
- * state is not changed). */
-bool dgstate_allows(const dgstate *s, const char *bytes, size_t n);
-/* Advances by the bytes; false (state unchanged) if they are not allowed. */
+ * text so far is not changed). */
+bool dgstate_allows(dgstate *s, const char *bytes, size_t n);
+/* Advances by the bytes; false (text unchanged) if they are not allowed. */
 bool dgstate_advance(dgstate *s, const char *bytes, size_t n);
 /* Whether the text so far is a whole sentence of the grammar (the end may come). */
 bool dgstate_complete(const dgstate *s);
+/* For tests: rebuild the tables past n states (default 8192), and how many
+ * times they were rebuilt. */
+void dgstate_limit_states(dgstate *s, int32_t n);
+unsigned dgstate_rebuilds(const dgstate *s);
+
+/* A vocabulary's text tokens as a prefix tree, for computing token masks:
+ * bytes[t] (len[t] bytes, 1..DG_MAX_TOKEN) for each text token, NULL for
+ * tokens that are never text (special, end of generation, empty). */
+#define DG_MAX_TOKEN 1024
+dgtrie *dgtrie_new(int32_t n_vocab, const char *const *bytes, const uint16_t *len);
+void dgtrie_free(dgtrie *t);
+int32_t dgtrie_vocab(const dgtrie *t);
+/* A text token's bytes (NULL when the token is not text). */
+const char *dgtrie_token(const dgtrie *t, int32_t tok, size_t *len);
+
+/* Sets bit t of mask ((n_vocab + 63) / 64 words) exactly for the text
+ * tokens whose bytes dgstate_allows, clearing the rest; end-of-generation is
+ * the caller's (dgstate_complete). Masks are cached per grammar position, so
+ * most steps cost a copy. False when out of memory. */
+bool dgstate_mask(dgstate *s, const dgtrie *t, uint64_t *mask);
+
 /* The compiled grammar behind a public desk_grammar. */
 const dgrammar *desk_grammar_internal(const desk_grammar *g);
+
+/* ---- the compiled form, shared by the parser (grammar.c) and the recognizer
+ * (grammar_match.c). `el` holds every alternative of every rule as a run of
+ * elements ended by G_END; rule r's alternatives start at
+ * el[alts[rules[r].first .. + rules[r].n]]. */
+enum { G_END, G_CHARS, G_RULE };
+typedef struct { uint32_t lo, hi; } crange;
+typedef struct { uint8_t kind; bool neg; int32_t a, n; } gelem;   /* G_CHARS: ranges [a, a+n); G_RULE: rule a */
+
+/* Bounded repetitions x{m,n} compile into a chain of helper rules
+ * O_k ::= x O_(k-1) | "" that differ only in k. For a token of at most
+ * DG_CHAIN_CUT bytes, O_k with k >= DG_CHAIN_CUT (x never empty) acts as
+ * O_DG_CHAIN_CUT does, so masks of such positions are computed and cached
+ * once (canon[e]: the element of O_DG_CHAIN_CUT standing for element e;
+ * e itself elsewhere) and only longer tokens are checked at each step. */
+#define DG_CHAIN_CUT 16
+
+struct dgrammar {
+    gelem *el;
+    int32_t *canon;
+    int n_el;
+    crange *rg;
+    int n_rg;
+    int *alts;                 /* element index of each alternative's start */
+    struct { int first, n; } *rules;
+    int n_rules, root;
+};
 
 #endif

@@ -8,6 +8,7 @@
  */
 #include "base/base.h"
 #include "kernels/quant.h" /* desk_expf */
+#include "model/model.h" /* desk_model_token_trie */
 #include "text/grammar.h"
 
 #include <math.h>
@@ -26,11 +27,10 @@ struct desk_sampler {
     /* grammar constraint (desk_sampler_set_grammar) */
     const dgrammar *g;
     dgstate *gs;         /* the output so far */
-    char **tok_bytes;    /* [n_vocab] each token's bytes (NULL: never allowed: special, not end-of-generation) */
-    uint16_t *tok_len;
-    bool *tok_eog;
+    const dgtrie *trie;  /* the model's text tokens (owned by the model) */
+    uint64_t *allowed;   /* [(n_vocab + 63) / 64] the text tokens the grammar allows next */
+    bool *tok_eog;       /* [n_vocab] end-of-generation tokens: allowed where the grammar is complete */
     float *masked;       /* [n_vocab] logits with what the grammar refuses at -inf */
-    int n_refusals;      /* samples the grammar refused (then masked and sampled again) */
 };
 
 desk_sampler_params desk_sampler_default_params(void) {
@@ -92,13 +92,11 @@ desk_status desk_sampler_new(const desk_sampler_params *p, int32_t n_vocab, desk
 static void grammar_clear(desk_sampler *s) {
     dgstate_free(s->gs);
     s->gs = NULL;
-    for (int32_t i = 0; s->tok_bytes && i < s->n_vocab; i++) free(s->tok_bytes[i]);
-    free(s->tok_bytes);
-    free(s->tok_len);
+    free(s->allowed);
     free(s->tok_eog);
     free(s->masked);
-    s->tok_bytes = NULL;
-    s->tok_len = NULL;
+    s->trie = NULL;
+    s->allowed = NULL;
     s->tok_eog = NULL;
     s->masked = NULL;
     s->g = NULL;
@@ -279,61 +277,41 @@ desk_status desk_sampler_set_grammar(desk_sampler *s, const desk_model *m, const
     if (desk_vocab_size(m) != s->n_vocab)
         return desk_fail(err, DESK_EINVAL, "the model has %d tokens; the sampler was made for %d", desk_vocab_size(m), s->n_vocab);
     s->g = desk_grammar_internal(g);
-    s->tok_bytes = calloc((size_t)s->n_vocab, sizeof *s->tok_bytes);
-    s->tok_len = calloc((size_t)s->n_vocab, sizeof *s->tok_len);
+    s->trie = desk_model_token_trie(m);
+    s->allowed = malloc((size_t)(s->n_vocab + 63) / 64 * sizeof *s->allowed);
     s->tok_eog = calloc((size_t)s->n_vocab, sizeof *s->tok_eog);
     s->masked = malloc((size_t)s->n_vocab * sizeof *s->masked);
     s->gs = dgstate_new(s->g);
-    if (!s->tok_bytes || !s->tok_len || !s->tok_eog || !s->masked || !s->gs) {
+    if (!s->trie || !s->allowed || !s->tok_eog || !s->masked || !s->gs) {
         grammar_clear(s);
         return desk_fail(err, DESK_ENOMEM, "out of memory (or the grammar branches too much to start)");
     }
-    char buf[1024];
-    for (int32_t i = 0; i < s->n_vocab; i++) {
-        s->tok_eog[i] = desk_token_is_eog(m, i);
-        if (s->tok_eog[i] || desk_token_is_special(m, i)) continue; /* special tokens are not text */
-        size_t n = desk_token_bytes(m, i, buf, sizeof buf);
-        if (!n) continue;
-        if (!(s->tok_bytes[i] = malloc(n))) {
-            grammar_clear(s);
-            return desk_fail(err, DESK_ENOMEM, "out of memory");
-        }
-        memcpy(s->tok_bytes[i], buf, n);
-        s->tok_len[i] = (uint16_t)n;
-    }
+    for (int32_t i = 0; i < s->n_vocab; i++) s->tok_eog[i] = desk_token_is_eog(m, i);
     return DESK_OK;
 }
 
-static bool grammar_allows(const desk_sampler *s, int32_t t) {
-    if (t < 0 || t >= s->n_vocab) return false;
-    if (s->tok_eog[t]) return dgstate_complete(s->gs);
-    return s->tok_bytes[t] && dgstate_allows(s->gs, s->tok_bytes[t], s->tok_len[t]);
-}
-
+/* Samples from the logits with every token the grammar refuses at -inf, so
+ * the draw is exactly the sampler's distribution restricted to the allowed
+ * tokens. Where nothing is allowed (a grammar with a dead end) the output
+ * ends with an end-of-generation token. */
 int32_t desk_sampler_sample(desk_sampler *s, const float *logits) {
     if (!s->gs) return sample_core(s, logits);
-    uint64_t rng[4];
-    memcpy(rng, s->rng, sizeof rng);
-    int32_t t = sample_core(s, logits);
-    if (!grammar_allows(s, t)) { /* mask everything the grammar refuses and sample again, from the same random state */
-        s->n_refusals++;
-        int32_t any = -1, eog = -1;
-        for (int32_t i = 0; i < s->n_vocab; i++) {
-            bool ok = grammar_allows(s, i);
-            s->masked[i] = ok ? logits[i] : -INFINITY;
-            if (ok && any < 0) any = i;
-            if (ok && s->tok_eog[i] && eog < 0) eog = i;
-        }
-        if (any < 0) { /* a dead end: no token continues the grammar; end the output */
-            for (int32_t i = 0; i < s->n_vocab; i++)
-                if (s->tok_eog[i]) return i;
-            return t;
-        }
-        memcpy(s->rng, rng, sizeof rng);
-        t = sample_core(s, s->masked);
-        if (!grammar_allows(s, t)) t = eog >= 0 ? eog : any; /* only when every allowed logit is -inf */
+    bool complete = dgstate_complete(s->gs);
+    int32_t any = -1, eog = -1, first_eog = -1;
+    if (!dgstate_mask(s->gs, s->trie, s->allowed)) memset(s->allowed, 0, (size_t)(s->n_vocab + 63) / 64 * sizeof *s->allowed);
+    for (int32_t i = 0; i < s->n_vocab; i++) {
+        bool ok = s->tok_eog[i] ? complete : (s->allowed[i >> 6] >> (i & 63)) & 1;
+        s->masked[i] = ok ? logits[i] : -INFINITY;
+        if (ok && any < 0) any = i;
+        if (s->tok_eog[i] && first_eog < 0) first_eog = i;
+        if (ok && s->tok_eog[i] && eog < 0) eog = i;
     }
-    if (!s->tok_eog[t]) dgstate_advance(s->gs, s->tok_bytes[t], s->tok_len[t]);
+    if (any < 0) return first_eog >= 0 ? first_eog : sample_core(s, logits);
+    int32_t t = sample_core(s, s->masked);
+    if (t < 0 || t >= s->n_vocab || s->masked[t] == -INFINITY) t = eog >= 0 ? eog : any; /* every allowed logit was -inf */
+    size_t n;
+    const char *b = s->tok_eog[t] ? NULL : dgtrie_token(s->trie, t, &n);
+    if (b) dgstate_advance(s->gs, b, n);
     return t;
 }
 
