@@ -14,11 +14,18 @@
  * The same walks run with the recognizer's tables made tiny, so they are
  * rebuilt in the middle of mask walks.
  *
+ * With the real vocabulary, desk_sampler under a grammar must draw exactly
+ * what an unconstrained sampler with the same seed draws from logits whose
+ * refused tokens (by brute force) are set to -inf: constrained sampling is
+ * the sampler's distribution restricted to the allowed tokens.
+ *
  * usage: test_grammar_mask [VOCAB.gguf]
  */
 #include "testutil.h"
 #include "text/grammar.h"
 #include "text/schema.h"
+
+#include <math.h>
 
 static uint64_t rng = 1;
 static uint32_t rnd(void) {
@@ -138,6 +145,54 @@ static void walks(const char *name, const dgrammar *g, const dgtrie *t, const vo
     free(ok);
 }
 
+/* random logits, peaked on a few tokens now and then */
+static void random_logits(float *l, int32_t n) {
+    for (int32_t i = 0; i < n; i++) l[i] = (float)(rnd() % 20000) / 1000.0f - 10.0f;
+    for (int k = 0; k < 8; k++) l[rnd() % (uint32_t)n] += 15.0f;
+}
+
+static void exact_sampling(const desk_model *m, const vocab *r, const char *schema) {
+    const desk_sampler_params ps[] = {
+        {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0, .repeat_penalty = 1.0f, .repeat_last_n = 64, .seed = 11},
+        {.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f, .repeat_penalty = 1.1f, .repeat_last_n = 64, .seed = 12},
+        {.temperature = 0.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0, .repeat_penalty = 1.0f, .repeat_last_n = 64, .seed = 13},
+    };
+    float *logits = malloc((size_t)r->n * sizeof *logits), *masked = malloc((size_t)r->n * sizeof *masked);
+    int steps = 0, same = 0, ended = 0;
+    for (size_t k = 0; k < sizeof ps / sizeof *ps; k++) {
+        desk_grammar *dg;
+        desk_error err;
+        desk_sampler *a, *b;
+        if (desk_grammar_from_json_schema(schema, strlen(schema), &dg, &err)) { CHECK(0, "%s", err.msg); break; }
+        desk_sampler_new(&ps[k], r->n, &a, &err);
+        desk_sampler_new(&ps[k], r->n, &b, &err);
+        CHECK(desk_sampler_set_grammar(a, m, dg, &err) == DESK_OK, "set_grammar: %s", err.msg);
+        dgstate *ref = dgstate_new(desk_grammar_internal(dg));
+        for (int step = 0; step < 60; step++) {
+            random_logits(logits, r->n);
+            bool complete = dgstate_complete(ref);
+            for (int32_t i = 0; i < r->n; i++) {
+                bool ok = desk_token_is_eog(m, i) ? complete : r->bytes[i] && dgstate_allows(ref, r->bytes[i], r->len[i]);
+                masked[i] = ok ? logits[i] : -INFINITY;
+            }
+            int32_t ta = desk_sampler_sample(a, logits), tb = desk_sampler_sample(b, masked);
+            steps++;
+            same += ta == tb;
+            if (ta != tb) CHECK(0, "sampler %zu step %d: constrained %d, masked by brute force %d", k, step, ta, tb);
+            if (ta != tb || desk_token_is_eog(m, ta)) { ended += ta == tb; break; }
+            CHECK(dgstate_advance(ref, r->bytes[ta], r->len[ta]), "sampler %zu step %d: token %d refused", k, step, ta);
+        }
+        dgstate_free(ref);
+        desk_sampler_free(a);
+        desk_sampler_free(b);
+        desk_grammar_free(dg);
+    }
+    printf("  exact sampling: %d of %d constrained draws equal draws from brute-force masked logits, %d outputs ended\n",
+           same, steps, ended);
+    free(logits);
+    free(masked);
+}
+
 static dgrammar *from_schema(const char *json) {
     char *gbnf;
     desk_error err;
@@ -219,6 +274,7 @@ int main(int argc, char **argv) {
         if (t && g) walks("entities list, real vocab", g, t, &r, 2, 40, 0);
         dgrammar_free(g);
         dgtrie_free(t);
+        exact_sampling(m, &r, GRAMMARS[0].text);
         free_vocab(&r);
         desk_model_free(m);
     }

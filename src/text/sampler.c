@@ -29,7 +29,8 @@ struct desk_sampler {
     dgstate *gs;         /* the output so far */
     const dgtrie *trie;  /* the model's text tokens (owned by the model) */
     uint64_t *allowed;   /* [(n_vocab + 63) / 64] the text tokens the grammar allows next */
-    bool *tok_eog;       /* [n_vocab] end-of-generation tokens: allowed where the grammar is complete */
+    int32_t *eog;        /* the end-of-generation tokens (allowed where the grammar is complete) */
+    int n_eog;
     float *masked;       /* [n_vocab] logits with what the grammar refuses at -inf */
 };
 
@@ -93,11 +94,12 @@ static void grammar_clear(desk_sampler *s) {
     dgstate_free(s->gs);
     s->gs = NULL;
     free(s->allowed);
-    free(s->tok_eog);
+    free(s->eog);
     free(s->masked);
     s->trie = NULL;
     s->allowed = NULL;
-    s->tok_eog = NULL;
+    s->eog = NULL;
+    s->n_eog = 0;
     s->masked = NULL;
     s->g = NULL;
 }
@@ -279,14 +281,17 @@ desk_status desk_sampler_set_grammar(desk_sampler *s, const desk_model *m, const
     s->g = desk_grammar_internal(g);
     s->trie = desk_model_token_trie(m);
     s->allowed = malloc((size_t)(s->n_vocab + 63) / 64 * sizeof *s->allowed);
-    s->tok_eog = calloc((size_t)s->n_vocab, sizeof *s->tok_eog);
+    int n_eog = 0;
+    for (int32_t i = 0; i < s->n_vocab; i++) n_eog += desk_token_is_eog(m, i);
+    s->eog = malloc((size_t)(n_eog ? n_eog : 1) * sizeof *s->eog);
     s->masked = malloc((size_t)s->n_vocab * sizeof *s->masked);
     s->gs = dgstate_new(s->g);
-    if (!s->trie || !s->allowed || !s->tok_eog || !s->masked || !s->gs) {
+    if (!s->trie || !s->allowed || !s->eog || !s->masked || !s->gs) {
         grammar_clear(s);
         return desk_fail(err, DESK_ENOMEM, "out of memory (or the grammar branches too much to start)");
     }
-    for (int32_t i = 0; i < s->n_vocab; i++) s->tok_eog[i] = desk_token_is_eog(m, i);
+    for (int32_t i = 0; i < s->n_vocab; i++)
+        if (desk_token_is_eog(m, i)) s->eog[s->n_eog++] = i;
     return DESK_OK;
 }
 
@@ -298,19 +303,28 @@ int32_t desk_sampler_sample(desk_sampler *s, const float *logits) {
     if (!s->gs) return sample_core(s, logits);
     bool complete = dgstate_complete(s->gs);
     int32_t any = -1, eog = -1, first_eog = -1;
-    if (!dgstate_mask(s->gs, s->trie, s->allowed)) memset(s->allowed, 0, (size_t)(s->n_vocab + 63) / 64 * sizeof *s->allowed);
-    for (int32_t i = 0; i < s->n_vocab; i++) {
-        bool ok = s->tok_eog[i] ? complete : (s->allowed[i >> 6] >> (i & 63)) & 1;
-        s->masked[i] = ok ? logits[i] : -INFINITY;
-        if (ok && any < 0) any = i;
-        if (s->tok_eog[i] && first_eog < 0) first_eog = i;
-        if (ok && s->tok_eog[i] && eog < 0) eog = i;
+    uint64_t *ok = s->allowed;
+    int words = (s->n_vocab + 63) / 64;
+    if (!dgstate_mask(s->gs, s->trie, ok)) memset(ok, 0, (size_t)words * sizeof *ok);
+    for (int k = 0; k < s->n_eog; k++) { /* end of generation where the grammar is complete (never text) */
+        int32_t i = s->eog[k];
+        if (complete) ok[i >> 6] |= 1ull << (i & 63);
+        if (first_eog < 0 || i < first_eog) first_eog = i;
+        if (complete && (eog < 0 || i < eog)) eog = i;
+    }
+    for (int w = 0; w < words; w++) { /* whole words at a time: most are all allowed or all refused */
+        int32_t base = 64 * w, n = s->n_vocab - base < 64 ? s->n_vocab - base : 64;
+        uint64_t m = ok[w];
+        if (m && any < 0) any = base + __builtin_ctzll(m);
+        if (m == ~0ull && n == 64) memcpy(s->masked + base, logits + base, 64 * sizeof *logits);
+        else
+            for (int32_t j = 0; j < n; j++) s->masked[base + j] = (m >> j) & 1 ? logits[base + j] : -INFINITY;
     }
     if (any < 0) return first_eog >= 0 ? first_eog : sample_core(s, logits);
     int32_t t = sample_core(s, s->masked);
     if (t < 0 || t >= s->n_vocab || s->masked[t] == -INFINITY) t = eog >= 0 ? eog : any; /* every allowed logit was -inf */
     size_t n;
-    const char *b = s->tok_eog[t] ? NULL : dgtrie_token(s->trie, t, &n);
+    const char *b = dgtrie_token(s->trie, t, &n); /* NULL for end of generation */
     if (b) dgstate_advance(s->gs, b, n);
     return t;
 }
