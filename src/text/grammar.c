@@ -443,25 +443,31 @@ static bool check(gparser *p, dgrammar *g) {
     g->rg = p->rg;
     g->n_rg = p->n_rg;
     p->rg = NULL;
-    /* chain members past DG_CHAIN_CUT stand for O_DG_CHAIN_CUT (see grammar.h) */
-    g->canon = malloc((size_t)(g->n_el ? g->n_el : 1) * sizeof *g->canon);
-    if (!g->canon) {
+    /* chains of bounded repetitions (see grammar.h) */
+    g->chain_k = calloc((size_t)(g->n_el ? g->n_el : 1), sizeof *g->chain_k);
+    g->chain_len = calloc((size_t)(g->n_el ? g->n_el : 1), sizeof *g->chain_len);
+    if (!g->chain_k || !g->chain_len) {
         free(null);
         return gfail(p, "out of memory");
     }
-    for (int e = 0; e < g->n_el; e++) g->canon[e] = e;
+    /* O_k (k >= 2) qualifies when O_(k-1) does and sits just before it with the same length */
+    int prev_len = -1;
+    bool prev_ok = false;
     for (int r = 0; r < p->n_rules; r++) {
         const brule *b = &p->rules[r];
-        if (b->chain_k <= DG_CHAIN_CUT) continue;
-        int c = b->chain_first + DG_CHAIN_CUT - 1;
+        int len = 0;
+        for (int a = 0; a < b->n_alts; a++) len += b->alts[a].n;
+        bool ok_r = b->chain_k >= 2 &&
+                    (b->chain_k == 2 ? r == b->chain_first + 1
+                                     : prev_ok && p->rules[r - 1].chain_first == b->chain_first &&
+                                           p->rules[r - 1].chain_k == b->chain_k - 1 && prev_len == len);
+        prev_ok = ok_r;
+        prev_len = len;
+        if (!ok_r || b->chain_k <= DG_CHAIN_CUT) continue;
         gelem x = b->alts[0].v[0];
         if (x.kind == G_RULE && null[x.a]) continue; /* an item that may be empty: k always matters */
-        int len = 0, len_c = 0;
-        for (int a = 0; a < b->n_alts; a++) len += b->alts[a].n;
-        for (int a = 0; a < p->rules[c].n_alts; a++) len_c += p->rules[c].alts[a].n;
-        if (p->rules[c].chain_k != DG_CHAIN_CUT || p->rules[c].chain_first != b->chain_first || len != len_c) continue;
-        int from = g->alts[g->rules[r].first], to = g->alts[g->rules[c].first];
-        for (int i = 0; i < len; i++) g->canon[from + i] = to + i;
+        int from = g->alts[g->rules[r].first];
+        for (int i = 0; i < len; i++) g->chain_k[from + i] = b->chain_k, g->chain_len[from + i] = len;
     }
     free(null);
     return true;
@@ -509,7 +515,8 @@ desk_status dgrammar_parse(const char *text, size_t len, dgrammar **out, desk_er
 void dgrammar_free(dgrammar *g) {
     if (!g) return;
     free(g->el);
-    free(g->canon);
+    free(g->chain_k);
+    free(g->chain_len);
     free(g->rg);
     free(g->alts);
     free(g->rules);

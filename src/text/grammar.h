@@ -76,16 +76,19 @@ typedef struct { uint32_t lo, hi; } crange;
 typedef struct { uint8_t kind; bool neg; int32_t a, n; } gelem;   /* G_CHARS: ranges [a, a+n); G_RULE: rule a */
 
 /* Bounded repetitions x{m,n} compile into a chain of helper rules
- * O_k ::= x O_(k-1) | "" that differ only in k. For a token of at most
- * DG_CHAIN_CUT bytes, O_k with k >= DG_CHAIN_CUT (x never empty) acts as
- * O_DG_CHAIN_CUT does, so masks of such positions are computed and cached
- * once (canon[e]: the element of O_DG_CHAIN_CUT standing for element e;
- * e itself elsewhere) and only longer tokens are checked at each step. */
+ * O_k ::= x O_(k-1) | "" that differ only in k, laid out one after another.
+ * A token of at most L bytes cannot tell O_k from O_L when k >= L (x never
+ * empty), so the masks of positions deep in a repetition are computed once
+ * per level L = DG_CHAIN_CUT << i, for the tokens of L/2 < length <= L,
+ * and cached: chain_k[e] is k for an element of such an O_k (0 elsewhere),
+ * chain_len[e] the elements in each O_k, so the element standing for e at
+ * level L is e - (chain_k[e] - L) * chain_len[e] when chain_k[e] > L. */
 #define DG_CHAIN_CUT 16
+#define DG_LEVELS 7 /* 16 .. 1024 = DG_MAX_TOKEN */
 
 struct dgrammar {
     gelem *el;
-    int32_t *canon;
+    int32_t *chain_k, *chain_len;
     int n_el;
     crange *rg;
     int n_rg;

@@ -44,7 +44,7 @@ typedef struct {
     int32_t first, n;        /* its stacks: pool[first .. first + n), ascending node ids */
     uint8_t partial[3], n_partial;
     bool complete;
-    int32_t canon;           /* UNKNOWN, or the state whose masks it shares (itself when none) */
+    int32_t canon[DG_LEVELS];/* per level: UNKNOWN, or the state whose masks it shares (itself when none) */
     int32_t *next;           /* [256] transitions (UNKNOWN, DEAD or a state), once one is asked */
 } sstate;
 
@@ -61,6 +61,8 @@ struct dgstate {
     bool overflow;           /* the grammar's limits were passed: this character is refused */
     bool full;               /* the tables are full: rebuild and try again */
     unsigned rebuilds;
+    uint64_t *scratch;       /* a mask being walked */
+    int scratch_words;
     int32_t max_states;      /* MAX_STATES, or lower for tests */
     struct { int32_t key; uint64_t *bits; } masks[N_MASKS];
     int n_masks, evict;
@@ -163,7 +165,8 @@ static int32_t state(dgstate *s, const int32_t *v, int32_t n, const uint8_t *par
         return FULL;
     int32_t id = s->n_states++;
     sstate *t = &s->states[id];
-    *t = (sstate){.first = s->n_pool, .n = n, .n_partial = (uint8_t)n_partial, .canon = UNKNOWN};
+    *t = (sstate){.first = s->n_pool, .n = n, .n_partial = (uint8_t)n_partial};
+    for (int i = 0; i < DG_LEVELS; i++) t->canon[i] = UNKNOWN;
     if (n_partial) memcpy(t->partial, partial, (size_t)n_partial);
     if (n) memcpy(s->pool + s->n_pool, v, (size_t)n * sizeof *v);
     s->n_pool += n;
@@ -420,6 +423,7 @@ void dgstate_free(dgstate *s) {
     if (!s) return;
     drop_tables(s);
     free(s->tmp);
+    free(s->scratch);
     free(s);
 }
 
@@ -452,12 +456,20 @@ struct dgtrie {
     uint16_t *depth;         /* [n] the node's depth: the length of its prefix (1..) */
     int32_t *end;            /* [n] the node after its subtree */
     int32_t *tok;            /* [n] a token ending here, or -1 */
-    uint8_t *has_long;       /* [n] whether its subtree ends a token longer than DG_CHAIN_CUT */
+    uint8_t *levels;         /* [n] bit i: its subtree ends a token of level i (see level_of) */
     int32_t *same;           /* [n_vocab] another token with the same bytes, or -1 */
     char *blob;              /* every text token's bytes */
     int64_t *off;            /* [n_vocab] where a token's bytes start in blob, -1 if not text */
     uint16_t *len;           /* [n_vocab] */
 };
+
+/* the level of a token of n bytes: 0 up to DG_CHAIN_CUT, then i for
+ * DG_CHAIN_CUT << (i - 1) < n <= DG_CHAIN_CUT << i */
+static int level_of(int n) {
+    int i = 0;
+    while (i + 1 < DG_LEVELS && n > DG_CHAIN_CUT << i) i++;
+    return i;
+}
 
 typedef struct { const uint8_t *b; uint16_t n; int32_t id; } tref;
 
@@ -475,7 +487,7 @@ void dgtrie_free(dgtrie *t) {
     free(t->depth);
     free(t->end);
     free(t->tok);
-    free(t->has_long);
+    free(t->levels);
     free(t->same);
     free(t->blob);
     free(t->off);
@@ -503,8 +515,8 @@ dgtrie *dgtrie_new(int32_t n_vocab, const char *const *bytes, const uint16_t *le
     t->depth = malloc(cap * sizeof *t->depth);
     t->end = malloc(cap * sizeof *t->end);
     t->tok = malloc(cap * sizeof *t->tok);
-    t->has_long = calloc(cap, 1);
-    if (!t->blob || !t->off || !t->len || !t->same || !t->byte || !t->depth || !t->end || !t->tok || !t->has_long) goto fail;
+    t->levels = calloc(cap, 1);
+    if (!t->blob || !t->off || !t->len || !t->same || !t->byte || !t->depth || !t->end || !t->tok || !t->levels) goto fail;
     int64_t o = 0;
     int32_t k = 0;
     for (int32_t i = 0; i < n_vocab; i++) {
@@ -541,8 +553,7 @@ dgtrie *dgtrie_new(int32_t n_vocab, const char *const *bytes, const uint16_t *le
             path[depth++] = v;
         }
         t->tok[path[depth - 1]] = r[i].id;
-        if (r[i].n > DG_CHAIN_CUT)
-            for (int d = 0; d < depth; d++) t->has_long[path[d]] = 1;
+        for (int d = 0; d < depth; d++) t->levels[path[d]] |= (uint8_t)(1u << level_of(r[i].n));
     }
     while (depth > 0) t->end[path[--depth]] = t->n;
     free(r);
@@ -565,16 +576,16 @@ const char *dgtrie_token(const dgtrie *t, int32_t tok, size_t *len) {
 
 /* ------------------------------------------------------------ masks */
 
-enum { WALK_ALL, WALK_SHORT, WALK_LONG };
-
-/* Sets the bits of the tokens allowed from `start`: all of them, those of at
- * most DG_CHAIN_CUT bytes, or only the longer ones. False when out of memory. */
-static bool walk(dgstate *s, const dgtrie *t, int32_t start, int what, uint64_t *mask) {
+/* Sets the bits of the tokens allowed from `start` among those of level
+ * `level` (and, if `above`, of every higher level). False when out of memory. */
+static bool walk(dgstate *s, const dgtrie *t, int32_t start, int level, bool above, uint64_t *mask) {
     int32_t st[DG_MAX_TOKEN + 1];
+    unsigned want = above ? ~0u << level : 1u << level;
+    int max_depth = above ? DG_MAX_TOKEN : DG_CHAIN_CUT << level;
     st[0] = start;
     for (int32_t k = 0; k < t->n;) {
         int d = t->depth[k];
-        if ((what == WALK_SHORT && d > DG_CHAIN_CUT) || (what == WALK_LONG && !t->has_long[k])) {
+        if (d > max_depth || !(t->levels[k] & want)) {
             k = t->end[k];
             continue;
         }
@@ -592,27 +603,31 @@ static bool walk(dgstate *s, const dgtrie *t, int32_t start, int what, uint64_t 
             continue;
         }
         st[d] = v;
-        if (what != WALK_LONG || d > DG_CHAIN_CUT)
+        if ((want >> level_of(d)) & 1)
             for (int32_t tok = t->tok[k]; tok >= 0; tok = t->same[tok]) mask[tok >> 6] |= 1ull << (tok & 63);
         k++;
     }
     return true;
 }
 
-/* the state standing for the current one in the mask cache (grammar.h: DG_CHAIN_CUT) */
-static int32_t canonical(dgstate *s) {
-    int32_t c = s->states[s->cur].canon;
+/* the state standing for the current one at a level (grammar.h: chain_k):
+ * itself when it is in no repetition deeper than the level; FULL when the
+ * tables are */
+static int32_t canonical(dgstate *s, int level) {
+    int32_t c = s->states[s->cur].canon[level];
     if (c != UNKNOWN) return c;
     const sstate t = s->states[s->cur];
+    const dgrammar *g = s->g;
+    int32_t L = DG_CHAIN_CUT << level;
     bool moved = false;
     s->n_tmp = 0;
     s->full = s->overflow = false;
     for (int32_t i = 0; i < t.n; i++) {
         int32_t v = s->pool[t.first + i], elems[MAX_DEPTH + 1], n = 0;
         for (int32_t u = v; u; u = s->nodes[u].parent) {
-            elems[n] = s->g->canon[s->nodes[u].elem];
-            moved |= elems[n] != s->nodes[u].elem;
-            n++;
+            int32_t e = s->nodes[u].elem;
+            if (g->chain_k[e] > L) e -= (g->chain_k[e] - L) * g->chain_len[e], moved = true;
+            elems[n++] = e;
         }
         int32_t w = 0; /* re-push bottom to top */
         while (n > 0 && w >= 0) w = node(s, elems[--n], w);
@@ -622,38 +637,54 @@ static int32_t canonical(dgstate *s) {
     if (!moved) c = s->cur;
     else if (s->full || (c = state_of_tmp(s, t.partial, t.n_partial)) == FULL) return FULL;
     if (c == DEAD) c = s->cur;
-    return s->states[s->cur].canon = c;
+    return s->states[s->cur].canon[level] = c;
+}
+
+/* ORs into mask the tokens of level `level` (and above, if `above`) allowed
+ * from `from`, cached under (from, level, above). False when out of memory;
+ * *rebuilt when the tables were rebuilt (state ids changed). */
+static bool level_mask(dgstate *s, const dgtrie *t, int32_t from, int level, bool above, uint64_t *mask, int words,
+                       uint64_t *scratch) {
+    int32_t key = (from * DG_LEVELS + level) * 2 + above;
+    for (int i = 0; i < s->n_masks; i++)
+        if (s->masks[i].key == key) {
+            for (int w = 0; w < words; w++) mask[w] |= s->masks[i].bits[w];
+            return true;
+        }
+    memset(scratch, 0, (size_t)words * sizeof *scratch);
+    unsigned rebuilds = s->rebuilds;
+    if (!walk(s, t, from, level, above, scratch)) return false;
+    for (int w = 0; w < words; w++) mask[w] |= scratch[w];
+    if (s->rebuilds != rebuilds) return true; /* the key's state id is stale: do not cache */
+    uint64_t *bits = s->n_masks < N_MASKS ? malloc((size_t)words * sizeof *bits) : s->masks[s->evict].bits;
+    if (!bits) return true;
+    memcpy(bits, scratch, (size_t)words * sizeof *bits);
+    int i = s->n_masks < N_MASKS ? s->n_masks++ : s->evict;
+    if (i == s->evict && s->n_masks == N_MASKS) s->evict = (s->evict + 1) % N_MASKS;
+    s->masks[i].key = key;
+    s->masks[i].bits = bits;
+    return true;
 }
 
 bool dgstate_mask(dgstate *s, const dgtrie *t, uint64_t *mask) {
     int words = (t->n_vocab + 63) / 64;
-    int32_t c = canonical(s);
-    if (c == FULL) {
-        if (!rebuild(s, NULL, 0)) return false;
-        if ((c = canonical(s)) == FULL) c = s->cur;
+    if (!s->scratch || s->scratch_words < words) {
+        free(s->scratch);
+        if (!(s->scratch = malloc((size_t)words * sizeof *s->scratch))) return false;
+        s->scratch_words = words;
     }
-    int32_t key = 2 * c + (c != s->cur); /* a shared state's cached mask covers only the short tokens */
-    int hit = -1;
-    for (int i = 0; i < s->n_masks && hit < 0; i++)
-        if (s->masks[i].key == key) hit = i;
-    if (hit >= 0) memcpy(mask, s->masks[hit].bits, (size_t)words * sizeof *mask);
-    else {
-        memset(mask, 0, (size_t)words * sizeof *mask);
-        unsigned rebuilds = s->rebuilds;
-        if (!walk(s, t, c, c != s->cur ? WALK_SHORT : WALK_ALL, mask)) return false;
-        if (s->rebuilds != rebuilds) { /* rebuilt during the walk: the ids changed */
-            s->states[s->cur].canon = UNKNOWN;
-            if ((c = canonical(s)) < 0) c = s->cur;
-            key = 2 * c + (c != s->cur);
+    memset(mask, 0, (size_t)words * sizeof *mask);
+    /* levels whose tokens cannot tell the current state from a canonical one
+     * share cached masks; from the first level where the state is its own
+     * canonical one, every longer token is walked from the state itself */
+    for (int level = 0; level < DG_LEVELS; level++) {
+        int32_t c = canonical(s, level);
+        if (c == FULL) {
+            if (!rebuild(s, NULL, 0)) return false;
+            if ((c = canonical(s, level)) == FULL) c = s->cur;
         }
-        uint64_t *bits = s->n_masks < N_MASKS ? malloc((size_t)words * sizeof *bits) : s->masks[s->evict].bits;
-        if (bits) {
-            memcpy(bits, mask, (size_t)words * sizeof *bits);
-            int i = s->n_masks < N_MASKS ? s->n_masks++ : s->evict;
-            if (i == s->evict && s->n_masks == N_MASKS) s->evict = (s->evict + 1) % N_MASKS;
-            s->masks[i].key = key;
-            s->masks[i].bits = bits;
-        }
+        if (c == s->cur) return level_mask(s, t, c, level, true, mask, words, s->scratch);
+        if (!level_mask(s, t, c, level, false, mask, words, s->scratch)) return false;
     }
-    return c == s->cur || walk(s, t, s->cur, WALK_LONG, mask);
+    return true;
 }

@@ -244,15 +244,15 @@ KV_ATTEND(attend_q8, kv_load4_q8, kv_elem_q8)
 typedef struct { float32x4_t lo, hi; } rows8f;
 typedef struct { int32x4_t lo, hi; } rows8i;
 
+/* y[i] = desk_reduce8 of lane i of the eight accumulators: the same tree of
+ * additions, done lane-wise on whole registers */
 static inline void rows8_store(const rows8f acc[8], float *y) {
-    float L[8][8];
-    for (int j = 0; j < 8; j++) {
-        vst1q_f32(L[j], acc[j].lo);
-        vst1q_f32(L[j] + 4, acc[j].hi);
-    }
-    for (int i = 0; i < 8; i++) {
-        float l[8] = {L[0][i], L[1][i], L[2][i], L[3][i], L[4][i], L[5][i], L[6][i], L[7][i]};
-        y[i] = desk_reduce8(l);
+    for (int h = 0; h < 2; h++) {
+        float32x4_t a[8];
+        for (int j = 0; j < 8; j++) a[j] = h ? acc[j].hi : acc[j].lo;
+        float32x4_t l = vaddq_f32(vaddq_f32(a[0], a[1]), vaddq_f32(a[2], a[3]));
+        float32x4_t r = vaddq_f32(vaddq_f32(a[4], a[5]), vaddq_f32(a[6], a[7]));
+        vst1q_f32(y + 4 * h, vaddq_f32(l, r));
     }
 }
 

@@ -199,13 +199,12 @@ FLOAT_DOT(dot_f16, LOAD8_F16, LOAD16_F16)
 /* ---- row groups (x8 layouts, see quant.h): one lane per row ----
  * ACC_U8S8(acc, u, s): acc + the 4-byte dot products of unsigned u and signed s per lane. */
 
+/* y[i] = desk_reduce8 of lane i of the eight accumulators: the same tree of
+ * additions, done lane-wise on whole registers */
 static inline void store_rows8(const __m256 acc[8], float *y) {
-    float L[8][8];
-    for (int j = 0; j < 8; j++) _mm256_storeu_ps(L[j], acc[j]);
-    for (int i = 0; i < 8; i++) {
-        float l[8] = {L[0][i], L[1][i], L[2][i], L[3][i], L[4][i], L[5][i], L[6][i], L[7][i]};
-        y[i] = desk_reduce8(l);
-    }
+    __m256 a = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    __m256 b = _mm256_add_ps(_mm256_add_ps(acc[4], acc[5]), _mm256_add_ps(acc[6], acc[7]));
+    _mm256_storeu_ps(y, _mm256_add_ps(a, b));
 }
 
 /* One block of 8 rows: the reference's float step for each row, lane-wise:
