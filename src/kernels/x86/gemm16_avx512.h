@@ -127,14 +127,14 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
 /* Q4_0 x8: per block 16 scale bytes, then 4 x 32 bytes of packed nibbles;
  * low nibbles pair with activation groups 0-3, high nibbles with 4-7 */
 #define UNPACK_Q4_0                                                                 \
-    for (int k = 0; k < 4; k++) {                                                   \
+    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                           \
         __m512i v = ld16(wp + 16 + 32 * k, gb);                                     \
         w[k] = _mm512_and_si512(v, _mm512_set1_epi8(0xF));                          \
         w[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0xF)); \
     }
 /* Q8_0 x8: 8 x 32 bytes of w + 128 */
 #define UNPACK_Q8_0 \
-    for (int k = 0; k < 8; k++) w[k] = ld16(wp + 16 + 32 * k, gb);
+    _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) w[k] = ld16(wp + 16 + 32 * k, gb);
 
 /* Q5_0 x8: as Q4_0, then the 8 rows' 32 high bits (4 bytes each). The
  * fifth bit of element e of a row is bit e of its 32-bit lane: a byte
@@ -142,7 +142,7 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
  * the group, a bit test selects bit e % 8, and a masked add sets bit 4. */
 #define UNPACK_Q5_0                                                                                          \
     __m512i qh = ld16(wp + 144, gb);                                                                         \
-    for (int k = 0; k < 4; k++) {                                                                            \
+    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                                                    \
         __m512i v = ld16(wp + 16 + 32 * k, gb), lo = _mm512_and_si512(v, _mm512_set1_epi8(0xF));             \
         __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0xF));                       \
         __m512i sel = _mm512_set1_epi32(k % 2 ? (int)0x80402010 : 0x08040201);                                \
@@ -182,7 +182,7 @@ static inline __attribute__((always_inline)) void gemm16_q4_K_tile(int64_t nb, c
         _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) sumi[t] = _mm512_setzero_si512();
         for (int c = 0; c < 4; c++, qp += 256) {
             __m512i lo[8], hi[8];
-            for (int k = 0; k < 8; k++) {
+            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
                 __m512i v = ld16(qp + 32 * k, gb);
                 lo[k] = _mm512_and_si512(v, m4);
                 hi[k] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
@@ -192,7 +192,7 @@ static inline __attribute__((always_inline)) void gemm16_q4_K_tile(int64_t nb, c
             _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) {
                 const int8_t *aq = ((const desk_q8k *)(act + (size_t)t * act_row) + b)->qs + 64 * c;
                 __m512i plo = _mm512_setzero_si512(), phi = _mm512_setzero_si512();
-                for (int k = 0; k < 8; k++) {
+                _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
                     plo = dpbusd_bcast(plo, lo[k], aq + 4 * k);
                     phi = dpbusd_bcast(phi, hi[k], aq + 32 + 4 * k);
                 }
@@ -200,7 +200,7 @@ static inline __attribute__((always_inline)) void gemm16_q4_K_tile(int64_t nb, c
             }
         }
         __m512i mn[8];
-        for (int j = 0; j < 8; j++) {
+        _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) {
             __m512i m = _mm512_cvtepu8_epi32(ld8x2(wp + 96 + 8 * j, gb));
             mn[j] = _mm512_or_si512(m, _mm512_slli_epi32(m, 16));
         }
@@ -208,7 +208,7 @@ static inline __attribute__((always_inline)) void gemm16_q4_K_tile(int64_t nb, c
         _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) {
             const desk_q8k *a = (const desk_q8k *)(act + (size_t)t * act_row) + b;
             __m512i summ = _mm512_setzero_si512();
-            for (int j = 0; j < 8; j++) summ = _mm512_dpwssd_epi32(summ, mn[j], _mm512_set1_epi32(ld_i32(&a->bsums[2 * j])));
+            _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) summ = _mm512_dpwssd_epi32(summ, mn[j], _mm512_set1_epi32(ld_i32(&a->bsums[2 * j])));
             __m512 da = _mm512_set1_ps(a->d);
             __m512 p = _mm512_sub_ps(_mm512_mul_ps(_mm512_mul_ps(d, da), _mm512_cvtepi32_ps(sumi[t])),
                                      _mm512_mul_ps(_mm512_mul_ps(dm, da), _mm512_cvtepi32_ps(summ)));
@@ -238,7 +238,7 @@ static inline __attribute__((always_inline)) void gemm16_q6_K_tile(int64_t nb, c
         for (int h = 0; h < 2; h++)
             for (int kk = 0; kk < 2; kk++) {
                 __m512i q[4][4]; /* [quarter][k - 4kk] */
-                for (int j = 0; j < 4; j++) {
+                _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
                     const uint8_t *gp = qp + 96 * (8 * h + 4 * kk + j);
                     __m512i l0 = ld16(gp, gb), l1 = ld16(gp + 32, gb), hh = ld16(gp + 64, gb);
                     q[0][j] = _mm512_or_si512(_mm512_and_si512(l0, m4), _mm512_slli_epi16(_mm512_and_si512(hh, m3), 4));
@@ -250,13 +250,13 @@ static inline __attribute__((always_inline)) void gemm16_q6_K_tile(int64_t nb, c
                                               _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hh, 6), m3), 4));
                 }
                 __m512i sc[4];
-                for (int qu = 0; qu < 4; qu++) sc[qu] = _mm512_cvtepi8_epi32(ld8x2(wp + 16 + 8 * (8 * h + 2 * qu + kk), gb));
+                _Pragma("GCC unroll 4") for (int qu = 0; qu < 4; qu++) sc[qu] = _mm512_cvtepi8_epi32(ld8x2(wp + 16 + 8 * (8 * h + 2 * qu + kk), gb));
                 _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) {
                     const desk_q8k *a = (const desk_q8k *)(act + (size_t)t * act_row) + b;
                     const int8_t *aq = a->qs + 128 * h + 16 * kk;
-                    for (int qu = 0; qu < 4; qu++) {
+                    _Pragma("GCC unroll 4") for (int qu = 0; qu < 4; qu++) {
                         __m512i p = _mm512_set1_epi32(-32 * a->bsums[8 * h + 2 * qu + kk]);
-                        for (int j = 0; j < 4; j++) p = dpbusd_bcast(p, q[qu][j], aq + 32 * qu + 4 * j);
+                        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) p = dpbusd_bcast(p, q[qu][j], aq + 32 * qu + 4 * j);
                         isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(p, sc[qu]));
                     }
                 }
