@@ -261,6 +261,17 @@ int main(void) {
             CHECK(!memcmp(ref, got, sizeof ref), "%s activation quantizer differs from the scalar reference", qsets[k]);
             simd_checked++;
         }
+        /* Q8K (256-value blocks): NQ / 256 = 5 blocks of the same values */
+        static unsigned char refk[NQ / 256 * sizeof(desk_q8k)], gotk[NQ / 256 * sizeof(desk_q8k)];
+        desk_act_q8k_for("scalar")(xq, refk, NQ);
+        for (size_t k = 0; k < sizeof qsets / sizeof *qsets; k++) {
+            desk_act_q8a_fn f = desk_act_q8k_for(qsets[k]);
+            if (!f) continue;
+            memset(gotk, 0xAA, sizeof gotk);
+            f(xq, gotk, NQ);
+            CHECK(!memcmp(refk, gotk, sizeof refk), "%s Q8K activation quantizer differs from the scalar reference", qsets[k]);
+            simd_checked++;
+        }
     }
     /* half precision conversion round trip over every finite half */
     int bad = 0;

@@ -476,6 +476,24 @@ static void act_q8a_ref(const float *x, void *out, int64_t n) {
     }
 }
 
+static void act_q8k_ref(const float *x, void *out, int64_t n) {
+    desk_q8k *y = out;
+    for (int64_t b = 0; b < n / QKK; b++, x += QKK) {
+        float amax = amax_of(x, QKK);
+        float d = amax / 127.0f, id = amax ? 127.0f / amax : 0.0f;
+        for (int g = 0; g < 16; g++) {
+            int sum = 0;
+            for (int j = 0; j < 16; j++) {
+                int q = clampi(rnd_small(x[16 * g + j] * id), -127, 127);
+                y[b].qs[16 * g + j] = (int8_t)q;
+                sum += q;
+            }
+            y[b].bsums[g] = (int16_t)sum;
+        }
+        y[b].d = d;
+    }
+}
+
 static const desk_kernel_set *active_set;  /* NULL = scalar reference */
 static void dispatch_init(void);
 
@@ -486,21 +504,8 @@ void desk_act_quantize(desk_act_kind k, const float *x, void *out, int64_t n) {
         dispatch_init();
         (active_set && active_set->act_q8a ? active_set->act_q8a : act_q8a_ref)(x, out, n);
     } else {
-        desk_q8k *y = out;
-        for (int64_t b = 0; b < n / QKK; b++, x += QKK) {
-            float amax = amax_of(x, QKK);
-            float d = amax / 127.0f, id = amax ? 127.0f / amax : 0.0f;
-            for (int g = 0; g < 16; g++) {
-                int sum = 0;
-                for (int j = 0; j < 16; j++) {
-                    int q = clampi(rnd_small(x[16 * g + j] * id), -127, 127);
-                    y[b].qs[16 * g + j] = (int8_t)q;
-                    sum += q;
-                }
-                y[b].bsums[g] = (int16_t)sum;
-            }
-            y[b].d = d;
-        }
+        dispatch_init();
+        (active_set && active_set->act_q8k ? active_set->act_q8k : act_q8k_ref)(x, out, n);
     }
 }
 
@@ -758,11 +763,11 @@ static atomic_int dispatch_ready;
 
 static bool never(void) { return false; }
 #if !defined(DESK_HAVE_X86)
-const desk_kernel_set desk_kernels_avx2 = {"avx2", never, {0}, {0}, {0}, {0}, NULL};
-const desk_kernel_set desk_kernels_avx512 = {"avx512", never, {0}, {0}, {0}, {0}, NULL};
+const desk_kernel_set desk_kernels_avx2 = {"avx2", never, {0}, {0}, {0}, {0}, NULL, NULL};
+const desk_kernel_set desk_kernels_avx512 = {"avx512", never, {0}, {0}, {0}, {0}, NULL, NULL};
 #endif
 #if !defined(DESK_HAVE_NEON)
-const desk_kernel_set desk_kernels_neon = {"neon", never, {0}, {0}, {0}, {0}, NULL};
+const desk_kernel_set desk_kernels_neon = {"neon", never, {0}, {0}, {0}, {0}, NULL, NULL};
 #endif
 
 static const desk_kernel_set *const SETS[] = {&desk_kernels_avx512, &desk_kernels_avx2, &desk_kernels_neon};
@@ -826,6 +831,13 @@ desk_act_q8a_fn desk_act_q8a_for(const char *kernels) {
     if (strcmp(kernels, "scalar") == 0) return act_q8a_ref;
     for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
         if (strcmp(SETS[i]->name, kernels) == 0 && SETS[i]->usable()) return SETS[i]->act_q8a ? SETS[i]->act_q8a : act_q8a_ref;
+    return NULL;
+}
+
+desk_act_q8a_fn desk_act_q8k_for(const char *kernels) {
+    if (strcmp(kernels, "scalar") == 0) return act_q8k_ref;
+    for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
+        if (strcmp(SETS[i]->name, kernels) == 0 && SETS[i]->usable()) return SETS[i]->act_q8k ? SETS[i]->act_q8k : act_q8k_ref;
     return NULL;
 }
 

@@ -46,5 +46,26 @@ static void act_q8a_avx512(const float *x, void *out, int64_t n) {
     }
 }
 
+/* the same for Q8K: 256-value blocks, one scale, sums of each 16 */
+static void act_q8k_avx512(const float *x, void *out, int64_t n) {
+    desk_q8k *y = out;
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+    for (int64_t b = 0; b < n / QKK; b++, x += QKK) {
+        __m512 m = _mm512_setzero_ps();
+        for (int g = 0; g < 16; g++) m = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * g)), m);
+        float amax = _mm512_reduce_max_ps(m);
+        float d = amax / 127.0f, id = amax ? 127.0f / amax : 0.0f;
+        __m512 vid = _mm512_set1_ps(id);
+        for (int g = 0; g < 16; g++) {
+            __m512i q = _mm512_cvttps_epi32(_mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * g), vid), magic), magic));
+            q = _mm512_max_epi32(_mm512_min_epi32(q, hi), lo);
+            _mm_storeu_si128((__m128i *)(y[b].qs + 16 * g), _mm512_cvtepi32_epi8(q));
+            y[b].bsums[g] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+        y[b].d = d;
+    }
+}
+
 const desk_kernel_set desk_kernels_avx512 = {"avx512", avx512_usable, X86_KERNEL_TABLE, X86_GEMV8_TABLE, AVX512_KV,
-                                           GEMM16_TABLE, act_q8a_avx512};
+                                           GEMM16_TABLE, act_q8a_avx512, act_q8k_avx512};
