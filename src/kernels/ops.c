@@ -21,6 +21,7 @@
 typedef struct {
     int n, T;
     bool glu;                      /* W[0] gate, W[1] up: Y[0] = silu(Y[0]) * Y[1] */
+    desk_glu_fn glu_fn;
     const desk_mat *W[MAX_MATS];
     float *Y[MAX_MATS];
     const void *act[MAX_MATS];     /* each matrix's activation rows */
@@ -82,7 +83,7 @@ static void run_units(const matmul_job *j, int64_t u0, int64_t u1) {
             for (int t = 0; t < j->T; t++) {
                 float *g = j->Y[0] + (size_t)t * (size_t)rows;
                 const float *u = j->Y[1] + (size_t)t * (size_t)rows;
-                for (int64_t i = r0; i < r1; i++) g[i] = desk_silu(g[i]) * u[i];
+                j->glu_fn(g + r0, u + r0, r1 - r0);
             }
         }
     }
@@ -106,7 +107,7 @@ static void dot_job(void *arg, int ith, int nth) {
 
 void desk_matmul_n(desk_pool *pool, int n, const desk_mat *const W[], float *const Y[], const float *X, int T, void *act,
                    bool glu) {
-    matmul_job j = {.n = n, .T = T, .glu = glu, .X = X};
+    matmul_job j = {.n = n, .T = T, .glu = glu, .glu_fn = glu ? desk_glu() : NULL, .X = X};
     int64_t cols = W[0]->cols;
     size_t act_bytes = 0;
     for (int m = 0; m < n; m++) {

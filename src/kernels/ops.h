@@ -32,6 +32,6 @@ void desk_matmul_n(desk_pool *pool, int n, const desk_mat *const W[], float *con
 
 /* y = x / rms(x) * w, per row of n */
 void desk_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps);
-static inline float desk_silu(float x) { return x / (1.0f + expf(-x)); }
+
 
 #endif

@@ -763,11 +763,11 @@ static atomic_int dispatch_ready;
 
 static bool never(void) { return false; }
 #if !defined(DESK_HAVE_X86)
-const desk_kernel_set desk_kernels_avx2 = {"avx2", never, {0}, {0}, {0}, {0}, NULL, NULL};
-const desk_kernel_set desk_kernels_avx512 = {"avx512", never, {0}, {0}, {0}, {0}, NULL, NULL};
+const desk_kernel_set desk_kernels_avx2 = {"avx2", never, {0}, {0}, {0}, {0}, NULL, NULL, NULL};
+const desk_kernel_set desk_kernels_avx512 = {"avx512", never, {0}, {0}, {0}, {0}, NULL, NULL, NULL};
 #endif
 #if !defined(DESK_HAVE_NEON)
-const desk_kernel_set desk_kernels_neon = {"neon", never, {0}, {0}, {0}, {0}, NULL, NULL};
+const desk_kernel_set desk_kernels_neon = {"neon", never, {0}, {0}, {0}, {0}, NULL, NULL, NULL};
 #endif
 
 static const desk_kernel_set *const SETS[] = {&desk_kernels_avx512, &desk_kernels_avx2, &desk_kernels_neon};
@@ -838,6 +838,25 @@ desk_act_q8a_fn desk_act_q8k_for(const char *kernels) {
     if (strcmp(kernels, "scalar") == 0) return act_q8k_ref;
     for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
         if (strcmp(SETS[i]->name, kernels) == 0 && SETS[i]->usable()) return SETS[i]->act_q8k ? SETS[i]->act_q8k : act_q8k_ref;
+    return NULL;
+}
+
+static void glu_ref(float *g, const float *u, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float x = g[i], e = -x > 88.0f ? INFINITY : desk_expf(-x);
+        g[i] = x / (1.0f + e) * u[i];
+    }
+}
+
+desk_glu_fn desk_glu(void) {
+    dispatch_init();
+    return active_set && active_set->glu ? active_set->glu : glu_ref;
+}
+
+desk_glu_fn desk_glu_for(const char *kernels) {
+    if (strcmp(kernels, "scalar") == 0) return glu_ref;
+    for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
+        if (strcmp(SETS[i]->name, kernels) == 0 && SETS[i]->usable()) return SETS[i]->glu ? SETS[i]->glu : glu_ref;
     return NULL;
 }
 

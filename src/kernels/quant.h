@@ -227,6 +227,13 @@ typedef struct { desk_kv_attend_fn f16, q8_0; } desk_kv_fns;
 desk_kv_fns desk_kv_kernels(void);                 /* the active set's, or the scalar ones */
 desk_kv_fns desk_kv_kernels_for(const char *kernels); /* a named set's; .f16 NULL if not runnable */
 
+/* SwiGLU: g[i] = silu(g[i]) * u[i] with silu(x) = x / (1 + e), e = desk_expf(-x)
+ * (infinite where -x > 88), lane by lane in every set: the same bits on
+ * every platform. */
+typedef void (*desk_glu_fn)(float *g, const float *u, int64_t n);
+desk_glu_fn desk_glu(void);                        /* the active set's, or the scalar one */
+desk_glu_fn desk_glu_for(const char *kernels);     /* "scalar" or a built set; NULL if not runnable */
+
 /* SIMD variant tables (defined in x86/ and arm/ when built) */
 typedef struct {
     const char *name;
@@ -237,6 +244,7 @@ typedef struct {
     desk_gemm16_fn gemm16[DESK_TYPE_COUNT];
     desk_act_q8a_fn act_q8a;          /* NULL: the scalar reference */
     desk_act_q8a_fn act_q8k;          /* NULL: the scalar reference */
+    desk_glu_fn glu;                  /* NULL: the scalar reference */
 } desk_kernel_set;
 extern const desk_kernel_set desk_kernels_avx2, desk_kernels_avx512, desk_kernels_neon;
 

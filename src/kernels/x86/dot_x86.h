@@ -13,6 +13,7 @@
  * bytes 4k..4k+3.
  */
 #include <immintrin.h>
+#include <math.h>
 
 static inline int32_t ld_i32(const void *p) {
     int32_t v;
@@ -529,6 +530,22 @@ static void softmax16(float *s, int n) {
                 }                                                                                              \
         }                                                                                                      \
     }
+/* SwiGLU (quant.h: desk_glu_fn) on 8 lanes: the scalar reference's
+ * operations lane by lane; -x is a sign flip, as in C */
+static void glu_x86(float *g, const float *u, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(g + i), t = _mm256_xor_ps(x, _mm256_set1_ps(-0.0f));
+        __m256 e = _mm256_blendv_ps(exp8(t), _mm256_set1_ps(INFINITY), _mm256_cmp_ps(t, _mm256_set1_ps(88.0f), _CMP_GT_OQ));
+        __m256 s = _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) {
+        float x = g[i], e = -x > 88.0f ? INFINITY : desk_expf(-x);
+        g[i] = x / (1.0f + e) * u[i];
+    }
+}
+
 #ifndef ACC_U8S8_FULL /* the AVX-512 build has its own, with 16-float registers (attend_avx512.h) */
 KV_ATTEND(attend_f16, kv_load8_f16, kv_elem_f16)
 KV_ATTEND(attend_q8, kv_load8_q8, kv_elem_q8)
