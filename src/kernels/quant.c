@@ -763,11 +763,11 @@ static atomic_int dispatch_ready;
 
 static bool never(void) { return false; }
 #if !defined(DESK_HAVE_X86)
-const desk_kernel_set desk_kernels_avx2 = {"avx2", never, {0}, {0}, {0}, {0}, NULL, NULL, NULL, NULL};
-const desk_kernel_set desk_kernels_avx512 = {"avx512", never, {0}, {0}, {0}, {0}, NULL, NULL, NULL, NULL};
+const desk_kernel_set desk_kernels_avx2 = {"avx2", never, {0}, {0}, {0}, {0}, NULL, NULL, NULL};
+const desk_kernel_set desk_kernels_avx512 = {"avx512", never, {0}, {0}, {0}, {0}, NULL, NULL, NULL};
 #endif
 #if !defined(DESK_HAVE_NEON)
-const desk_kernel_set desk_kernels_neon = {"neon", never, {0}, {0}, {0}, {0}, NULL, NULL, NULL, NULL};
+const desk_kernel_set desk_kernels_neon = {"neon", never, {0}, {0}, {0}, {0}, NULL, NULL, NULL};
 #endif
 
 static const desk_kernel_set *const SETS[] = {&desk_kernels_avx512, &desk_kernels_avx2, &desk_kernels_neon};
@@ -857,22 +857,6 @@ desk_glu_fn desk_glu_for(const char *kernels) {
     if (strcmp(kernels, "scalar") == 0) return glu_ref;
     for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
         if (strcmp(SETS[i]->name, kernels) == 0 && SETS[i]->usable()) return SETS[i]->glu ? SETS[i]->glu : glu_ref;
-    return NULL;
-}
-
-static void exps_ref(float *v, int64_t n, float sub, float div) {
-    for (int64_t i = 0; i < n; i++) v[i] = desk_expf((v[i] - sub) / div);
-}
-
-desk_exps_fn desk_exps(void) {
-    dispatch_init();
-    return active_set && active_set->exps ? active_set->exps : exps_ref;
-}
-
-desk_exps_fn desk_exps_for(const char *kernels) {
-    if (strcmp(kernels, "scalar") == 0) return exps_ref;
-    for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
-        if (strcmp(SETS[i]->name, kernels) == 0 && SETS[i]->usable()) return SETS[i]->exps ? SETS[i]->exps : exps_ref;
     return NULL;
 }
 

@@ -234,12 +234,6 @@ typedef void (*desk_glu_fn)(float *g, const float *u, int64_t n);
 desk_glu_fn desk_glu(void);                        /* the active set's, or the scalar one */
 desk_glu_fn desk_glu_for(const char *kernels);     /* "scalar" or a built set; NULL if not runnable */
 
-/* v[i] = desk_expf((v[i] - sub) / div), lane by lane in every set (the
- * sampler's softmax numerators) */
-typedef void (*desk_exps_fn)(float *v, int64_t n, float sub, float div);
-desk_exps_fn desk_exps(void);                      /* the active set's, or the scalar one */
-desk_exps_fn desk_exps_for(const char *kernels);   /* "scalar" or a built set; NULL if not runnable */
-
 /* SIMD variant tables (defined in x86/ and arm/ when built) */
 typedef struct {
     const char *name;
@@ -251,7 +245,6 @@ typedef struct {
     desk_act_q8a_fn act_q8a;          /* NULL: the scalar reference */
     desk_act_q8a_fn act_q8k;          /* NULL: the scalar reference */
     desk_glu_fn glu;                  /* NULL: the scalar reference */
-    desk_exps_fn exps;                /* NULL: the scalar reference */
 } desk_kernel_set;
 extern const desk_kernel_set desk_kernels_avx2, desk_kernels_avx512, desk_kernels_neon;
 

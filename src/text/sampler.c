@@ -21,8 +21,6 @@ struct desk_sampler {
     int32_t n_vocab;
     uint64_t rng[4];
     cand *c;             /* [n_vocab] */
-    float *ex;           /* [n_vocab] softmax numerators being computed */
-    desk_exps_fn exps;
     int32_t *hist;       /* ring of the last repeat_last_n tokens */
     int hist_n, hist_pos;
     uint16_t *count;     /* [n_vocab] scratch for penalties */
@@ -81,11 +79,9 @@ desk_status desk_sampler_new(const desk_sampler_params *p, int32_t n_vocab, desk
     s->p = *p;
     s->n_vocab = n_vocab;
     s->c = malloc((size_t)n_vocab * sizeof *s->c);
-    s->ex = malloc((size_t)n_vocab * sizeof *s->ex);
-    s->exps = desk_exps();
     s->count = calloc((size_t)n_vocab, sizeof *s->count);
     s->hist = malloc((size_t)(p->repeat_last_n ? p->repeat_last_n : 1) * sizeof *s->hist);
-    if (!s->c || !s->ex || !s->count || !s->hist) {
+    if (!s->c || !s->count || !s->hist) {
         desk_sampler_free(s);
         return desk_fail(err, DESK_ENOMEM, "out of memory");
     }
@@ -112,7 +108,6 @@ void desk_sampler_free(desk_sampler *s) {
     if (!s) return;
     grammar_clear(s);
     free(s->c);
-    free(s->ex);
     free(s->count);
     free(s->hist);
     free(s);
@@ -241,12 +236,8 @@ static int32_t sample_core(desk_sampler *s, const float *logits) {
     float mx = -INFINITY;
     for (int32_t i = 0; i < m; i++) mx = c[i].logit > mx ? c[i].logit : mx;
     if (!isfinite(mx)) return c[select_best(c, m, 1) - 1].id;
-    /* desk_expf: the same bits on every platform (libm expf differs), and fast where it underflows;
-     * the kernel set's version does 8 at a time with the same bits */
-    float *ex = s->ex;
-    for (int32_t i = 0; i < m; i++) ex[i] = c[i].logit;
-    s->exps(ex, m, mx, p->temperature);
-    for (int32_t i = 0; i < m; i++) c[i].logit = ex[i];
+    /* desk_expf: the same bits on every platform (libm expf differs), and fast where it underflows */
+    for (int32_t i = 0; i < m; i++) c[i].logit = desk_expf((c[i].logit - mx) / p->temperature);
     /* min-p: keep tokens at least min_p times as likely as the best */
     if (p->min_p > 0) {
         int32_t k = 0;

@@ -444,4 +444,4 @@ const desk_kernel_set desk_kernels_neon = {
      [DESK_TYPE_Q6_K] = gemv8_q6_K},
     {attend_f16, attend_q8},
     {0}, /* no two-group kernels yet */
-    NULL, NULL, NULL, NULL};
+    NULL, NULL, NULL};

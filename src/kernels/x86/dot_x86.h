@@ -546,14 +546,6 @@ static void glu_x86(float *g, const float *u, int64_t n) {
     }
 }
 
-/* quant.h: desk_exps_fn on 8 lanes */
-static void exps_x86(float *v, int64_t n, float sub, float div) {
-    int64_t i = 0;
-    __m256 vs = _mm256_set1_ps(sub), vd = _mm256_set1_ps(div);
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(v + i, exp8(_mm256_div_ps(_mm256_sub_ps(_mm256_loadu_ps(v + i), vs), vd)));
-    for (; i < n; i++) v[i] = desk_expf((v[i] - sub) / div);
-}
-
 #ifndef ACC_U8S8_FULL /* the AVX-512 build has its own, with 16-float registers (attend_avx512.h) */
 KV_ATTEND(attend_f16, kv_load8_f16, kv_elem_f16)
 KV_ATTEND(attend_q8, kv_load8_q8, kv_elem_q8)
