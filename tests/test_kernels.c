@@ -33,6 +33,24 @@ static double rt_bound(int t) {
     return 0;
 }
 
+/* every kernel set's activation quantizer of one kind (lookup) gives the
+ * scalar reference's bytes; returns how many sets were compared */
+static int quantizers_match(const char *kind, desk_act_q8a_fn (*lookup)(const char *), const float *x, int n,
+                            unsigned char *ref, unsigned char *got, size_t bytes) {
+    const char *sets[] = {"avx2", "avx512", "neon"};
+    int checked = 0;
+    lookup("scalar")(x, ref, n);
+    for (size_t k = 0; k < sizeof sets / sizeof *sets; k++) {
+        desk_act_q8a_fn f = lookup(sets[k]);
+        if (!f) continue;
+        memset(got, 0xAA, bytes);
+        f(x, got, n);
+        CHECK(!memcmp(ref, got, bytes), "%s %s activation quantizer differs from the scalar reference", sets[k], kind);
+        checked++;
+    }
+    return checked;
+}
+
 int main(void) {
     uint64_t rng = 12345;
     const int64_t n = 1024; /* 4 K-quant super-blocks, 32 simple blocks */
@@ -250,28 +268,10 @@ int main(void) {
         for (int i = 64; i < 96; i++) xq[i] = (float)(i - 80) * 0.5f * 127.0f / 8.0f;   /* amax 127: halves land on .5 */
         for (int i = 96; i < 128; i++) xq[i] = i == 100 ? 1e30f : 1e-30f * (float)(i % 5 - 2);
         xq[130] = -0.0f;
-        const char *qsets[] = {"avx2", "avx512", "neon"};
-        desk_act_q8a_fn scalar = desk_act_q8a_for("scalar");
-        scalar(xq, ref, NQ);
-        for (size_t k = 0; k < sizeof qsets / sizeof *qsets; k++) {
-            desk_act_q8a_fn f = desk_act_q8a_for(qsets[k]);
-            if (!f) continue;
-            memset(got, 0xAA, sizeof got);
-            f(xq, got, NQ);
-            CHECK(!memcmp(ref, got, sizeof ref), "%s activation quantizer differs from the scalar reference", qsets[k]);
-            simd_checked++;
-        }
+        simd_checked += quantizers_match("Q8A", desk_act_q8a_for, xq, NQ, ref, got, sizeof ref);
         /* Q8K (256-value blocks): NQ / 256 = 5 blocks of the same values */
         static unsigned char refk[NQ / 256 * sizeof(desk_q8k)], gotk[NQ / 256 * sizeof(desk_q8k)];
-        desk_act_q8k_for("scalar")(xq, refk, NQ);
-        for (size_t k = 0; k < sizeof qsets / sizeof *qsets; k++) {
-            desk_act_q8a_fn f = desk_act_q8k_for(qsets[k]);
-            if (!f) continue;
-            memset(gotk, 0xAA, sizeof gotk);
-            f(xq, gotk, NQ);
-            CHECK(!memcmp(refk, gotk, sizeof refk), "%s Q8K activation quantizer differs from the scalar reference", qsets[k]);
-            simd_checked++;
-        }
+        simd_checked += quantizers_match("Q8K", desk_act_q8k_for, xq, NQ, refk, gotk, sizeof refk);
     }
     /* SwiGLU: every set's bytes equal the scalar reference's, over random values, both signs of
      * zero, and around the ends of exp's range (87, 88, 89, 100 and their negatives); and the
