@@ -19,10 +19,11 @@
  *
  * Masks. The vocabulary's tokens form a prefix tree stored in preorder, so
  * a mask is one pass over it, following transitions and skipping every
- * subtree whose prefix is refused. Masks are cached per state; positions in
- * long bounded repetitions are cached under their canonical state (grammar.h:
- * DG_CHAIN_CUT), valid for tokens up to DG_CHAIN_CUT bytes, and only the few
- * longer tokens are walked from the real state at each step.
+ * subtree whose prefix is refused. Masks are cached per state and token-
+ * length level; a position deep in a long bounded repetition shares, for
+ * each level, the mask of a canonical state that tokens of that length
+ * cannot tell from it (grammar.h: chain_k), so only the levels near the
+ * repetition's end are walked again from the real state.
  */
 #include "text/grammar.h"
 
@@ -641,8 +642,8 @@ static int32_t canonical(dgstate *s, int level) {
 }
 
 /* ORs into mask the tokens of level `level` (and above, if `above`) allowed
- * from `from`, cached under (from, level, above). False when out of memory;
- * *rebuilt when the tables were rebuilt (state ids changed). */
+ * from `from`, cached under (from, level, above); not cached when the tables
+ * were rebuilt during the walk (state ids changed). False when out of memory. */
 static bool level_mask(dgstate *s, const dgtrie *t, int32_t from, int level, bool above, uint64_t *mask, int words,
                        uint64_t *scratch) {
     int32_t key = (from * DG_LEVELS + level) * 2 + above;
