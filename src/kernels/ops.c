@@ -4,10 +4,11 @@
  * desk_matmul_n multiplies one batch of activations by up to three matrices
  * (Q, K and V; or gate and up, with the SwiGLU product fused in) in a single
  * job on the thread pool: each distinct activation format is quantized once,
- * then the threads take chunks of 16 output rows from a shared counter, large
- * chunks first and small ones at the end, so they finish together. Which
- * thread computes a row never changes its value: every row is one kernel call
- * whose summation order is fixed (quant.h).
+ * then each thread works through its own contiguous share of the output rows
+ * (in units of 16) and, when done, steals from the back of the largest share
+ * left, so they finish together. Which thread computes a row never changes
+ * its value: every row is one kernel call whose summation order is fixed
+ * (quant.h).
  */
 #include "kernels/ops.h"
 
@@ -17,6 +18,14 @@
 #define UNIT_ROWS 16      /* rows per unit of work: two groups, one two-group kernel call */
 #define GEMM_MIN_TOKENS 2 /* batches from this size use the two-group kernels */
 #define MAX_MATS 3
+
+/* A thread's share of the units, [lo, hi) packed into one word (lo in the
+ * low half) so that its owner, taking from the front, and a thief, taking
+ * from the back, never both get a unit. One cache line each. */
+typedef struct { _Alignas(64) _Atomic uint64_t range; } unit_share;
+#define SHARE(lo, hi) ((uint64_t)(uint32_t)(lo) | (uint64_t)(hi) << 32)
+#define SHARE_LO(v) ((int64_t)(uint32_t)(v))
+#define SHARE_HI(v) ((int64_t)((v) >> 32))
 
 typedef struct {
     int n, T;
@@ -30,8 +39,8 @@ typedef struct {
     desk_gemv8_fn gemv8[MAX_MATS];   /* set when W has a packed copy this kernel set can use */
     desk_gemm16_fn gemm16[MAX_MATS]; /* two groups at once, for batches of tokens */
     int64_t first_unit[MAX_MATS + 1];/* units are numbered across the matrices */
-    int64_t min_chunk;
-    _Atomic int64_t next;          /* the next unit nobody has taken */
+    int64_t min_chunk;             /* units a thread takes at a time from its own share */
+    unit_share *shares;            /* one per thread (dot_job) */
     /* activation quantization */
     const float *X;
     int q_kind[2], n_kinds;
@@ -89,19 +98,42 @@ static void run_units(const matmul_job *j, int64_t u0, int64_t u1) {
     }
 }
 
+/* Each thread starts with an equal contiguous share of the units and works
+ * through it front to back, min_chunk units at a time, so its reads form one
+ * stream that the kernels' prefetching carries across chunk boundaries (a
+ * shared counter handing out chunks instead restarted the stream at every
+ * chunk: short-rowed matrices then streamed at 82% of the read bandwidth).
+ * A thread that runs out steals the back half of the largest share left. */
 static void dot_job(void *arg, int ith, int nth) {
     matmul_job *j = arg;
-    int64_t total = j->first_unit[j->glu ? 1 : j->n];
-    for (;;) { /* guided: take half of this thread's fair share of what is left */
-        int64_t cur = atomic_load_explicit(&j->next, memory_order_relaxed), take;
-        do {
-            if (cur >= total) return;
-            take = (total - cur) / (2 * nth);
-            if (take < j->min_chunk) take = j->min_chunk;
-            if (take > total - cur) take = total - cur;
-        } while (!atomic_compare_exchange_weak_explicit(&j->next, &cur, cur + take, memory_order_relaxed,
-                                                        memory_order_relaxed));
-        run_units(j, cur, cur + take);
+    unit_share *own = &j->shares[ith];
+    for (;;) {
+        uint64_t v = atomic_load_explicit(&own->range, memory_order_relaxed);
+        int64_t lo = SHARE_LO(v), hi = SHARE_HI(v);
+        if (lo < hi) {
+            int64_t take = hi - lo < j->min_chunk ? hi - lo : j->min_chunk;
+            if (atomic_compare_exchange_weak_explicit(&own->range, &v, SHARE(lo + take, hi), memory_order_relaxed,
+                                                      memory_order_relaxed))
+                run_units(j, lo, lo + take);
+            continue;
+        }
+        /* steal: the back half (at least min_chunk units) of the largest share */
+        int victim = -1;
+        int64_t most = 0;
+        for (int i = 0; i < nth; i++) {
+            uint64_t w = atomic_load_explicit(&j->shares[i].range, memory_order_relaxed);
+            if (SHARE_HI(w) - SHARE_LO(w) > most) { most = SHARE_HI(w) - SHARE_LO(w); victim = i; }
+        }
+        if (victim < 0) return;
+        uint64_t w = atomic_load_explicit(&j->shares[victim].range, memory_order_relaxed);
+        int64_t vlo = SHARE_LO(w), vhi = SHARE_HI(w), left = vhi - vlo;
+        if (left <= 0) continue;
+        int64_t take = left / 2 > j->min_chunk ? left / 2 : (left < j->min_chunk ? left : j->min_chunk);
+        if (!atomic_compare_exchange_strong_explicit(&j->shares[victim].range, &w, SHARE(vlo, vhi - take),
+                                                     memory_order_relaxed, memory_order_relaxed))
+            continue;
+        /* the stolen units become this thread's share, open to thieves in turn */
+        atomic_store_explicit(&own->range, SHARE(vhi - take, vhi), memory_order_relaxed);
     }
 }
 
@@ -133,13 +165,18 @@ void desk_matmul_n(desk_pool *pool, int n, const desk_mat *const W[], float *con
         }
         j.act[m] = j.q_out[k];
     }
-    /* chunks of at least ~64 KiB of weights when decoding, single units for batches */
+    /* chunks of ~64 KiB of weights when decoding, single units for batches */
     uint64_t unit_bytes = (uint64_t)UNIT_ROWS * W[0]->row_bytes;
     j.min_chunk = T >= GEMM_MIN_TOKENS ? 1 : (int64_t)(65536 / (unit_bytes ? unit_bytes : 1)) + 1;
     if (j.n_kinds) {
         if (T == 1) quantize_job(&j, 0, 1);
         else desk_pool_run(pool, quantize_job, &j);
     }
+    int nth = desk_pool_size(pool);
+    unit_share shares[nth];
+    int64_t total = j.first_unit[glu ? 1 : n];
+    for (int i = 0; i < nth; i++) atomic_init(&shares[i].range, SHARE(total * i / nth, total * (i + 1) / nth));
+    j.shares = shares;
     desk_pool_run(pool, dot_job, &j);
 }
 

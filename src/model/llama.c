@@ -223,32 +223,43 @@ static desk_status model_bind(desk_model *m, desk_error *err) {
             m->rope_inv_freq[i] /= llama3_freq_factor(m->rope_inv_freq[i], factor, lo, hi, orig);
     }
 
-    /* x8 row-group copies for the kernel set in use. The mapped pages of the
-     * original are released afterwards, so memory holds one copy. */
+    /* x8 row-group copies for the kernel set in use, in one allocation in the
+     * order a forward pass reads them (each layer's Q, K, V, O, gate, up,
+     * down, then the output matrix), so that all of it sits on huge pages and
+     * one matrix's bytes run on into the next's. The mapped pages of the
+     * originals are released afterwards, so memory holds one copy. */
     int nm = 0;
     desk_mat **mats = malloc((size_t)(1 + 7 * in->n_layer) * sizeof *mats);
-    m->packed = calloc((size_t)(1 + 7 * in->n_layer), sizeof *m->packed);
-    if (!mats || !m->packed) { free(mats); return desk_fail(err, DESK_ENOMEM, "out of memory"); }
-    mats[nm++] = &m->output;
+    if (!mats) return desk_fail(err, DESK_ENOMEM, "out of memory");
     for (int64_t l = 0; l < in->n_layer; l++) {
         desk_layer *L = &m->layers[l];
         desk_mat *ms[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         for (int k = 0; k < 7; k++) mats[nm++] = ms[k];
     }
+    mats[nm++] = &m->output;
+    size_t arena = 0;
     for (int i = 0; i < nm; i++) {
         desk_mat *w = mats[i];
-        if (!desk_repack8_supported(w->type) || !desk_gemv8(w->type) || w->rows < 8) continue;
+        if (!desk_repack8_supported(w->type) || !desk_gemv8(w->type) || w->rows < 8) { mats[i] = NULL; continue; }
+        arena += ((size_t)(w->rows / 8) * desk_repack8_bytes(w->type, w->cols) + 63) / 64 * 64;
+    }
+    if (arena) {
+        m->packed = desk_aligned_alloc(arena);
+        if (!m->packed) { free(mats); return desk_fail(err, DESK_ENOMEM, "out of memory repacking %s", b.path); }
+    }
+    char *next = m->packed;
+    for (int i = 0; i < nm; i++) {
+        desk_mat *w = mats[i];
+        if (!w) continue;
         /* whole groups of 8 rows; the last rows % 8 rows stay in the mapping */
         int64_t packed_rows = w->rows / 8 * 8;
         size_t bytes = (size_t)packed_rows * w->row_bytes, group = desk_repack8_bytes(w->type, w->cols);
-        void *p = desk_aligned_alloc((size_t)(w->rows / 8) * group);
-        if (!p) { free(mats); return desk_fail(err, DESK_ENOMEM, "out of memory repacking %s", b.path); }
         for (int64_t r = 0; r < packed_rows; r += 8)
             desk_repack8(w->type, (const char *)w->data + (size_t)r * w->row_bytes, w->row_bytes, w->cols,
-                         (char *)p + (size_t)(r / 8) * group);
-        w->packed = p;
+                         next + (size_t)(r / 8) * group);
+        w->packed = next;
         w->packed_group = group;
-        m->packed[m->n_packed++] = p;
+        next += ((size_t)(w->rows / 8) * group + 63) / 64 * 64;
         in->packed_bytes += (uint64_t)(w->rows / 8) * group;
         desk_release_pages(w->data, bytes); /* embedding lookups (tied output) fault single rows back in */
     }
@@ -306,8 +317,7 @@ desk_status desk_model_load_vocab(const char *path, desk_model **out, desk_error
 void desk_model_free(desk_model *m) {
     if (!m) return;
     desk_vocab_free(&m->vocab);
-    for (int i = 0; i < m->n_packed; i++) desk_aligned_free(m->packed[i]);
-    free(m->packed);
+    desk_aligned_free(m->packed);
     free(m->layers);
     free(m->owned_f32);
     free(m->rope_inv_freq);

@@ -32,8 +32,7 @@ struct desk_model {
     float *owned_f32;                 /* norms/biases converted from non-F32 storage */
     desk_vocab vocab;
     bool vocab_only;                  /* loaded by desk_model_load_vocab: no weights */
-    void **packed;                    /* x8 copies of matrices (see quant.h), owned */
-    int n_packed;
+    void *packed;                     /* x8 copies of the matrices (see quant.h), one allocation, owned */
     pthread_mutex_t trie_mu;          /* guards the lazy build of trie */
     struct dgtrie *trie;              /* the text tokens as a prefix tree, for grammar masks */
 };

@@ -226,6 +226,11 @@ static inline __m256 rows8_block_float(__m256 acc, const uint8_t *wp, const desk
  * bytes reaches ~100% when this machine reads ~45 GB/s but 77-88% when it
  * reads ~70 GB/s, where 8192 bytes reaches 94-98%. */
 #define PF_DIST 8192
+#define GEMV8_PF_BLOCK(WP, BYTES, BLOCK, A, ACC)                                                              \
+    do {                                                                                                      \
+        for (int l = 0; l < (BYTES); l += 64) _mm_prefetch((const char *)(WP) + PF_DIST + l, _MM_HINT_T0);    \
+        ACC = BLOCK((WP), (A), ACC);                                                                          \
+    } while (0)
 #define GEMV8_LOOP(NAME, BYTES, BLOCK)                                                                         \
     static void NAME(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) { \
         int64_t nb = n / QK;                                                                                  \
@@ -236,18 +241,18 @@ static inline __m256 rows8_block_float(__m256 acc, const uint8_t *wp, const desk
             for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();                                         \
             int64_t b = 0;                                                                                    \
             for (; b + 8 <= nb; b += 8)                                                                       \
-                _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) {                                         \
-                    for (int l = 0; l < (BYTES); l += 64) _mm_prefetch((const char *)wp + (size_t)(b + j) * (BYTES) + PF_DIST + l, _MM_HINT_T0); \
-                    acc[j] = BLOCK(wp + (size_t)(b + j) * (BYTES), &a[b + j], acc[j]);                        \
-                }                                                                                             \
-            switch (nb - b) { /* the last nb % 8 blocks, still in registers */                               \
-            case 7: acc[6] = BLOCK(wp + (size_t)(b + 6) * (BYTES), &a[b + 6], acc[6]); /* fall through */     \
-            case 6: acc[5] = BLOCK(wp + (size_t)(b + 5) * (BYTES), &a[b + 5], acc[5]); /* fall through */     \
-            case 5: acc[4] = BLOCK(wp + (size_t)(b + 4) * (BYTES), &a[b + 4], acc[4]); /* fall through */     \
-            case 4: acc[3] = BLOCK(wp + (size_t)(b + 3) * (BYTES), &a[b + 3], acc[3]); /* fall through */     \
-            case 3: acc[2] = BLOCK(wp + (size_t)(b + 2) * (BYTES), &a[b + 2], acc[2]); /* fall through */     \
-            case 2: acc[1] = BLOCK(wp + (size_t)(b + 1) * (BYTES), &a[b + 1], acc[1]); /* fall through */     \
-            case 1: acc[0] = BLOCK(wp + (size_t)b * (BYTES), &a[b], acc[0]); /* fall through */               \
+                _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++)                                           \
+                    GEMV8_PF_BLOCK(wp + (size_t)(b + j) * (BYTES), BYTES, BLOCK, &a[b + j], acc[j]);           \
+            /* the last nb % 8 blocks, still in registers and still prefetching: a row group of 896-wide    \
+             * rows (28 blocks) otherwise leaves 4 of every 28 blocks to the hardware prefetcher */          \
+            switch (nb - b) {                                                                                 \
+            case 7: GEMV8_PF_BLOCK(wp + (size_t)(b + 6) * (BYTES), BYTES, BLOCK, &a[b + 6], acc[6]); /* fall through */ \
+            case 6: GEMV8_PF_BLOCK(wp + (size_t)(b + 5) * (BYTES), BYTES, BLOCK, &a[b + 5], acc[5]); /* fall through */ \
+            case 5: GEMV8_PF_BLOCK(wp + (size_t)(b + 4) * (BYTES), BYTES, BLOCK, &a[b + 4], acc[4]); /* fall through */ \
+            case 4: GEMV8_PF_BLOCK(wp + (size_t)(b + 3) * (BYTES), BYTES, BLOCK, &a[b + 3], acc[3]); /* fall through */ \
+            case 3: GEMV8_PF_BLOCK(wp + (size_t)(b + 2) * (BYTES), BYTES, BLOCK, &a[b + 2], acc[2]); /* fall through */ \
+            case 2: GEMV8_PF_BLOCK(wp + (size_t)(b + 1) * (BYTES), BYTES, BLOCK, &a[b + 1], acc[1]); /* fall through */ \
+            case 1: GEMV8_PF_BLOCK(wp + (size_t)b * (BYTES), BYTES, BLOCK, &a[b], acc[0]); /* fall through */       \
             default: break;                                                                                   \
             }                                                                                                 \
             store_rows8(acc, y + (size_t)t * ys);                                                             \
