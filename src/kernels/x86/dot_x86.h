@@ -243,18 +243,9 @@ static inline __m256 rows8_block_float(__m256 acc, const uint8_t *wp, const desk
             for (; b + 8 <= nb; b += 8)                                                                       \
                 _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++)                                           \
                     GEMV8_PF_BLOCK(wp + (size_t)(b + j) * (BYTES), BYTES, BLOCK, &a[b + j], acc[j]);           \
-            /* the last nb % 8 blocks, still in registers and still prefetching: a row group of 896-wide    \
-             * rows (28 blocks) otherwise leaves 4 of every 28 blocks to the hardware prefetcher */          \
-            switch (nb - b) {                                                                                 \
-            case 7: GEMV8_PF_BLOCK(wp + (size_t)(b + 6) * (BYTES), BYTES, BLOCK, &a[b + 6], acc[6]); /* fall through */ \
-            case 6: GEMV8_PF_BLOCK(wp + (size_t)(b + 5) * (BYTES), BYTES, BLOCK, &a[b + 5], acc[5]); /* fall through */ \
-            case 5: GEMV8_PF_BLOCK(wp + (size_t)(b + 4) * (BYTES), BYTES, BLOCK, &a[b + 4], acc[4]); /* fall through */ \
-            case 4: GEMV8_PF_BLOCK(wp + (size_t)(b + 3) * (BYTES), BYTES, BLOCK, &a[b + 3], acc[3]); /* fall through */ \
-            case 3: GEMV8_PF_BLOCK(wp + (size_t)(b + 2) * (BYTES), BYTES, BLOCK, &a[b + 2], acc[2]); /* fall through */ \
-            case 2: GEMV8_PF_BLOCK(wp + (size_t)(b + 1) * (BYTES), BYTES, BLOCK, &a[b + 1], acc[1]); /* fall through */ \
-            case 1: GEMV8_PF_BLOCK(wp + (size_t)b * (BYTES), BYTES, BLOCK, &a[b], acc[0]); /* fall through */       \
-            default: break;                                                                                   \
-            }                                                                                                 \
+            /* the last nb % 8 blocks, still in registers and still prefetching */                           \
+            _Pragma("GCC unroll 7") for (int j = 0; j < 7; j++)                                              \
+                if (b + j < nb) GEMV8_PF_BLOCK(wp + (size_t)(b + j) * (BYTES), BYTES, BLOCK, &a[b + j], acc[j]); \
             store_rows8(acc, y + (size_t)t * ys);                                                             \
         }                                                                                                     \
     }
