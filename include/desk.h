@@ -367,8 +367,8 @@ typedef struct {
 void desk_cpu_features(desk_cpu_info *info);
 /* Measured memory read bandwidth in GB/s (1e9 bytes/s): n_threads (0 = all
  * cores) stream a `bytes` buffer (at least 64 MiB) `passes` times in each of
- * three ways (vector loads without, and with two distances of, software
- * prefetch); the best pass counts. Returns 0 if the buffer cannot be allocated. */
+ * four ways (vector loads without, and with three distances of, software
+ * prefetch, up to the 8 KiB desk's kernels use); the best pass counts. Returns 0 if the buffer cannot be allocated. */
 double desk_probe_bandwidth(int n_threads, size_t bytes, int passes);
 /* Forces a kernel set ("scalar", "avx2", "avx512", "neon"); for tests and
  * benchmarks. Returns false if this CPU cannot run it. Not thread-safe. */

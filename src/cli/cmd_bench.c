@@ -39,6 +39,21 @@ static int32_t argmax(const float *x, int32_t n) {
     return 0; /* x[0] is NaN and nothing is larger */
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+/* the median of x[0..n), n >= 1; 0 if out of memory */
+static double median(const double *x, int n) {
+    double *y = malloc((size_t)n * sizeof *y), m;
+    if (!y) return 0;
+    memcpy(y, x, (size_t)n * sizeof *y);
+    qsort(y, (size_t)n, sizeof *y, cmp_double);
+    m = n % 2 ? y[n / 2] : 0.5 * (y[n / 2 - 1] + y[n / 2]);
+    free(y);
+    return m;
+}
+
 typedef struct { double mean, sd; } stat2;
 static stat2 stats(const double *x, int n) {
     double m = 0, v = 0;
@@ -112,11 +127,7 @@ int cmd_bench(int argc, char **argv) {
     desk_ctx *c = NULL;
     int rc = 1;
     int32_t *toks = NULL;
-    double *pre = NULL, *dec = NULL, *ttft = NULL;
-    /* Bandwidth is probed before the runs (in a child process, so its buffer
-     * stays out of this process's peak RSS) and after them; the higher figure
-     * counts, so a noisy neighbour can only make the fraction look worse. */
-    double bw_before = probe_in_child(threads ? (int)threads : 0);
+    double *pre = NULL, *dec = NULL, *ttft = NULL, *probe = NULL, *frac = NULL, *rbw = NULL;
     if (desk_model_load(model, &m, &err)) { fprintf(stderr, "desk bench: %s\n", err.msg); goto done; }
     desk_model_info in;
     desk_model_get_info(m, &in);
@@ -133,14 +144,24 @@ int cmd_bench(int argc, char **argv) {
     pre = calloc((size_t)reps, sizeof *pre);
     dec = calloc((size_t)reps, sizeof *dec);
     ttft = calloc((size_t)reps, sizeof *ttft);
-    if (!toks || !pre || !dec || !ttft) { fprintf(stderr, "desk bench: out of memory\n"); goto done; }
+    probe = calloc((size_t)reps + 1, sizeof *probe);
+    frac = calloc((size_t)reps, sizeof *frac);
+    rbw = calloc((size_t)reps, sizeof *rbw);
+    if (!toks || !pre || !dec || !ttft || !probe || !frac || !rbw) { fprintf(stderr, "desk bench: out of memory\n"); goto done; }
     uint64_t s = 12345;
     int32_t V = desk_vocab_size(m);
     for (long i = 0; i < np; i++) {
         s ^= s << 13; s ^= s >> 7; s ^= s << 17;
         toks[i] = (int32_t)(s % (uint64_t)V);
     }
+    /* Bandwidth is probed before and after every counted repetition (in a
+     * child process, so its buffer stays out of this process's peak RSS), and
+     * each repetition's decode is divided by the higher of its two probes:
+     * this machine's memory switches between a slow and a fast phase from one
+     * second to the next, so a probe minutes away says little, and a phase
+     * change mid-repetition can only make the fraction look worse. */
     for (long r = -1; r < reps; r++) { /* r = -1: warm-up, not counted */
+        if (r == 0) probe[0] = probe_in_child(n_threads);
         desk_ctx_seq_truncate(c, 0, 0);
         double t0 = now_s();
         if (desk_ctx_eval(c, 0, toks, (int)np, &err)) { fprintf(stderr, "desk bench: %s\n", err.msg); goto done; }
@@ -155,12 +176,13 @@ int cmd_bench(int argc, char **argv) {
         pre[r] = (double)np / (t1 - t0);
         ttft[r] = (t1 - t0) * 1e3;
         dec[r] = nd ? (double)nd / (t2 - t1) : 0;
+        probe[r + 1] = probe_in_child(n_threads);
+        rbw[r] = probe[r] > probe[r + 1] ? probe[r] : probe[r + 1];
+        frac[r] = rbw[r] > 0 ? dec[r] * (double)in.bytes_per_token / (rbw[r] * 1e9) : 0;
     }
     stat2 sp = stats(pre, (int)reps), sd = stats(dec, (int)reps), st = stats(ttft, (int)reps);
-    uint64_t rss = peak_rss(); /* read before the in-process probe allocates its buffer */
-    double bw = desk_probe_bandwidth(n_threads, (size_t)512 << 20, 5);
-    if (bw_before > bw) bw = bw_before;
-    double bps = sd.mean * (double)in.bytes_per_token, frac = bw > 0 ? bps / (bw * 1e9) : 0;
+    uint64_t rss = peak_rss();
+    double bps = sd.mean * (double)in.bytes_per_token, bw = median(rbw, (int)reps), fr = median(frac, (int)reps);
     desk_cpu_info ci;
     desk_cpu_features(&ci);
     const char *name = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
@@ -172,25 +194,28 @@ int cmd_bench(int argc, char **argv) {
                "\"bandwidth_fraction\":%.4f,\"peak_rss_bytes\":%llu}\n",
                name, in.arch, (long long)in.n_params, (unsigned long long)in.bytes_per_token, n_threads, ci.kernel,
                desk_type_name(kv_type), np, nd, reps,
-               sp.mean, sp.sd, sd.mean, sd.sd, st.mean, st.sd, bps / 1e9, bw, frac, (unsigned long long)rss);
+               sp.mean, sp.sd, sd.mean, sd.sd, st.mean, st.sd, bps / 1e9, bw, fr, (unsigned long long)rss);
     } else if (fmt == 2) {
         printf("model,threads,kernels,prompt_tokens,decode_tokens,reps,prefill_tok_s,prefill_sd,decode_tok_s,decode_sd,ttft_ms,"
                "decode_gb_s,read_bandwidth_gb_s,bandwidth_fraction,peak_rss_bytes\n");
         printf("%s,%d,%s,%ld,%ld,%ld,%.2f,%.2f,%.2f,%.2f,%.2f,%.3f,%.3f,%.4f,%llu\n", name, n_threads, ci.kernel, np, nd, reps,
-               sp.mean, sp.sd, sd.mean, sd.sd, st.mean, bps / 1e9, bw, frac, (unsigned long long)rss);
+               sp.mean, sp.sd, sd.mean, sd.sd, st.mean, bps / 1e9, bw, fr, (unsigned long long)rss);
     } else {
         char b1[32], b2[32];
         printf("model            %s (%s, %.2f B parameters, %s read per token)\n", name, in.arch, (double)in.n_params / 1e9,
                cli_bytes(in.bytes_per_token, b1, sizeof b1));
-        printf("machine          %d threads, %s kernels, read bandwidth %.1f GB/s (measured now)\n", n_threads, ci.kernel, bw);
+        printf("machine          %d threads, %s kernels, read bandwidth %.1f GB/s (median of the probes around each repetition)\n",
+               n_threads, ci.kernel, bw);
         printf("prefill (pp%ld)   %8.1f +- %.1f tok/s   time to first token %.1f +- %.1f ms\n", np, sp.mean, sp.sd, st.mean, st.sd);
-        printf("decode (tg%ld)    %8.1f +- %.1f tok/s   %.1f GB/s = %.0f%% of read bandwidth\n", nd, sd.mean, sd.sd, bps / 1e9,
-               frac * 100);
+        printf("decode (tg%ld)    %8.1f +- %.1f tok/s   %.1f GB/s; median %.0f%% of the read bandwidth probed around each repetition (",
+               nd, sd.mean, sd.sd, bps / 1e9, fr * 100);
+        for (long r = 0; r < reps && r < 9; r++) printf("%s%.0f%% of %.1f", r ? ", " : "", frac[r] * 100, rbw[r]);
+        printf("%s)\n", reps > 9 ? ", ..." : "");
         printf("peak RSS         %s (weights are mapped: resident pages of the file count)\n", cli_bytes(rss, b2, sizeof b2));
     }
     rc = 0;
 done:
-    free(toks); free(pre); free(dec); free(ttft);
+    free(toks); free(pre); free(dec); free(ttft); free(probe); free(frac); free(rbw);
     desk_ctx_free(c);
     desk_model_free(m);
     return rc;

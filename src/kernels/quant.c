@@ -934,7 +934,20 @@ void desk_repack8(int type, const void *rows, size_t row_bytes, int64_t n, void 
             for (int i = 0; i < 8; i++) memcpy(o + 2 * i, &x[i]->d, 2);
             for (int k = 0; k < 4; k++)
                 for (int i = 0; i < 8; i++) memcpy(o + 16 + 32 * k + 4 * i, x[i]->qs + 4 * k, 4);
-            for (int i = 0; i < 8; i++) memcpy(o + 144 + 4 * i, x[i]->qh, 4);
+            uint32_t qh[8];
+            for (int i = 0; i < 8; i++) qh[i] = (uint32_t)x[i]->qh[0] | (uint32_t)x[i]->qh[1] << 8 |
+                                                (uint32_t)x[i]->qh[2] << 16 | (uint32_t)x[i]->qh[3] << 24;
+            for (int k = 0; k < 4; k++) {
+                uint32_t mlo = 0, mhi = 0;
+                for (int i = 0; i < 8; i++) {
+                    mlo |= (qh[i] >> (4 * k) & 0xF) << (4 * i);
+                    mhi |= (qh[i] >> (16 + 4 * k) & 0xF) << (4 * i);
+                }
+                for (int e = 0; e < 4; e++) {
+                    o[144 + 8 * k + e] = (uint8_t)(mlo >> (8 * e));
+                    o[148 + 8 * k + e] = (uint8_t)(mhi >> (8 * e));
+                }
+            }
         }
         return;
     }

@@ -146,7 +146,10 @@ static inline int desk_q3k_scale(int i, const uint8_t *s) {
  *   Q4_0: k = 0..3, the packed bytes qs[4k..4k+3] (low nibbles are elements
  *         4k..4k+3, high nibbles 16+4k..16+4k+3);
  *   Q8_0: k = 0..7, the quants xor 0x80 (w + 128 as unsigned bytes);
- *   Q5_0: as Q4_0, then the 8 rows' qh (4 bytes each, 32 bytes).
+ *   Q5_0: as Q4_0, then the fifth bits as eight 32-bit masks, for each
+ *         k the one for the low nibbles then the one for the high nibbles:
+ *         bit 4i + e is row i's bit for element 4k + e (16 + 4k + e), so
+ *         mask bit j belongs to byte j of qs group k (32 bytes).
  * Q4_K (per 256-element super-block, 1184 bytes for 8 rows): the 8 rows'
  * d, then dmin (fp16), then the unpacked 6-bit sub-block scales as bytes
  * [sub-block j][row], then the mins likewise, then for each 32-byte chunk c

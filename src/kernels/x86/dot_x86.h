@@ -262,24 +262,28 @@ static inline __m256 q4_0_block8(const uint8_t *wp, const desk_q8a *a, __m256 ac
 }
 GEMV8_LOOP(gemv8_q4_0, 144, q4_0_block8)
 
-/* Q5_0 x8: the Q4_0 nibbles plus bit 4 from each row's 32-bit qh lane
- * (bit e for element e): a byte shuffle copies the lane's byte e / 8 into
- * the group's 4 byte positions, and a compare against the bit selects e % 8. */
+/* Q5_0 x8: the Q4_0 nibbles plus bit 4 of each byte from a 32-bit mask
+ * (quant.h): with AVX-512 a masked add (Q5_SET_BIT4, from avx512.c); with
+ * AVX2 a byte shuffle copies mask byte j / 8 to byte j and a compare
+ * against bit j % 8 selects it. */
+#ifndef Q5_SET_BIT4
+static inline __m256i q5_set_bit4(__m256i v, uint32_t m) {
+    const __m256i idx = _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    __m256i x = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)m), idx), bit);
+    return _mm256_or_si256(v, _mm256_and_si256(_mm256_cmpeq_epi8(x, bit), _mm256_set1_epi8(0x10)));
+}
+#define Q5_SET_BIT4(v, m) q5_set_bit4((v), (m))
+#endif
 static inline __m256 q5_0_block8(const uint8_t *wp, const desk_q8a *a, __m256 acc) {
-    const __m256i m4 = _mm256_set1_epi8(0xF), b4 = _mm256_set1_epi8(0x10);
-    const __m256i base = _mm256_setr_epi32(0, 0x04040404, 0x08080808, 0x0c0c0c0c, 0, 0x04040404, 0x08080808, 0x0c0c0c0c);
-    __m256i qh = _mm256_loadu_si256((const __m256i *)(wp + 144));
+    const __m256i m4 = _mm256_set1_epi8(0xF);
     __m256i s = _mm256_setzero_si256(), s2 = _mm256_setzero_si256();
     _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
-        __m256i sel = _mm256_set1_epi32(k % 2 ? (int)0x80402010 : 0x08040201);
         __m256i v = _mm256_loadu_si256((const __m256i *)(wp + 16 + 32 * k));
-        __m256i blo = _mm256_shuffle_epi8(qh, _mm256_add_epi8(base, _mm256_set1_epi8((char)(k / 2))));
-        __m256i bhi = _mm256_shuffle_epi8(qh, _mm256_add_epi8(base, _mm256_set1_epi8((char)(2 + k / 2))));
-        blo = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(blo, sel), sel), b4);
-        bhi = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bhi, sel), sel), b4);
-        s = ACC_U8S8(s, _mm256_or_si256(_mm256_and_si256(v, m4), blo), _mm256_set1_epi32(ld_i32(a->qs + 4 * k)));
-        s2 = ACC_U8S8(s2, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), bhi),
-                      _mm256_set1_epi32(ld_i32(a->qs + 16 + 4 * k)));
+        __m256i lo = Q5_SET_BIT4(_mm256_and_si256(v, m4), (uint32_t)ld_i32(wp + 144 + 8 * k));
+        __m256i hi = Q5_SET_BIT4(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), (uint32_t)ld_i32(wp + 148 + 8 * k));
+        s = ACC_U8S8(s, lo, _mm256_set1_epi32(ld_i32(a->qs + 4 * k)));
+        s2 = ACC_U8S8(s2, hi, _mm256_set1_epi32(ld_i32(a->qs + 16 + 4 * k)));
     }
     return rows8_block_float(acc, wp, a, _mm256_add_epi32(s, s2), 16);
 }

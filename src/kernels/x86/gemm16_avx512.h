@@ -143,25 +143,19 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
 #define UNPACK_Q8_0 \
     _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) w[k] = ld16(wp + 16 + 32 * k, gb);
 
-/* Q5_0 x8: as Q4_0, then the 8 rows' 32 high bits (4 bytes each). The
- * fifth bit of element e of a row is bit e of its 32-bit lane: a byte
- * shuffle brings the lane's byte e / 8 to each of the 4 byte positions of
- * the group, a bit test selects bit e % 8, and a masked add sets bit 4. */
+/* Q5_0 x8: as Q4_0, then the fifth bits as 32-bit masks, bit j for byte j
+ * of a qs group (quant.h); the two groups' masks make one 64-bit mask and a
+ * masked add sets bit 4. */
+static inline __mmask64 q5_mask16(const uint8_t *p, size_t gb) {
+    return _cvtu64_mask64((uint64_t)(uint32_t)ld_i32(p) | (uint64_t)(uint32_t)ld_i32(p + gb) << 32);
+}
 #define UNPACK_Q5_0                                                                                          \
-    __m512i qh = ld16(wp + 144, gb);                                                                         \
     _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                                                    \
         __m512i v = ld16(wp + 16 + 32 * k, gb), lo = _mm512_and_si512(v, _mm512_set1_epi8(0xF));             \
         __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0xF));                       \
-        __m512i sel = _mm512_set1_epi32(k % 2 ? (int)0x80402010 : 0x08040201);                                \
-        __m512i byte_lo = _mm512_add_epi8(Q5_LANE_BASE, _mm512_set1_epi8((char)(k / 2)));                    \
-        __m512i byte_hi = _mm512_add_epi8(Q5_LANE_BASE, _mm512_set1_epi8((char)(2 + k / 2)));                \
-        __mmask64 mlo = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, byte_lo), sel);                        \
-        __mmask64 mhi = _mm512_test_epi8_mask(_mm512_shuffle_epi8(qh, byte_hi), sel);                        \
-        w[k] = _mm512_mask_add_epi8(lo, mlo, lo, _mm512_set1_epi8(0x10));                                    \
-        w[k + 4] = _mm512_mask_add_epi8(hi, mhi, hi, _mm512_set1_epi8(0x10));                                \
+        w[k] = _mm512_mask_add_epi8(lo, q5_mask16(wp + 144 + 8 * k, gb), lo, _mm512_set1_epi8(0x10));        \
+        w[k + 4] = _mm512_mask_add_epi8(hi, q5_mask16(wp + 148 + 8 * k, gb), hi, _mm512_set1_epi8(0x10));    \
     }
-/* byte index of each 32-bit lane's first byte inside its 128-bit lane */
-#define Q5_LANE_BASE _mm512_set4_epi32(0x0c0c0c0c, 0x08080808, 0x04040404, 0)
 
 GEMM16_BLOCK32(gemm16_q4_0, 144, 8, 8, UNPACK_Q4_0)
 GEMM16_BLOCK32(gemm16_q5_0, 176, 8, 16, UNPACK_Q5_0)
