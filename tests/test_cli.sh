@@ -62,7 +62,12 @@ for k in '"prefill_tok_s":{"mean":' '"decode_tok_s":{"mean":' '"ttft_ms"' '"band
     grep -q "$k" "$TMP/bench.json" && ok || bad "bench --json lacks $k: $(cat "$TMP/bench.json")"
 done
 $D bench -m "$M2" -p 8 -n 4 -r 1 --csv | head -1 | grep -q '^model,threads,kernels,prompt_tokens' && ok || bad "bench --csv header"
-$D bench -m "$M2" -p 8 -n 4 -r 1 | grep -q "of read bandwidth" && ok || bad "bench table"
+# the table gives one fraction per repetition, each against the probes around it
+$D bench -m "$M2" -p 8 -n 4 -r 2 > "$TMP/bench.txt" && grep -Eq \
+    "median [0-9]+% of the read bandwidth probed around each repetition \([0-9]+% of [0-9.]+, [0-9]+% of [0-9.]+\)$" \
+    "$TMP/bench.txt" && ok || bad "bench table: $(cat "$TMP/bench.txt")"
+awk -F'"bandwidth_fraction":' 'NF == 2 { split($2, v, /[,}]/); exit !(v[1] > 0 && v[1] < 3) } NF != 2 { exit 1 }' \
+    "$TMP/bench.json" && ok || bad "bench --json bandwidth_fraction out of range: $(cat "$TMP/bench.json")"
 $D doctor --no-probe -c 4096 > "$TMP/doc" && grep -q "Llama 3.1 70B Instruct" "$TMP/doc" && grep -q "Qwen2.5-Coder 32B" "$TMP/doc" && ok || bad "doctor table"
 expect_fail 2 "-m MODEL is required" $D bench -p 8
 expect_fail 2 "-r: '0'" $D bench -m "$M2" -r 0
