@@ -77,6 +77,33 @@ int main(void) {
     CHECK(ok, "min-p let a token below the threshold through");
     desk_sampler_free(s);
 
+    /* min-p at its edge: tokens just above min_p * p_max keep their share,
+     * tokens just below never appear (temperature 0.7; x = scaled log-odds
+     * against the best token, whose threshold is ln 0.1 = -2.303) */
+    {
+        const double xs[6] = {0, -2.253, -2.283, -2.323, -1.0, -5.0};
+        const bool kept[6] = {true, true, true, false, true, false};
+        float lg6[6];
+        double z6 = 0;
+        for (int i = 0; i < 6; i++) { lg6[i] = (float)(xs[i] * 0.7); z6 += kept[i] ? exp(xs[i]) : 0; }
+        desk_sampler_params mp = desk_sampler_default_params();
+        mp.temperature = 0.7f; mp.top_k = 0; mp.top_p = 1; mp.min_p = 0.1f; mp.seed = 5;
+        desk_sampler *ms = NULL;
+        desk_error e6;
+        CHECK(desk_sampler_new(&mp, 6, &ms, &e6) == DESK_OK, "min-p edge sampler");
+        int c6[6] = {0}, n6 = 100000;
+        for (int i = 0; i < n6; i++) c6[desk_sampler_sample(ms, lg6)]++;
+        double worst6 = 0;
+        for (int i = 0; i < 6; i++) {
+            double q = kept[i] ? exp(xs[i]) / z6 : 0, sd = sqrt(n6 * q * (1 - q)) + 1e-9;
+            double dev = fabs(c6[i] - n6 * q) / sd;
+            if (kept[i] && dev > worst6) worst6 = dev;
+            CHECK(kept[i] || c6[i] == 0, "min-p: token %d (below the threshold) drawn %d times", i, c6[i]);
+        }
+        CHECK(worst6 < 5.0, "min-p edge: frequencies deviate from the renormalized softmax by %.1f sd", worst6);
+        desk_sampler_free(ms);
+    }
+
     /* top-p: only the smallest prefix reaching p appears */
     p.min_p = 0; p.top_p = 0.5f; p.seed = 3;
     s = mk(p);
