@@ -35,13 +35,13 @@ static double rt_bound(int t) {
 
 /* every kernel set's activation quantizer of one kind (lookup) gives the
  * scalar reference's bytes; returns how many sets were compared */
-static int quantizers_match(const char *kind, desk_act_q8a_fn (*lookup)(const char *), const float *x, int n,
+static int quantizers_match(const char *kind, desk_act_fn (*lookup)(const char *), const float *x, int n,
                             unsigned char *ref, unsigned char *got, size_t bytes) {
     const char *sets[] = {"avx2", "avx512", "neon"};
     int checked = 0;
     lookup("scalar")(x, ref, n);
     for (size_t k = 0; k < sizeof sets / sizeof *sets; k++) {
-        desk_act_q8a_fn f = lookup(sets[k]);
+        desk_act_fn f = lookup(sets[k]);
         if (!f) continue;
         memset(got, 0xAA, bytes);
         f(x, got, n);

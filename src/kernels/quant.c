@@ -805,15 +805,20 @@ desk_vec_dot_fn desk_vec_dot(int type) {
     return TYPES[type].t.dot_ref;
 }
 
+/* The built set named `kernels` if this CPU can run it, else NULL (the
+ * lookup behind every desk_*_for; "scalar" is no set: each caller has its
+ * own reference for it). */
+static const desk_kernel_set *runnable_set(const char *kernels) {
+    for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
+        if (strcmp(SETS[i]->name, kernels) == 0) return SETS[i]->usable() ? SETS[i] : NULL;
+    return NULL;
+}
+
 desk_vec_dot_fn desk_vec_dot_for(const char *kernels, int type) {
     if (!desk_traits(type)) return NULL;
     if (strcmp(kernels, "scalar") == 0) return TYPES[type].t.dot_ref;
-    for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
-        if (strcmp(SETS[i]->name, kernels) == 0) {
-            if (!SETS[i]->usable()) return NULL;
-            return SETS[i]->dot[type] ? SETS[i]->dot[type] : TYPES[type].t.dot_ref;
-        }
-    return NULL;
+    const desk_kernel_set *k = runnable_set(kernels);
+    return !k ? NULL : k->dot[type] ? k->dot[type] : TYPES[type].t.dot_ref;
 }
 
 desk_gemv8_fn desk_gemv8(int type) {
@@ -822,23 +827,20 @@ desk_gemv8_fn desk_gemv8(int type) {
 }
 
 desk_gemv8_fn desk_gemv8_for(const char *kernels, int type) {
-    for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
-        if (strcmp(SETS[i]->name, kernels) == 0 && SETS[i]->usable()) return SETS[i]->gemv8[type];
-    return NULL;
+    const desk_kernel_set *k = runnable_set(kernels);
+    return k ? k->gemv8[type] : NULL;
 }
 
-desk_act_q8a_fn desk_act_q8a_for(const char *kernels) {
+desk_act_fn desk_act_q8a_for(const char *kernels) {
     if (strcmp(kernels, "scalar") == 0) return act_q8a_ref;
-    for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
-        if (strcmp(SETS[i]->name, kernels) == 0 && SETS[i]->usable()) return SETS[i]->act_q8a ? SETS[i]->act_q8a : act_q8a_ref;
-    return NULL;
+    const desk_kernel_set *k = runnable_set(kernels);
+    return !k ? NULL : k->act_q8a ? k->act_q8a : act_q8a_ref;
 }
 
-desk_act_q8a_fn desk_act_q8k_for(const char *kernels) {
+desk_act_fn desk_act_q8k_for(const char *kernels) {
     if (strcmp(kernels, "scalar") == 0) return act_q8k_ref;
-    for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
-        if (strcmp(SETS[i]->name, kernels) == 0 && SETS[i]->usable()) return SETS[i]->act_q8k ? SETS[i]->act_q8k : act_q8k_ref;
-    return NULL;
+    const desk_kernel_set *k = runnable_set(kernels);
+    return !k ? NULL : k->act_q8k ? k->act_q8k : act_q8k_ref;
 }
 
 static void glu_ref(float *g, const float *u, int64_t n) {
@@ -855,9 +857,8 @@ desk_glu_fn desk_glu(void) {
 
 desk_glu_fn desk_glu_for(const char *kernels) {
     if (strcmp(kernels, "scalar") == 0) return glu_ref;
-    for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
-        if (strcmp(SETS[i]->name, kernels) == 0 && SETS[i]->usable()) return SETS[i]->glu ? SETS[i]->glu : glu_ref;
-    return NULL;
+    const desk_kernel_set *k = runnable_set(kernels);
+    return !k ? NULL : k->glu ? k->glu : glu_ref;
 }
 
 desk_gemm16_fn desk_gemm16(int type) {
@@ -866,9 +867,8 @@ desk_gemm16_fn desk_gemm16(int type) {
 }
 
 desk_gemm16_fn desk_gemm16_for(const char *kernels, int type) {
-    for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
-        if (strcmp(SETS[i]->name, kernels) == 0 && SETS[i]->usable()) return SETS[i]->gemm16[type];
-    return NULL;
+    const desk_kernel_set *k = runnable_set(kernels);
+    return k ? k->gemm16[type] : NULL;
 }
 
 /* ================================================================ x8 layouts */
@@ -1012,9 +1012,8 @@ desk_kv_fns desk_kv_kernels(void) {
 
 desk_kv_fns desk_kv_kernels_for(const char *kernels) {
     if (!strcmp(kernels, "scalar")) return (desk_kv_fns){attend_f16_ref, attend_q8_ref};
-    for (size_t i = 0; i < sizeof SETS / sizeof SETS[0]; i++)
-        if (strcmp(SETS[i]->name, kernels) == 0 && SETS[i]->usable()) return SETS[i]->kv;
-    return (desk_kv_fns){NULL, NULL};
+    const desk_kernel_set *k = runnable_set(kernels);
+    return k ? k->kv : (desk_kv_fns){NULL, NULL};
 }
 
 const char *desk_kernels_active(void) {

@@ -75,12 +75,13 @@ size_t desk_act_row_size(desk_act_kind k, int64_t n);
 /* Quantize a float row into activation format (the active kernel set's
  * version where it has one, bit-identical to the scalar reference). */
 void desk_act_quantize(desk_act_kind k, const float *x, void *out, int64_t n);
+/* One activation row of n floats into a quantized format. */
+typedef void (*desk_act_fn)(const float *x, void *out, int64_t n);
 /* Q8A rows (n a multiple of 32): per block d = amax / 127, q = the float
  * x * (127 / amax) rounded half to even, sum = the sum of q. */
-typedef void (*desk_act_q8a_fn)(const float *x, void *out, int64_t n);
-desk_act_q8a_fn desk_act_q8a_for(const char *kernels);   /* "scalar" or a built set; NULL if not runnable */
+desk_act_fn desk_act_q8a_for(const char *kernels);   /* "scalar" or a built set; NULL if not runnable */
 /* Q8K rows (n a multiple of 256), the same per 256-value block, with sums per 16 */
-desk_act_q8a_fn desk_act_q8k_for(const char *kernels);   /* "scalar" or a built set; NULL if not runnable */
+desk_act_fn desk_act_q8k_for(const char *kernels);   /* "scalar" or a built set; NULL if not runnable */
 
 /* The vec_dot in use for a type (chosen by CPU features / desk_set_kernels). */
 desk_vec_dot_fn desk_vec_dot(int type);
@@ -245,8 +246,8 @@ typedef struct {
     desk_gemv8_fn gemv8[DESK_TYPE_COUNT];
     desk_kv_fns kv;
     desk_gemm16_fn gemm16[DESK_TYPE_COUNT];
-    desk_act_q8a_fn act_q8a;          /* NULL: the scalar reference */
-    desk_act_q8a_fn act_q8k;          /* NULL: the scalar reference */
+    desk_act_fn act_q8a;          /* NULL: the scalar reference */
+    desk_act_fn act_q8k;          /* NULL: the scalar reference */
     desk_glu_fn glu;                  /* NULL: the scalar reference */
 } desk_kernel_set;
 extern const desk_kernel_set desk_kernels_avx2, desk_kernels_avx512, desk_kernels_neon;

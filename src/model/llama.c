@@ -99,6 +99,12 @@ static float llama3_freq_factor(float inv_freq, float factor, float lo, float hi
     return 1.0f / ((1.0f - smooth) / factor + smooth);
 }
 
+/* bytes a matrix's x8 copy takes in the packed allocation: its whole groups
+ * of 8 rows, padded to 64 bytes so the next matrix starts on a cache line */
+static size_t packed_span(const desk_mat *w) {
+    return ((size_t)(w->rows / 8) * desk_repack8_bytes(w->type, w->cols) + 63) / 64 * 64;
+}
+
 static desk_status model_bind(desk_model *m, desk_error *err) {
     const desk_gguf *g = m->gguf;
     desk_model_info *in = &m->info;
@@ -241,7 +247,7 @@ static desk_status model_bind(desk_model *m, desk_error *err) {
     for (int i = 0; i < nm; i++) {
         desk_mat *w = mats[i];
         if (!desk_repack8_supported(w->type) || !desk_gemv8(w->type) || w->rows < 8) { mats[i] = NULL; continue; }
-        arena += ((size_t)(w->rows / 8) * desk_repack8_bytes(w->type, w->cols) + 63) / 64 * 64;
+        arena += packed_span(w);
     }
     if (arena) {
         m->packed = desk_aligned_alloc(arena);
@@ -259,7 +265,7 @@ static desk_status model_bind(desk_model *m, desk_error *err) {
                          next + (size_t)(r / 8) * group);
         w->packed = next;
         w->packed_group = group;
-        next += ((size_t)(w->rows / 8) * group + 63) / 64 * 64;
+        next += packed_span(w);
         in->packed_bytes += (uint64_t)(w->rows / 8) * group;
         desk_release_pages(w->data, bytes); /* embedding lookups (tied output) fault single rows back in */
     }
