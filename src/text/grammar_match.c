@@ -94,7 +94,16 @@ static int32_t *new_hash(int32_t cap) {
     return h;
 }
 
-static uint32_t node_key(int32_t elem, int32_t parent) { return mix(mix(0, (uint32_t)elem), (uint32_t)parent); }
+/* a 32-bit key whose low bits (the slot) depend on every input bit:
+ * linear probing clusters badly on keys that differ only in a few low
+ * bits, which is what (elem, parent) pairs and small id lists are */
+static uint32_t finish(uint64_t x) {
+    x ^= x >> 30, x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 27, x *= 0x94D049BB133111EBull;
+    return (uint32_t)(x ^ x >> 31);
+}
+
+static uint32_t node_key(int32_t elem, int32_t parent) { return finish((uint64_t)(uint32_t)elem << 32 | (uint32_t)parent); }
 
 static bool node_rehash(dgstate *s, int32_t cap) {
     int32_t *h = new_hash(cap);
@@ -132,7 +141,7 @@ static uint32_t state_key(const int32_t *v, int32_t n, const uint8_t *partial, i
     uint32_t h = mix(0x5bd1e995u, (uint32_t)n_partial);
     for (int i = 0; i < n_partial; i++) h = mix(h, partial[i]);
     for (int32_t i = 0; i < n; i++) h = mix(h, (uint32_t)v[i]);
-    return h;
+    return finish(h);
 }
 
 static bool state_equal(const dgstate *s, const sstate *t, const int32_t *v, int32_t n, const uint8_t *partial, int n_partial) {
