@@ -2,8 +2,11 @@
 # run.sh - runs each fuzz target for a bounded time from a seed corpus made
 # on the spot (small valid GGUF files and text), under ASan + UBSan.
 # usage: fuzz/run.sh FUZZ_BUILD_DIR SECONDS
+# FUZZ_SEED (default 1) fixes libFuzzer's random stream so that a CI run
+# explores the same inputs each time; FUZZ_SEED=0 picks a new one per run.
 set -eu
 F=$1 S=$2
+R="-seed=${FUZZ_SEED:-1}"
 B=${BUILD:-build}/tests   # make_model for the seed corpus
 W=$(mktemp -d "${TMPDIR:-/tmp}/desk-fuzz.XXXXXX")
 trap 'rm -rf "$W"' EXIT
@@ -31,17 +34,17 @@ printf '{"prompt": ["x"], "logprobs": 3, "top_k": -1, "stop": "\\n"}' > "$W/json
 export ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 rc=0
-$F/fuzz_gguf -max_total_time="$S" -max_len=16384 -rss_limit_mb=2048 -artifact_prefix="$W/" "$W/gguf" > "$W/log1" 2>&1 || rc=1
+$F/fuzz_gguf $R -max_total_time="$S" -max_len=16384 -rss_limit_mb=2048 -artifact_prefix="$W/" "$W/gguf" > "$W/log1" 2>&1 || rc=1
 grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log1" || true
-DESK_FUZZ_VOCABS="$W/q.gguf:$W/l.gguf" $F/fuzz_tokenize -max_total_time="$S" -max_len=512 -artifact_prefix="$W/" "$W/text" > "$W/log2" 2>&1 || rc=1
+DESK_FUZZ_VOCABS="$W/q.gguf:$W/l.gguf" $F/fuzz_tokenize $R -max_total_time="$S" -max_len=512 -artifact_prefix="$W/" "$W/text" > "$W/log2" 2>&1 || rc=1
 grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log2" || true
-$F/fuzz_request -max_total_time="$S" -max_len=4096 -artifact_prefix="$W/" "$W/json" > "$W/log3" 2>&1 || rc=1
+$F/fuzz_request $R -max_total_time="$S" -max_len=4096 -artifact_prefix="$W/" "$W/json" > "$W/log3" 2>&1 || rc=1
 grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log3" || true
-$F/fuzz_template -max_total_time="$S" -max_len=8192 -timeout=20 -rss_limit_mb=2048 -artifact_prefix="$W/" "$W/tmpl" > "$W/log4" 2>&1 || rc=1
+$F/fuzz_template $R -max_total_time="$S" -max_len=8192 -timeout=20 -rss_limit_mb=2048 -artifact_prefix="$W/" "$W/tmpl" > "$W/log4" 2>&1 || rc=1
 grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log4" || true
-$F/fuzz_grammar -max_total_time="$S" -max_len=2048 -timeout=20 -rss_limit_mb=2048 -artifact_prefix="$W/" "$W/gbnf" > "$W/log5" 2>&1 || rc=1
+$F/fuzz_grammar $R -max_total_time="$S" -max_len=2048 -timeout=20 -rss_limit_mb=2048 -artifact_prefix="$W/" "$W/gbnf" > "$W/log5" 2>&1 || rc=1
 grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log5" || true
-$F/fuzz_schema -max_total_time="$S" -max_len=2048 -timeout=20 -rss_limit_mb=2048 -artifact_prefix="$W/" "$W/schema" > "$W/log6" 2>&1 || rc=1
+$F/fuzz_schema $R -max_total_time="$S" -max_len=2048 -timeout=20 -rss_limit_mb=2048 -artifact_prefix="$W/" "$W/schema" > "$W/log6" 2>&1 || rc=1
 grep -E "Done [0-9]+ runs|ERROR|SUMMARY" "$W/log6" || true
 if [ $rc -ne 0 ]; then
     grep -h -A30 -e "ERROR" -e "runtime error" -e "deadly signal" -e "timeout" "$W/log1" "$W/log2" "$W/log3" "$W/log4" "$W/log5" "$W/log6" | head -60

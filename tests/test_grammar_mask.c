@@ -193,6 +193,48 @@ static void exact_sampling(const desk_model *m, const vocab *r, const char *sche
     free(masked);
 }
 
+/* A grammar that branches past the recognizer's limits within a few
+ * characters (every character can close or open a repetition of the root):
+ * shared masks may then allow tokens the recognizer refuses, so the sampler
+ * must check what it draws. Every token it returns is asked of a separate
+ * recognizer. */
+static void limited_sampling(const desk_model *m, const vocab *r) {
+    const char *gbnf = "root ::= [a-z ] root{0,24} \"!\"?";
+    float *logits = malloc((size_t)r->n * sizeof *logits);
+    int steps = 0, limited = 0;
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        desk_sampler_params p = {.temperature = 1.0f, .top_k = 0, .top_p = 1.0f, .min_p = 0, .repeat_penalty = 1.0f,
+                                 .repeat_last_n = 64, .seed = seed};
+        desk_grammar *dg;
+        desk_sampler *a;
+        desk_error err;
+        if (desk_grammar_from_gbnf(gbnf, strlen(gbnf), &dg, &err)) { CHECK(0, "%s", err.msg); break; }
+        desk_sampler_new(&p, r->n, &a, &err);
+        CHECK(desk_sampler_set_grammar(a, m, dg, &err) == DESK_OK, "set_grammar: %s", err.msg);
+        dgstate *ref = dgstate_new(desk_grammar_internal(dg));
+        for (int step = 0; step < 30; step++) {
+            random_logits(logits, r->n);
+            for (int32_t i = 0; i < r->n; i++) /* favour long tokens: they reach the limits */
+                if (r->bytes[i]) logits[i] += 0.5f * (float)r->len[i];
+            int32_t t = desk_sampler_sample(a, logits);
+            steps++;
+            if (desk_token_is_eog(m, t)) break;
+            bool ok = r->bytes[t] && dgstate_advance(ref, r->bytes[t], r->len[t]);
+            CHECK(ok, "limits, seed %d step %d: the sampler drew token %d '%.*s', which the recognizer refuses", (int)seed,
+                  step, t, (int)r->len[t], r->bytes[t] ? r->bytes[t] : "");
+            if (!ok) break;
+        }
+        /* past a limit, text the grammar allows is refused */
+        limited += !dgstate_allows(ref, "abcdefghijklmnopqrstuvwxyz", 26) && dgstate_limited(ref);
+        dgstate_free(ref);
+        desk_sampler_free(a);
+        desk_grammar_free(dg);
+    }
+    CHECK(limited > 0, "limits: the grammar never reached a limit, so this checks nothing");
+    printf("  limits: %d draws, every one allowed by the recognizer; %d of 6 outputs reached a limit\n", steps, limited);
+    free(logits);
+}
+
 static dgrammar *from_schema(const char *json) {
     char *gbnf;
     desk_error err;
@@ -275,6 +317,7 @@ int main(int argc, char **argv) {
         dgrammar_free(g);
         dgtrie_free(t);
         exact_sampling(m, &r, GRAMMARS[0].text);
+        limited_sampling(m, &r);
         free_vocab(&r);
         desk_model_free(m);
     }

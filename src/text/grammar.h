@@ -15,7 +15,8 @@
  * character, so it can say of any byte string (a token's bytes) whether it
  * keeps the text a prefix of the language, and whether the text is complete.
  * Work is bounded: a grammar that branches past the limits (stacks, depth,
- * expansion steps per character) allows nothing more rather than hang.
+ * expansion steps per character) allows nothing more rather than hang
+ * (dgstate_limited says when that happened).
  * The parser is grammar.c; the recognizer and token masks, grammar_match.c.
  */
 #ifndef DESK_GRAMMAR_H
@@ -43,6 +44,11 @@ bool dgstate_allows(dgstate *s, const char *bytes, size_t n);
 bool dgstate_advance(dgstate *s, const char *bytes, size_t n);
 /* Whether the text so far is a whole sentence of the grammar (the end may come). */
 bool dgstate_complete(const dgstate *s);
+/* Whether some character was refused because a limit was passed rather
+ * than by the grammar. Masks share work between positions that only a
+ * limit can tell apart, so from then on a mask may allow a token that
+ * dgstate_advance refuses: check the token drawn (the sampler does). */
+bool dgstate_limited(const dgstate *s);
 /* For tests: rebuild the tables past n states (default 8192), and how many
  * times they were rebuilt. */
 void dgstate_limit_states(dgstate *s, int32_t n);

@@ -59,8 +59,11 @@ struct dgstate {
     int32_t n_states, cap_states, *state_hash, state_hcap;
     int32_t *tmp, n_tmp, cap_tmp; /* stacks being collected for a new state */
     long work;
+    uint64_t *seen;          /* (elem, parent) pairs already expanded for this character: open addressing, 0 empty */
+    int32_t *seen_used, n_seen, seen_cap; /* the slots in use, to clear them */
     bool overflow;           /* the grammar's limits were passed: this character is refused */
     bool full;               /* the tables are full: rebuild and try again */
+    bool limited;            /* some character was refused for a limit, not by the grammar */
     unsigned rebuilds;
     uint64_t *scratch;       /* a mask being walked */
     int scratch_words;
@@ -273,11 +276,49 @@ static bool rebuild(dgstate *s, int32_t *keep, int n) {
 
 /* ------------------------------------------------------------ transitions */
 
+/* forgets the pairs expanded for the last character */
+static void seen_clear(dgstate *s) {
+    for (int32_t i = 0; i < s->n_seen; i++) s->seen[s->seen_used[i]] = 0;
+    s->n_seen = 0;
+}
+
+/* Has (e, parent) been expanded already for this character? Marks it if
+ * not. Expanding a pair twice adds nothing (tmp is a set), and nullable
+ * repetitions reach the same pair along very many paths. */
+static bool seen_before(dgstate *s, int32_t e, int32_t parent) {
+    if (2 * (s->n_seen + 1) > s->seen_cap) { /* grow and re-insert */
+        int32_t cap = s->seen_cap ? 2 * s->seen_cap : 1024;
+        uint64_t *t = calloc((size_t)cap, sizeof *t);
+        int32_t *u = malloc((size_t)cap / 2 * sizeof *u);
+        if (!t || !u) {
+            free(t), free(u);
+            s->full = true;
+            return true;
+        }
+        for (int32_t i = 0; i < s->n_seen; i++) {
+            uint64_t key = s->seen[s->seen_used[i]];
+            uint32_t k = finish(key) & (uint32_t)(cap - 1);
+            while (t[k]) k = (k + 1) & (uint32_t)(cap - 1);
+            t[k] = key;
+            u[i] = (int32_t)k;
+        }
+        free(s->seen), free(s->seen_used);
+        s->seen = t, s->seen_used = u, s->seen_cap = cap;
+    }
+    uint64_t key = ((uint64_t)(uint32_t)e << 32 | (uint32_t)parent) + 1; /* never 0 */
+    uint32_t mask = (uint32_t)s->seen_cap - 1, k = finish(key) & mask;
+    for (; s->seen[k]; k = (k + 1) & mask)
+        if (s->seen[k] == key) return true;
+    s->seen[k] = key;
+    s->seen_used[s->n_seen++] = (int32_t)k;
+    return false;
+}
+
 /* Adds to tmp every stack that (e on top of `parent`) can become by
  * expanding rule references and finishing alternatives, up to a character
  * set (or the empty stack: the root is matched). */
 static void expand(dgstate *s, int32_t e, int32_t parent, int depth) {
-    if (s->overflow || s->full) return;
+    if (s->overflow || s->full || seen_before(s, e, parent)) return;
     if (depth > MAX_DEPTH || ++s->work > MAX_EXPAND) { s->overflow = true; return; }
     const dgrammar *g = s->g;
     gelem x = g->el[e];
@@ -354,6 +395,7 @@ static int32_t transition(dgstate *s, int32_t from, uint8_t b) {
     s->n_tmp = 0;
     s->work = 0;
     s->overflow = s->full = false;
+    seen_clear(s);
     if (n < len) { /* an unfinished character: some top must allow a character it can become */
         uint32_t lo, hi;
         if (!prefix_range(buf, n, &lo, &hi)) return DEAD;
@@ -379,8 +421,11 @@ static int32_t transition(dgstate *s, int32_t from, uint8_t b) {
         expand(s, s->nodes[v].elem + 1, s->nodes[v].parent, 0);
     }
     if (s->full) return FULL;
+    if (s->overflow) s->limited = true;
     if (s->overflow || !s->n_tmp) return DEAD;
-    return state_of_tmp(s, NULL, 0);
+    int32_t to = state_of_tmp(s, NULL, 0);
+    if (to == DEAD) s->limited = true; /* too many stacks */
+    return to;
 }
 
 /* transition(), remembered; FULL asks the caller to rebuild and ask again */
@@ -432,6 +477,8 @@ dgstate *dgstate_new(const dgrammar *g) {
 void dgstate_free(dgstate *s) {
     if (!s) return;
     drop_tables(s);
+    free(s->seen);
+    free(s->seen_used);
     free(s->tmp);
     free(s->scratch);
     free(s);
@@ -454,6 +501,7 @@ bool dgstate_advance(dgstate *s, const char *bytes, size_t n) {
 }
 
 bool dgstate_complete(const dgstate *s) { return s->states[s->cur].complete; }
+bool dgstate_limited(const dgstate *s) { return s->limited; }
 
 void dgstate_limit_states(dgstate *s, int32_t n) { s->max_states = n < 4 ? 4 : n > MAX_STATES ? MAX_STATES : n; }
 unsigned dgstate_rebuilds(const dgstate *s) { return s->rebuilds; }

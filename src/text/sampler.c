@@ -321,12 +321,26 @@ int32_t desk_sampler_sample(desk_sampler *s, const float *logits) {
             for (int32_t j = 0; j < n; j++) s->masked[base + j] = (m >> j) & 1 ? logits[base + j] : -INFINITY;
     }
     if (any < 0) return first_eog >= 0 ? first_eog : sample_core(s, logits);
-    int32_t t = sample_core(s, s->masked);
-    if (t < 0 || t >= s->n_vocab || s->masked[t] == -INFINITY) t = eog >= 0 ? eog : any; /* every allowed logit was -inf */
-    size_t n;
-    const char *b = dgtrie_token(s->trie, t, &n); /* NULL for end of generation */
-    if (b) dgstate_advance(s->gs, b, n);
-    return t;
+    for (bool checked = false;; checked = true) {
+        int32_t t = sample_core(s, s->masked);
+        if (t < 0 || t >= s->n_vocab || s->masked[t] == -INFINITY) t = eog >= 0 ? eog : any; /* every allowed logit was -inf */
+        size_t n;
+        const char *b = dgtrie_token(s->trie, t, &n); /* NULL for end of generation */
+        if (!b || dgstate_advance(s->gs, b, n)) return t;
+        /* Refused: only possible once the grammar passed one of its limits
+         * (grammar.h: dgstate_limited), where a shared mask can allow more
+         * than the recognizer. Ask the recognizer about every token the
+         * mask allowed, then draw again from what is left. */
+        if (checked) return eog >= 0 ? eog : first_eog >= 0 ? first_eog : t;
+        any = -1;
+        for (int32_t i = 0; i < s->n_vocab; i++) {
+            if (s->masked[i] == -INFINITY) continue;
+            const char *bi = dgtrie_token(s->trie, i, &n);
+            if (bi && !dgstate_allows(s->gs, bi, n)) s->masked[i] = -INFINITY;
+            else if (any < 0 && bi) any = i;
+        }
+        if (any < 0) return eog >= 0 ? eog : first_eog >= 0 ? first_eog : t;
+    }
 }
 
 /* ------------------------------------------------------------ log-probabilities */
