@@ -223,7 +223,13 @@ GEMM16_DRIVER(gemm16_q4_K, GEMM_TILE_K, QKK)
 /* Q6_K x8 (quant.h): for each half h and group k, 32 bytes each of ql
  * (quarters 0 and 2), ql (quarters 1 and 3) and qh; sub-block
  * sb = 8h + 2 * quarter + k / 4 has 16 elements and an int8 scale. The
- * integer sum of a sub-block starts at -32 * bsums[sb] (the weights' offset). */
+ * weights' offset (-32 * bsums[sb] per sub-block) is taken once per
+ * super-block and token with eight vpdpwssd after the products: starting
+ * each sub-block's sum at its offset instead took four more instructions
+ * per sub-block and token, and the full 8-token tile then ran at 226-233
+ * GMAC/s on one core in some copies of the same executable and at 101-146
+ * in others (byte-identical code: where its pages landed in memory decided,
+ * half of 8 copies were slow). Now every copy runs at 220-225. */
 static inline __attribute__((always_inline)) void gemm16_q6_K_tile(int64_t nb, const uint8_t *w8, size_t gb,
                                                                    const char *act, size_t act_row, int tt,
                                                                    float *y, size_t ys) {
@@ -256,15 +262,26 @@ static inline __attribute__((always_inline)) void gemm16_q6_K_tile(int64_t nb, c
                     const desk_q8k *a = (const desk_q8k *)(act + (size_t)t * act_row) + b;
                     const int8_t *aq = a->qs + 128 * h + 16 * kk;
                     _Pragma("GCC unroll 4") for (int qu = 0; qu < 4; qu++) {
-                        __m512i p = _mm512_set1_epi32(-32 * a->bsums[8 * h + 2 * qu + kk]);
+                        __m512i p = _mm512_setzero_si512();
                         _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) p = dpbusd_bcast(p, q[qu][j], aq + 32 * qu + 4 * j);
                         isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(p, sc[qu]));
                     }
                 }
             }
+        /* the weights' offset: -32 * sum_sb sc[sb] * bsums[sb], sub-blocks
+         * 2j and 2j + 1 in one vpdpwssd (their scales in the two 16-bit
+         * halves of each lane, their bsums broadcast as one pair) */
+        __m512i scp[8];
+        _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) {
+            __m512i sa = _mm512_cvtepi8_epi32(ld8x2(wp + 16 + 16 * j, gb)), sb = _mm512_cvtepi8_epi32(ld8x2(wp + 24 + 16 * j, gb));
+            scp[j] = _mm512_or_si512(_mm512_and_si512(sa, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(sb, 16));
+        }
         __m512 d = h2f16(wp, gb);
         _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) {
             const desk_q8k *a = (const desk_q8k *)(act + (size_t)t * act_row) + b;
+            __m512i off = _mm512_setzero_si512();
+            _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) off = _mm512_dpwssd_epi32(off, scp[j], _mm512_set1_epi32(ld_i32(&a->bsums[2 * j])));
+            isum[t] = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(off, 5));
             __m512 p = _mm512_mul_ps(_mm512_mul_ps(d, _mm512_set1_ps(a->d)), _mm512_cvtepi32_ps(isum[t]));
             LANE_ADD(lanes[t], b, p);
         }
