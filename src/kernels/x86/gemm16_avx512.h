@@ -36,16 +36,23 @@ static inline __m128i ld8x2(const uint8_t *p, size_t gb) {
     return _mm_set_epi64x((long long)hi, (long long)lo);
 }
 
-/* Software prefetch of both groups' bytes PF_DIST (dot_x86.h) ahead of byte
+/* Software prefetch of both groups' bytes GEMM_PF_DIST ahead of byte
  * `off` of the pair starting at w8. Past the end of a group the two streams
  * continue in the next pair (groups 2 and 3, which the next call reads):
  * prefetching past the end of group 0 would land in group 1, behind its
  * stream, and group 3 would never be prefetched. Inline assembly, because
  * GCC 12 silently deleted the _mm_prefetch calls of these kernels (objdump
  * showed no prefetcht0 in any gemm16_*); with them, 8 tokens on weights
- * streamed from memory went from 110 to 199 GMAC/s on one core. */
+ * streamed from memory went from 110 to 199 GMAC/s on one core.
+ * GEMM_PF_DIST is shorter than the single-token kernels' 8 KiB (PF_DIST,
+ * dot_x86.h): a tile spends several times as long on each byte, and lines
+ * fetched 8 KiB ahead probably wait long enough to be evicted again. Two threads, 8
+ * tokens over 64 MiB: Q4_K 437-456 -> 482-498 GMAC/s, Q6_K 286-296 ->
+ * 296-305 (4 KiB: 469-491 and 304-326; 3 KiB: 435-448 and 282-291); 8
+ * streams of `desk serve` on 1B Q4_K_M 3-5% faster than with 8 KiB. */
+#define GEMM_PF_DIST 6144
 static inline void prefetch16(const uint8_t *w8, size_t off, size_t gb, int bytes) {
-    size_t o = off + PF_DIST;
+    size_t o = off + GEMM_PF_DIST;
     const char *p = (const char *)w8 + (o >= gb ? o + gb : o);
     for (int l = 0; l < bytes; l += 64) {
         __asm__ volatile("prefetcht0 %0" : : "m"(p[l]));
@@ -59,6 +66,14 @@ static inline void prefetch16(const uint8_t *w8, size_t off, size_t gb, int byte
  * product. */
 static inline __m512i dpbusd_bcast(__m512i s, __m512i w, const int8_t *p) {
     __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(s) : "v"(w), "m"(*(const int32_t *)p));
+    return s;
+}
+
+/* s + the int16 pairs of w times the 2 int16 at p (broadcast), read by the
+ * instruction itself, as for dpbusd_bcast (GCC 12 loads and broadcasts the
+ * pair separately otherwise) */
+static inline __m512i dpwssd_bcast(__m512i s, __m512i w, const int16_t *p) {
+    __asm__("vpdpwssd %2%{1to16%}, %1, %0" : "+v"(s) : "v"(w), "m"(*(const int32_t *)p));
     return s;
 }
 
@@ -209,7 +224,7 @@ static inline __attribute__((always_inline)) void gemm16_q4_K_tile(int64_t nb, c
         _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) {
             const desk_q8k *a = (const desk_q8k *)(act + (size_t)t * act_row) + b;
             __m512i summ = _mm512_setzero_si512();
-            _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) summ = _mm512_dpwssd_epi32(summ, mn[j], _mm512_set1_epi32(ld_i32(&a->bsums[2 * j])));
+            _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) summ = dpwssd_bcast(summ, mn[j], &a->bsums[2 * j]);
             __m512 da = _mm512_set1_ps(a->d);
             __m512 p = _mm512_sub_ps(_mm512_mul_ps(_mm512_mul_ps(d, da), _mm512_cvtepi32_ps(sumi[t])),
                                      _mm512_mul_ps(_mm512_mul_ps(dm, da), _mm512_cvtepi32_ps(summ)));
@@ -280,7 +295,7 @@ static inline __attribute__((always_inline)) void gemm16_q6_K_tile(int64_t nb, c
         _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) {
             const desk_q8k *a = (const desk_q8k *)(act + (size_t)t * act_row) + b;
             __m512i off = _mm512_setzero_si512();
-            _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) off = _mm512_dpwssd_epi32(off, scp[j], _mm512_set1_epi32(ld_i32(&a->bsums[2 * j])));
+            _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) off = dpwssd_bcast(off, scp[j], &a->bsums[2 * j]);
             isum[t] = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(off, 5));
             __m512 p = _mm512_mul_ps(_mm512_mul_ps(d, _mm512_set1_ps(a->d)), _mm512_cvtepi32_ps(isum[t]));
             LANE_ADD(lanes[t], b, p);
