@@ -79,15 +79,17 @@ int main(void) {
 
     /* min-p at its edge: tokens just above min_p * p_max keep their share,
      * tokens just below never appear (temperature 0.7; x = scaled log-odds
-     * against the best token, whose threshold is ln 0.1 = -2.303) */
-    {
+     * against the best token, whose threshold is ln 0.1 = -2.303); without
+     * top-k (the sampler's fast path) and with top-k 5 (its general path,
+     * which drops only the -5.0 token, below the threshold anyway) */
+    for (int topk = 0; topk <= 5; topk += 5) {
         const double xs[6] = {0, -2.253, -2.283, -2.323, -1.0, -5.0};
         const bool kept[6] = {true, true, true, false, true, false};
         float lg6[6];
         double z6 = 0;
         for (int i = 0; i < 6; i++) { lg6[i] = (float)(xs[i] * 0.7); z6 += kept[i] ? exp(xs[i]) : 0; }
         desk_sampler_params mp = desk_sampler_default_params();
-        mp.temperature = 0.7f; mp.top_k = 0; mp.top_p = 1; mp.min_p = 0.1f; mp.seed = 5;
+        mp.temperature = 0.7f; mp.top_k = topk; mp.top_p = 1; mp.min_p = 0.1f; mp.seed = 5;
         desk_sampler *ms = NULL;
         desk_error e6;
         CHECK(desk_sampler_new(&mp, 6, &ms, &e6) == DESK_OK, "min-p edge sampler");
@@ -100,7 +102,7 @@ int main(void) {
             if (kept[i] && dev > worst6) worst6 = dev;
             CHECK(kept[i] || c6[i] == 0, "min-p: token %d (below the threshold) drawn %d times", i, c6[i]);
         }
-        CHECK(worst6 < 5.0, "min-p edge: frequencies deviate from the renormalized softmax by %.1f sd", worst6);
+        CHECK(worst6 < 5.0, "min-p edge, top-k %d: frequencies deviate from the renormalized softmax by %.1f sd", topk, worst6);
         desk_sampler_free(ms);
     }
 
