@@ -233,9 +233,10 @@ static int32_t sample_core(desk_sampler *s, const float *logits) {
     float mx = -INFINITY;
     if (p->temperature > 0 && p->min_p > 0 && (p->top_k == 0 || p->top_k >= n) && !(penalize && s->hist_n) &&
         isfinite(mx = max_logit(logits, n))) {
-        /* the common case: only the candidates that can pass min-p are made
-         * (a 128k vocabulary's full candidate list cost 0.2 ms a draw);
-         * the general path below keeps the same ones, in the same order */
+        /* min-p without top-k or penalties: only the candidates that can
+         * pass min-p are made (a 128k vocabulary's full candidate list and
+         * its exps cost 0.23 ms a draw, this 0.07); the general path below
+         * keeps the same ones, in the same order */
         float lim = min_p_cut(p, mx);
         m = 0;
         for (int32_t i = 0; i < n; i++)
