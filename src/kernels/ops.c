@@ -64,6 +64,15 @@ static void matmul_rows(const matmul_job *j, int m, int64_t r0, int64_t r1) {
     float *Y = j->Y[m];
     int64_t packed_end = j->gemv8[m] ? W->rows / ROW_TILE * ROW_TILE : 0;
     int64_t r = r0;
+    if (j->T == 1 && r0 < packed_end) {
+        /* A share's first bytes: the kernel's own prefetch only reaches
+         * DESK_DECODE_PREFETCH ahead of where it reads, so without this every
+         * job (and every switch between gate and up) starts on demand misses.
+         * Non-temporal, like the kernels' (dot_x86.h). */
+        const char *p = (const char *)W->packed + (size_t)(r0 / ROW_TILE) * W->packed_group;
+        size_t span = (size_t)((r1 < packed_end ? r1 : packed_end) - r0 + ROW_TILE - 1) / ROW_TILE * W->packed_group;
+        for (size_t o = 0; o < span && o < DESK_DECODE_PREFETCH; o += 64) __builtin_prefetch(p + o, 0, 0);
+    }
     if (j->gemm16[m])
         for (; r + 2 * ROW_TILE <= r1 && r + 2 * ROW_TILE <= packed_end; r += 2 * ROW_TILE)
             j->gemm16[m](W->cols, (const char *)W->packed + (size_t)(r / ROW_TILE) * W->packed_group, W->packed_group,

@@ -220,15 +220,19 @@ static inline __m256 rows8_block_float(__m256 acc, const uint8_t *wp, const desk
  * block b into lane accumulator b % 8. The main loop takes eight blocks per
  * step so the eight accumulators stay in registers. BLOCK(wp, a, acc) returns
  * acc plus one block's contribution. */
-/* Software prefetch distance in bytes. Without it a decode streamed at
- * 84-95% of the read bandwidth (Q8_0, Q4_0); measured with a harness that
- * alternates the probe and the kernel over 400 MiB on two threads, 2048
- * bytes reaches ~100% when this machine reads ~45 GB/s but 77-88% when it
- * reads ~70 GB/s, where 8192 bytes reaches 94-98%. */
-#define PF_DIST 8192
+/* Software prefetch DESK_DECODE_PREFETCH bytes ahead (quant.h), with the
+ * non-temporal hint: the weights are read once per token, and a line
+ * fetched with T0 is kept in L2 and, when evicted from there, written into
+ * the L3 victim cache, displacing useful lines for nothing. A harness that
+ * runs the 0.5B shape's 169 matrices in decode order and alternates variants
+ * pass by pass (so both see the same memory phase), two threads, Q4_0:
+ * 90-92% of a plain read pass with T0 against 93-97% with NTA; one thread
+ * 87% against 91-93%; Q4_K +1-3%, Q5_0 +5%, Q6_K +2-5%; Q8_0 already at the
+ * limit either way. Without any prefetch a decode streamed at 84-95%. */
+#define PF_DIST DESK_DECODE_PREFETCH
 #define GEMV8_PF_BLOCK(WP, BYTES, BLOCK, A, ACC)                                                              \
     do {                                                                                                      \
-        for (int l = 0; l < (BYTES); l += 64) _mm_prefetch((const char *)(WP) + PF_DIST + l, _MM_HINT_T0);    \
+        for (int l = 0; l < (BYTES); l += 64) _mm_prefetch((const char *)(WP) + PF_DIST + l, _MM_HINT_NTA);   \
         ACC = BLOCK((WP), (A), ACC);                                                                          \
     } while (0)
 #define GEMV8_LOOP(NAME, BYTES, BLOCK)                                                                         \
@@ -315,7 +319,7 @@ GEMV8_LOOP(gemv8_q8_0, 272, q8_0_block8)
             for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();                                         \
             for (int64_t b = 0; b < n / QKK; b++) {                                                          \
                 const uint8_t *wp = (const uint8_t *)w8 + (size_t)b * (BYTES);                                \
-                for (int l = 0; l < (BYTES); l += 64) _mm_prefetch((const char *)wp + PF_DIST + l, _MM_HINT_T0); \
+                for (int l = 0; l < (BYTES); l += 64) _mm_prefetch((const char *)wp + PF_DIST + l, _MM_HINT_NTA); \
                 acc[b % 8] = BLOCK(wp, &a[b], acc[b % 8]);                                                    \
             }                                                                                                 \
             store_rows8(acc, y + (size_t)t * ys);                                                             \
