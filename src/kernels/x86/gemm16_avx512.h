@@ -49,14 +49,17 @@ static inline __m128i ld8x2(const uint8_t *p, size_t gb) {
  * fetched 8 KiB ahead probably wait long enough to be evicted again. Two threads, 8
  * tokens over 64 MiB: Q4_K 437-456 -> 482-498 GMAC/s, Q6_K 286-296 ->
  * 296-305 (4 KiB: 469-491 and 304-326; 3 KiB: 435-448 and 282-291); 8
- * streams of `desk serve` on 1B Q4_K_M 3-5% faster than with 8 KiB. */
+ * streams of `desk serve` on 1B Q4_K_M 3-5% faster than with 8 KiB.
+ * Non-temporal, as in the single-token kernels (dot_x86.h): the 1B shape's
+ * 113 matrices in decode order, alternating pass by pass, 2 threads: 8
+ * tokens +2-5%, 3 tokens +5-6% (Q4_K and Q4_0) over prefetcht0. */
 #define GEMM_PF_DIST 6144
 static inline void prefetch16(const uint8_t *w8, size_t off, size_t gb, int bytes) {
     size_t o = off + GEMM_PF_DIST;
     const char *p = (const char *)w8 + (o >= gb ? o + gb : o);
     for (int l = 0; l < bytes; l += 64) {
-        __asm__ volatile("prefetcht0 %0" : : "m"(p[l]));
-        __asm__ volatile("prefetcht0 %0" : : "m"(p[gb + (size_t)l]));
+        __asm__ volatile("prefetchnta %0" : : "m"(p[l]));
+        __asm__ volatile("prefetchnta %0" : : "m"(p[gb + (size_t)l]));
     }
 }
 
