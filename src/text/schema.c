@@ -10,6 +10,7 @@
  * characters (an escape is one); patterns are a regular-expression subset
  * translated to GBNF.
  */
+#include "text/grammar.h"
 #include "text/schema.h"
 
 #include <jansson.h>
@@ -647,6 +648,35 @@ done:
     return ok && !c->failed ? id : -1;
 }
 
+/* A $ref that reaches itself again before any JSON text is matched
+ * ({"$defs": {"n": {"$ref": "#/$defs/n"}}}, or one anyOf branch of
+ * "#/$defs/a" being "#/$defs/a" itself) becomes a left-recursive rule, which
+ * the grammar parser refuses. Such a schema either matches nothing finite or
+ * needs the recursion rewritten; say so in the schema's terms, naming the
+ * $ref, instead of handing over a grammar that cannot be used. */
+static bool refers_to_itself_first(conv *c) {
+    dgrammar *g;
+    desk_error ge;
+    if (dgrammar_parse(c->rules.p, c->rules.len, &g, &ge) == DESK_OK) {
+        dgrammar_free(g);
+        return false;
+    }
+    if (!strstr(ge.msg, "left-recursive")) return false; /* size limits: the caller's parse reports them */
+    const char *q = strstr(ge.msg, "rule 's");
+    int rule = q ? atoi(q + 7) : -1;
+    for (int i = 0; i < c->n_refs; i++)
+        if (c->refs[i].rule == rule)
+            return cfail(c, c->refs[i].ref, "$ref '%s' reaches itself again before any JSON text is matched (left recursion, which a grammar cannot use)",
+                         c->refs[i].ref), true;
+    /* the cycle runs through an anyOf branch: every cycle passes a $ref, so name them */
+    char names[240] = "";
+    for (int i = 0, n = 0; i < c->n_refs && n + strlen(c->refs[i].ref) + 8 < sizeof names; i++)
+        n += snprintf(names + n, sizeof names - n, "%s'%s'", i ? ", " : "", c->refs[i].ref);
+    cfail(c, c->n_refs == 1 ? c->refs[0].ref : "", "%s %s reaches itself again before any JSON text is matched (left recursion, which a grammar cannot use)",
+          c->n_refs == 1 ? "$ref" : "one of the $refs", names);
+    return true;
+}
+
 desk_status dschema_to_gbnf(const char *json, size_t len, char **gbnf, desk_error *err) {
     *gbnf = NULL;
     json_error_t je;
@@ -657,6 +687,7 @@ desk_status dschema_to_gbnf(const char *json, size_t len, char **gbnf, desk_erro
     if (r >= 0) {
         gb_printf(&c.rules, "root ::= s%d\n", r);
         desk_buf_add(&c.rules, PRIMITIVES, sizeof PRIMITIVES - 1);
+        if (!c.rules.oom && refers_to_itself_first(&c)) r = -1;
     }
     free(c.out.p);
     for (int i = 0; i < c.n_refs; i++) free(c.refs[i].ref);

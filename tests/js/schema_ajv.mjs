@@ -175,6 +175,9 @@ const refused = [
     [{ type: "object", properties: { a: { type: "string", pattern: "^(?=x)" } } }, "lookaround", "/properties/a"],
     [{ type: "object", required: ["missing"], properties: { a: { type: "string" } } }, "required 'missing'", "(root)"],
     [{ type: "strange" }, "unknown type 'strange'", "(root)"],
+    // a $ref that reaches itself before any text would be a left-recursive grammar (found by fuzz_schema)
+    [{ $defs: { n: { $ref: "#/$defs/n" } }, type: "array", items: { $ref: "#/$defs/n" } }, "reaches itself again", "#/$defs/n"],
+    [{ $defs: { a: { anyOf: [{ $ref: "#/$defs/a" }, { type: "null" }] } }, $ref: "#/$defs/a" }, "reaches itself again", "#/$defs/a"],
 ];
 for (const [schema, word, where] of refused) {
     const path = `${work}/refused.json`;
