@@ -81,7 +81,14 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libdesk.a tests/testutil.h
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(BUILD)/libdesk.a $(LDLIBS) $(TEST_LIBS)
 
-tests: $(TEST_BIN)
+# bench harnesses (bench/*.c) link the library like the tests
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(wildcard bench/*.c))
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libdesk.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdesk.a $(LDLIBS)
+
+tests: $(TEST_BIN) $(BENCH_BIN)
 
 HAVE_CLANG := $(shell command -v clang 2>/dev/null)
 test: all tests $(if $(HAVE_CLANG),$(if $(filter 1,$(SAN)),,$(if $(CROSS),,fuzz)))

@@ -1,0 +1,159 @@
+/*
+ * stream.c - how close the decode matrix products come to this machine's
+ * read bandwidth, measured so that the memory's phase does not matter.
+ *
+ * Builds the matrices of a model shape (random weights, quantized and packed
+ * as desk packs them) and runs them in decode order, as desk_ctx_decode does
+ * (Q/K/V in one job, O, gate/up with SwiGLU, down; then the output matrix),
+ * alternating pass by pass with a plain read pass over a separate buffer on
+ * the same threads (the loop of desk's bandwidth probe, 8 KiB prefetch).
+ * One pass of either takes milliseconds, while this machine's memory switches
+ * between a slow and a fast phase every few seconds, so both see the same
+ * phases and their ratio is steady where separate runs scatter by 10%.
+ * Attention, norms and the rest of a decode step are left out: this is the
+ * matrix products' share of the decode goal.
+ *
+ * usage: build/bench/stream [-t THREADS] [-n PASSES] [-T TOKENS] SHAPE TYPE
+ *        SHAPE: 1b (Llama-3.2-1B) or 05b (Qwen2.5-0.5B); TYPE: Q4_0 Q5_0 Q8_0
+ *        Q4_K Q6_K (every matrix that type; K-quants need the 1b shape)
+ */
+#include "base/base.h"
+#include "kernels/ops.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef uint64_t read_vec __attribute__((vector_size(32)));
+typedef struct {
+    const read_vec *buf;
+    size_t vecs;
+    uint64_t sink[64];
+} read_job;
+
+/* the probe's loop (src/base/bandwidth.c), 8 KiB prefetch */
+static void read_pass(void *arg, int ith, int nth) {
+    read_job *j = arg;
+    size_t v0 = j->vecs * (size_t)ith / (size_t)nth, v1 = j->vecs * (size_t)(ith + 1) / (size_t)nth;
+    const read_vec *p = j->buf;
+    read_vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    for (size_t i = v0; i + 4 <= v1; i += 4) {
+        __builtin_prefetch((const char *)(p + i) + 8192);
+        __builtin_prefetch((const char *)(p + i) + 8192 + 64);
+        a0 += p[i]; a1 += p[i + 1]; a2 += p[i + 2]; a3 += p[i + 3];
+    }
+    read_vec a = a0 ^ a1 ^ a2 ^ a3;
+    j->sink[ith % 64] = a[0] ^ a[1] ^ a[2] ^ a[3];
+}
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static float rand_weight(void) {
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (float)((int64_t)(rng % 2001) - 1000) / 500.0f;
+}
+
+/* one matrix: random rows, quantized, packed in x8 groups like model_bind */
+static int make_mat(desk_mat *w, int type, int64_t rows, int64_t cols) {
+    size_t rb = desk_type_row_size(type, cols);
+    uint8_t *data = desk_aligned_alloc(rb * (size_t)rows);
+    float *x = malloc((size_t)cols * sizeof *x);
+    if (!data || !x) return -1;
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t i = 0; i < cols; i++) x[i] = rand_weight();
+        desk_quantize_row(type, x, data + (size_t)r * rb, cols);
+    }
+    free(x);
+    *w = (desk_mat){.type = type, .data = data, .rows = rows, .cols = cols, .row_bytes = rb};
+    if (!desk_repack8_supported(type) || !desk_gemv8(type)) return 0;
+    size_t group = desk_repack8_bytes(type, cols);
+    uint8_t *packed = desk_aligned_alloc(group * (size_t)(rows / 8));
+    if (!packed) return -1;
+    for (int64_t r = 0; r + 8 <= rows; r += 8) desk_repack8(type, data + (size_t)r * rb, rb, cols, packed + (size_t)(r / 8) * group);
+    w->packed = packed;
+    w->packed_group = group;
+    return 0; /* the rows stay too: rows past the last whole group of 8 are read from them */
+}
+
+static int type_by_name(const char *s) {
+    static const struct { const char *name; int type; } T[] = {{"Q4_0", DESK_TYPE_Q4_0}, {"Q5_0", DESK_TYPE_Q5_0},
+                                                              {"Q8_0", DESK_TYPE_Q8_0}, {"Q4_K", DESK_TYPE_Q4_K},
+                                                              {"Q6_K", DESK_TYPE_Q6_K}};
+    for (size_t i = 0; i < sizeof T / sizeof *T; i++)
+        if (!strcmp(s, T[i].name)) return T[i].type;
+    return -1;
+}
+
+int main(int argc, char **argv) {
+    int threads = desk_n_cores(), passes = 100, T = 1, a = 1;
+    for (; a + 1 < argc && argv[a][0] == '-'; a += 2) {
+        if (!strcmp(argv[a], "-t")) threads = atoi(argv[a + 1]);
+        else if (!strcmp(argv[a], "-n")) passes = atoi(argv[a + 1]);
+        else if (!strcmp(argv[a], "-T")) T = atoi(argv[a + 1]);
+        else break;
+    }
+    if (argc - a != 2 || threads < 1 || passes < 1 || T < 1 || T > 64) {
+        fprintf(stderr, "usage: %s [-t THREADS] [-n PASSES] [-T TOKENS] 1b|05b Q4_0|Q5_0|Q8_0|Q4_K|Q6_K\n", argv[0]);
+        return 2;
+    }
+    bool big = !strcmp(argv[a], "1b");
+    int type = type_by_name(argv[a + 1]);
+    if ((!big && strcmp(argv[a], "05b")) || type < 0) { fprintf(stderr, "stream: unknown shape or type\n"); return 2; }
+    int64_t d = big ? 2048 : 896, ff = big ? 8192 : 4864, kv = big ? 512 : 128, layers = big ? 16 : 24,
+            vocab = big ? 128256 : 151936;
+    if (d % desk_traits(type)->blck) { fprintf(stderr, "stream: %s rows of %lld do not fit its blocks\n", argv[a + 1], (long long)d); return 2; }
+    int nm = (int)(7 * layers + 1);
+    desk_mat *W = calloc((size_t)nm, sizeof *W);
+    if (!W) return 1;
+    double bytes = 0;
+    for (int l = 0; l < layers; l++) {
+        const int64_t shape[7][2] = {{d, d}, {kv, d}, {kv, d}, {d, d}, {ff, d}, {ff, d}, {d, ff}};
+        for (int k = 0; k < 7; k++)
+            if (make_mat(&W[7 * l + k], type, shape[k][0], shape[k][1])) { fprintf(stderr, "stream: out of memory\n"); return 1; }
+    }
+    if (make_mat(&W[nm - 1], type, vocab, d)) { fprintf(stderr, "stream: out of memory\n"); return 1; }
+    for (int m = 0; m < nm; m++) bytes += (double)W[m].rows * (double)W[m].row_bytes;
+    float *X = malloc((size_t)(ff * T) * sizeof *X), *Y[4];
+    for (int k = 0; k < 4; k++) Y[k] = malloc((size_t)(vocab * T) * sizeof(float));
+    void *act = desk_aligned_alloc((size_t)T * ((size_t)ff * 4 + 4096));
+    /* four 256 MiB regions read in turn: the L3 keeps lines of the last pass,
+     * and a read pass that came back to them would run partly from cache */
+    size_t read_bytes = (size_t)256 << 20;
+    read_vec *rbuf = desk_aligned_alloc(4 * read_bytes);
+    desk_pool *pool = desk_pool_new(threads);
+    if (!X || !act || !rbuf || !pool) { fprintf(stderr, "stream: out of memory\n"); return 1; }
+    for (int64_t i = 0; i < ff * T; i++) X[i] = rand_weight();
+    read_job rj = {rbuf, read_bytes / sizeof(read_vec), {0}};
+    double t_mm = 0, t_read = 0;
+    for (int p = -1; p < passes; p++) { /* p = -1 warms both up */
+        rj.buf = rbuf + (size_t)(p + 1) % 4 * (read_bytes / sizeof(read_vec));
+        double t0 = now();
+        desk_pool_run(pool, read_pass, &rj);
+        double t1 = now();
+        for (int l = 0; l < layers; l++) {
+            const desk_mat *L = &W[7 * l];
+            const desk_mat *qkv[3] = {&L[0], &L[1], &L[2]}, *glu[2] = {&L[4], &L[5]};
+            float *qkv_out[3] = {Y[0], Y[1], Y[2]}, *glu_out[2] = {Y[0], Y[1]};
+            desk_matmul_n(pool, 3, qkv, qkv_out, X, T, act, false);
+            desk_matmul(pool, &L[3], X, T, Y[3], act);
+            desk_matmul_n(pool, 2, glu, glu_out, X, T, act, true);
+            desk_matmul(pool, &L[6], X, T, Y[3], act);
+        }
+        desk_matmul(pool, &W[nm - 1], X, T, Y[0], act);
+        double t2 = now();
+        if (p >= 0) { t_read += t1 - t0; t_mm += t2 - t1; }
+    }
+    double gb_read = (double)read_bytes * passes / t_read / 1e9, gb_mm = bytes * passes / t_mm / 1e9;
+    printf("%s %s, %d thread%s, %d token%s, %d passes: weights %.1f MiB, read pass %.1f GB/s, "
+           "matrix products %.1f GB/s of weights = %.1f%% of the read pass\n",
+           argv[a], argv[a + 1], threads, threads > 1 ? "s" : "", T, T > 1 ? "s" : "", passes, bytes / 1048576.0, gb_read,
+           gb_mm, 100.0 * gb_mm / gb_read);
+    desk_pool_free(pool);
+    return 0;
+}
