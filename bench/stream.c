@@ -6,7 +6,8 @@
  * as desk packs them) and runs them in decode order, as desk_ctx_decode does
  * (Q/K/V in one job, O, gate/up with SwiGLU, down; then the output matrix),
  * alternating pass by pass with a plain read pass over a separate buffer on
- * the same threads (the loop of desk's bandwidth probe, 8 KiB prefetch).
+ * the same threads (desk_read_pass: the bandwidth probe's loop, 8 KiB
+ * prefetch).
  * One pass of either takes milliseconds, while this machine's memory switches
  * between a slow and a fast phase every few seconds, so both see the same
  * phases and their ratio is steady where separate runs scatter by 10%.
@@ -24,28 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-typedef uint64_t read_vec __attribute__((vector_size(32)));
-typedef struct {
-    const read_vec *buf;
-    size_t vecs;
-    uint64_t sink[64];
-} read_job;
-
-/* the probe's loop (src/base/bandwidth.c), 8 KiB prefetch */
-static void read_pass(void *arg, int ith, int nth) {
-    read_job *j = arg;
-    size_t v0 = j->vecs * (size_t)ith / (size_t)nth, v1 = j->vecs * (size_t)(ith + 1) / (size_t)nth;
-    const read_vec *p = j->buf;
-    read_vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-    for (size_t i = v0; i + 4 <= v1; i += 4) {
-        __builtin_prefetch((const char *)(p + i) + 8192);
-        __builtin_prefetch((const char *)(p + i) + 8192 + 64);
-        a0 += p[i]; a1 += p[i + 1]; a2 += p[i + 2]; a3 += p[i + 3];
-    }
-    read_vec a = a0 ^ a1 ^ a2 ^ a3;
-    j->sink[ith % 64] = a[0] ^ a[1] ^ a[2] ^ a[3];
-}
 
 static double now(void) {
     struct timespec t;
@@ -125,16 +104,13 @@ int main(int argc, char **argv) {
     /* four 256 MiB regions read in turn: the L3 keeps lines of the last pass,
      * and a read pass that came back to them would run partly from cache */
     size_t read_bytes = (size_t)256 << 20;
-    read_vec *rbuf = desk_aligned_alloc(4 * read_bytes);
+    char *rbuf = desk_aligned_alloc(4 * read_bytes);
     desk_pool *pool = desk_pool_new(threads);
     if (!X || !act || !rbuf || !pool) { fprintf(stderr, "stream: out of memory\n"); return 1; }
     for (int64_t i = 0; i < ff * T; i++) X[i] = rand_weight();
-    read_job rj = {rbuf, read_bytes / sizeof(read_vec), {0}};
     double t_mm = 0, t_read = 0;
     for (int p = -1; p < passes; p++) { /* p = -1 warms both up */
-        rj.buf = rbuf + (size_t)(p + 1) % 4 * (read_bytes / sizeof(read_vec));
-        double t0 = now();
-        desk_pool_run(pool, read_pass, &rj);
+        double t_pass = desk_read_pass(pool, rbuf + (size_t)(p + 1) % 4 * read_bytes, read_bytes, 8192);
         double t1 = now();
         for (int l = 0; l < layers; l++) {
             const desk_mat *L = &W[7 * l];
@@ -147,7 +123,7 @@ int main(int argc, char **argv) {
         }
         desk_matmul(pool, &W[nm - 1], X, T, Y[0], act);
         double t2 = now();
-        if (p >= 0) { t_read += t1 - t0; t_mm += t2 - t1; }
+        if (p >= 0) { t_read += t_pass; t_mm += t2 - t1; }
     }
     double gb_read = (double)read_bytes * passes / t_read / 1e9, gb_mm = bytes * passes / t_mm / 1e9;
     printf("%s %s, %d thread%s, %d token%s, %d passes: weights %.1f MiB, read pass %.1f GB/s, "

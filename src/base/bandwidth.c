@@ -47,6 +47,13 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+double desk_read_pass(desk_pool *pool, const void *buf, size_t bytes, size_t prefetch) {
+    probe_job j = {buf, bytes / sizeof(probe_vec), prefetch, {0}};
+    double t0 = now();
+    desk_pool_run(pool, probe_read, &j);
+    return now() - t0;
+}
+
 double desk_probe_bandwidth(int n_threads, size_t bytes, int passes) {
     if (bytes < ((size_t)64 << 20)) bytes = (size_t)64 << 20;
     if (passes < 1) passes = 1;
@@ -58,8 +65,7 @@ double desk_probe_bandwidth(int n_threads, size_t bytes, int passes) {
         return 0;
     }
     for (size_t i = 0; i < bytes / 8; i += 512) buf[i] = i;
-    probe_job j = {(const probe_vec *)buf, bytes / sizeof(probe_vec), 0, {0}};
-    desk_pool_run(pool, probe_read, &j); /* warm the threads */
+    desk_read_pass(pool, buf, bytes, 0); /* warm the threads */
     /* Software prefetch distances: 8 KiB is what desk's kernels use. When
      * this machine's memory is in its fast phase (about 75-80 GB/s on 2
      * threads) only the far prefetch reaches it; with at most 2 KiB the probe
@@ -69,10 +75,7 @@ double desk_probe_bandwidth(int n_threads, size_t bytes, int passes) {
     double best = 0;
     for (int k = 0; k < passes; k++)
         for (int v = 0; v < 4; v++) {
-            j.prefetch = prefetch[v];
-            double t0 = now();
-            desk_pool_run(pool, probe_read, &j);
-            double gbs = (double)bytes / (now() - t0) / 1e9;
+            double gbs = (double)bytes / desk_read_pass(pool, buf, bytes, prefetch[v]) / 1e9;
             if (gbs > best) best = gbs;
         }
     desk_pool_free(pool);

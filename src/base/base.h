@@ -71,6 +71,12 @@ void desk_pool_free(desk_pool *p);
 int  desk_pool_size(const desk_pool *p);
 void desk_pool_run(desk_pool *p, desk_pool_fn fn, void *arg);
 
+/* One read pass of the bandwidth probe (bandwidth.c): the pool's threads
+ * stream their contiguous shares of buf (bytes, 32-byte aligned) with vector
+ * loads and software prefetch `prefetch` bytes ahead (0: none). Returns the
+ * seconds it took. */
+double desk_read_pass(desk_pool *pool, const void *buf, size_t bytes, size_t prefetch);
+
 int desk_n_cores(void);
 
 /* ---- small helpers ---- */
