@@ -106,7 +106,7 @@ int main(int argc, char **argv) {
     size_t read_bytes = (size_t)256 << 20;
     char *rbuf = desk_aligned_alloc(4 * read_bytes);
     desk_pool *pool = desk_pool_new(threads);
-    if (!X || !act || !rbuf || !pool) { fprintf(stderr, "stream: out of memory\n"); return 1; }
+    if (!X || !Y[0] || !Y[1] || !Y[2] || !Y[3] || !act || !rbuf || !pool) { fprintf(stderr, "stream: out of memory\n"); return 1; }
     for (int64_t i = 0; i < ff * T; i++) X[i] = rand_weight();
     double t_mm = 0, t_read = 0;
     for (int p = -1; p < passes; p++) { /* p = -1 warms both up */

@@ -164,12 +164,12 @@ static inline int desk_q3k_scale(int i, const uint8_t *s) {
  * unsigned weights with a broadcast 4-byte activation group accumulates all
  * 8 rows at once, and a block's 8 scales convert in one instruction. */
 bool desk_repack8_supported(int type);
+uint64_t desk_repack8_bytes(int type, int64_t n);    /* bytes of one packed group of 8 rows */
+void desk_repack8(int type, const void *rows, size_t row_bytes, int64_t n, void *dst);
 /* How far ahead (bytes) the single-token row-group kernels prefetch the
  * packed weights they stream; the matmul driver prefetches the first this
  * many bytes of every share it hands to them (ops.c). */
 #define DESK_DECODE_PREFETCH 8192
-uint64_t desk_repack8_bytes(int type, int64_t n);    /* bytes of one packed group of 8 rows */
-void desk_repack8(int type, const void *rows, size_t row_bytes, int64_t n, void *dst);
 
 /* y[t * y_stride + i] = vec_dot(row i, act row t) for the 8 rows of a packed
  * group and T activation rows: bit-identical to the type's reference. */

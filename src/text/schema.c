@@ -653,7 +653,9 @@ done:
  * "#/$defs/a" being "#/$defs/a" itself) becomes a left-recursive rule, which
  * the grammar parser refuses. Such a schema either matches nothing finite or
  * needs the recursion rewritten; say so in the schema's terms, naming the
- * $ref, instead of handing over a grammar that cannot be used. */
+ * $ref, instead of handing over a grammar that cannot be used. The grammar
+ * parser's own check decides (a second parse, once per schema, not per
+ * token); its message names the rule, which maps back to the $ref. */
 static bool refers_to_itself_first(conv *c) {
     dgrammar *g;
     desk_error ge;
