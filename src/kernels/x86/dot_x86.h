@@ -460,78 +460,86 @@ static void softmax16(float *s, int n) {
 }
 
 /* Up to four heads per pass over the rows, so each K or V row is loaded and
- * converted once for all of them; heads past n_head repeat head h0 and are
- * not stored. Four score sums reduce together: with v = lanes 0-7 + lanes
- * 8-15, two rounds of hadd and one cross-half add give each head's
- * ((v0+v1)+(v2+v3))+((v4+v5)+(v6+v7)), the contract's reduce16. */
+ * converted once for all of them. A pass is compiled for each head count 1-4
+ * (NH, a constant after inlining), so a group that is not a multiple of 4
+ * (5 or 7 query heads per KV head) multiplies only its real heads in the last
+ * pass; the registers of the missing ones repeat head 0's sums through the
+ * reduction and are not stored. Four score sums reduce together: with v =
+ * lanes 0-7 + lanes 8-15, two rounds of hadd and one cross-half add give each
+ * head's ((v0+v1)+(v2+v3))+((v4+v5)+(v6+v7)), the contract's reduce16. */
 #define KV_ATTEND(NAME, LOAD8, ELEM)                                                                          \
-    static void NAME(const float *q, int nh, int64_t hd, const void *k, const void *v, size_t stride, int n_pos,  \
-                     float scale, float *sc, float *out) {                                                     \
+    static inline __attribute__((always_inline)) void NAME##_pass(const float *q, int h0, const int NH, int64_t hd, \
+                                                                  const void *k, const void *v, size_t stride, \
+                                                                  int n_pos, float scale, float *sc, float *out) { \
         int64_t hd16 = hd / 16 * 16;                                                                           \
-        for (int h0 = 0; h0 < nh; h0 += 4) {                                                                   \
-            int n4 = nh - h0 < 4 ? nh - h0 : 4;                                                                \
-            const float *qh[4];                                                                                \
-            for (int j = 0; j < 4; j++) qh[j] = q + (size_t)(h0 + (j < n4 ? j : 0)) * hd;                      \
-            for (int p = 0; p < n_pos; p++) {                                                                  \
-                const void *row = (const char *)k + (size_t)p * stride;                                        \
-                __m256 lo[4], hi[4];                                                                           \
-                _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) lo[j] = hi[j] = _mm256_setzero_ps();                               \
-                _Pragma("GCC unroll 8") for (int64_t i = 0; i < hd16; i += 16) {                                                       \
-                    __m256 k0 = LOAD8(row, i), k1 = LOAD8(row, i + 8);                                         \
-                    _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {                                                              \
-                        lo[j] = _mm256_add_ps(lo[j], _mm256_mul_ps(_mm256_loadu_ps(qh[j] + i), k0));           \
-                        hi[j] = _mm256_add_ps(hi[j], _mm256_mul_ps(_mm256_loadu_ps(qh[j] + i + 8), k1));       \
-                    }                                                                                          \
+        const float *qh[4];                                                                                    \
+        for (int j = 0; j < 4; j++) qh[j] = q + (size_t)(h0 + (j < NH ? j : 0)) * hd;                          \
+        for (int p = 0; p < n_pos; p++) {                                                                      \
+            const void *row = (const char *)k + (size_t)p * stride;                                            \
+            __m256 lo[4], hi[4];                                                                               \
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) lo[j] = hi[j] = _mm256_setzero_ps();           \
+            _Pragma("GCC unroll 8") for (int64_t i = 0; i < hd16; i += 16) {                                   \
+                __m256 k0 = LOAD8(row, i), k1 = LOAD8(row, i + 8);                                             \
+                _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) {                                         \
+                    lo[j] = _mm256_add_ps(lo[j], _mm256_mul_ps(_mm256_loadu_ps(qh[j] + i), k0));               \
+                    hi[j] = _mm256_add_ps(hi[j], _mm256_mul_ps(_mm256_loadu_ps(qh[j] + i + 8), k1));           \
                 }                                                                                              \
-                if (hd16 == hd) {                                                                              \
-                    __m256 h1 = _mm256_hadd_ps(_mm256_add_ps(lo[0], hi[0]), _mm256_add_ps(lo[1], hi[1]));      \
-                    __m256 h2 = _mm256_hadd_ps(_mm256_add_ps(lo[2], hi[2]), _mm256_add_ps(lo[3], hi[3]));      \
-                    __m256 h3 = _mm256_hadd_ps(h1, h2);                                                        \
-                    __m128 r = _mm_mul_ps(_mm_add_ps(_mm256_castps256_ps128(h3), _mm256_extractf128_ps(h3, 1)), \
-                                          _mm_set1_ps(scale));                                                 \
-                    float rr[4];                                                                               \
-                    _mm_storeu_ps(rr, r);                                                                      \
-                    for (int j = 0; j < n4; j++) sc[(size_t)(h0 + j) * n_pos + p] = rr[j];                     \
-                } else {                                                                                       \
-                    for (int j = 0; j < n4; j++) {                                                             \
-                        float l[16];                                                                           \
-                        _mm256_storeu_ps(l, lo[j]);                                                            \
-                        _mm256_storeu_ps(l + 8, hi[j]);                                                        \
-                        for (int64_t i = hd16; i < hd; i++) l[i % 16] += qh[j][i] * ELEM(row, i);              \
-                        sc[(size_t)(h0 + j) * n_pos + p] = desk_reduce16(l) * scale;                           \
-                    }                                                                                          \
+            }                                                                                                  \
+            if (hd16 == hd) {                                                                                  \
+                _Pragma("GCC unroll 4") for (int j = NH; j < 4; j++) lo[j] = lo[0], hi[j] = hi[0];             \
+                __m256 h1 = _mm256_hadd_ps(_mm256_add_ps(lo[0], hi[0]), _mm256_add_ps(lo[1], hi[1]));          \
+                __m256 h2 = _mm256_hadd_ps(_mm256_add_ps(lo[2], hi[2]), _mm256_add_ps(lo[3], hi[3]));          \
+                __m256 h3 = _mm256_hadd_ps(h1, h2);                                                            \
+                __m128 r = _mm_mul_ps(_mm_add_ps(_mm256_castps256_ps128(h3), _mm256_extractf128_ps(h3, 1)),    \
+                                      _mm_set1_ps(scale));                                                     \
+                float rr[4];                                                                                   \
+                _mm_storeu_ps(rr, r);                                                                          \
+                for (int j = 0; j < NH; j++) sc[(size_t)(h0 + j) * n_pos + p] = rr[j];                         \
+            } else {                                                                                           \
+                for (int j = 0; j < NH; j++) {                                                                 \
+                    float l[16];                                                                               \
+                    _mm256_storeu_ps(l, lo[j]);                                                                \
+                    _mm256_storeu_ps(l + 8, hi[j]);                                                            \
+                    for (int64_t i = hd16; i < hd; i++) l[i % 16] += qh[j][i] * ELEM(row, i);                  \
+                    sc[(size_t)(h0 + j) * n_pos + p] = desk_reduce16(l) * scale;                               \
                 }                                                                                              \
             }                                                                                                  \
         }                                                                                                      \
-        for (int h = 0; h < nh; h++) softmax16(sc + (size_t)h * n_pos, n_pos);                                 \
-        for (int h0 = 0; h0 < nh; h0 += 4) {                                                                   \
-            int n4 = nh - h0 < 4 ? nh - h0 : 4;                                                                \
-            const float *w[4];                                                                                 \
-            for (int j = 0; j < 4; j++) w[j] = sc + (size_t)(h0 + (j < n4 ? j : 0)) * n_pos;                   \
-            int64_t e = 0;                                                                                     \
-            for (; e < hd16; e += 16) {                                                                        \
-                __m256 a[4][2];                                                                                \
-                _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) a[j][0] = a[j][1] = _mm256_setzero_ps();   \
-                for (int p = 0; p < n_pos; p++) {                                                              \
-                    const void *row = (const char *)v + (size_t)p * stride;                                    \
-                    __m256 v0 = LOAD8(row, e), v1 = LOAD8(row, e + 8);                                         \
-                    _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {                                      \
-                        __m256 wp = _mm256_broadcast_ss(w[j] + p);                                             \
-                        a[j][0] = _mm256_add_ps(a[j][0], _mm256_mul_ps(wp, v0));                               \
-                        a[j][1] = _mm256_add_ps(a[j][1], _mm256_mul_ps(wp, v1));                               \
-                    }                                                                                          \
-                }                                                                                              \
-                for (int j = 0; j < n4; j++) {                                                                 \
-                    _mm256_storeu_ps(out + (size_t)(h0 + j) * hd + e, a[j][0]);                                \
-                    _mm256_storeu_ps(out + (size_t)(h0 + j) * hd + e + 8, a[j][1]);                            \
+        for (int j = 0; j < NH; j++) softmax16(sc + (size_t)(h0 + j) * n_pos, n_pos);                          \
+        const float *w[4];                                                                                     \
+        for (int j = 0; j < 4; j++) w[j] = sc + (size_t)(h0 + (j < NH ? j : 0)) * n_pos;                       \
+        int64_t e = 0;                                                                                         \
+        for (; e < hd16; e += 16) {                                                                            \
+            __m256 a[4][2];                                                                                    \
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) a[j][0] = a[j][1] = _mm256_setzero_ps();       \
+            for (int p = 0; p < n_pos; p++) {                                                                  \
+                const void *row = (const char *)v + (size_t)p * stride;                                        \
+                __m256 v0 = LOAD8(row, e), v1 = LOAD8(row, e + 8);                                             \
+                _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) {                                         \
+                    __m256 wp = _mm256_broadcast_ss(w[j] + p);                                                 \
+                    a[j][0] = _mm256_add_ps(a[j][0], _mm256_mul_ps(wp, v0));                                   \
+                    a[j][1] = _mm256_add_ps(a[j][1], _mm256_mul_ps(wp, v1));                                   \
                 }                                                                                              \
             }                                                                                                  \
-            for (int j = 0; j < n4; j++)                                                                       \
-                for (e = hd16; e < hd; e++) {                                                          \
-                    float o = 0;                                                                               \
-                    for (int p = 0; p < n_pos; p++) o += w[j][p] * ELEM((const char *)v + (size_t)p * stride, e); \
-                    out[(size_t)(h0 + j) * hd + e] = o;                                                        \
-                }                                                                                              \
+            for (int j = 0; j < NH; j++) {                                                                     \
+                _mm256_storeu_ps(out + (size_t)(h0 + j) * hd + e, a[j][0]);                                    \
+                _mm256_storeu_ps(out + (size_t)(h0 + j) * hd + e + 8, a[j][1]);                                \
+            }                                                                                                  \
+        }                                                                                                      \
+        for (int j = 0; j < NH; j++)                                                                           \
+            for (e = hd16; e < hd; e++) {                                                                      \
+                float o = 0;                                                                                   \
+                for (int p = 0; p < n_pos; p++) o += w[j][p] * ELEM((const char *)v + (size_t)p * stride, e);  \
+                out[(size_t)(h0 + j) * hd + e] = o;                                                            \
+            }                                                                                                  \
+    }                                                                                                          \
+    static void NAME(const float *q, int nh, int64_t hd, const void *k, const void *v, size_t stride, int n_pos,  \
+                     float scale, float *sc, float *out) {                                                     \
+        for (int h0 = 0; h0 < nh; h0 += 4) switch (nh - h0) {                                                  \
+            case 1: NAME##_pass(q, h0, 1, hd, k, v, stride, n_pos, scale, sc, out); break;                      \
+            case 2: NAME##_pass(q, h0, 2, hd, k, v, stride, n_pos, scale, sc, out); break;                      \
+            case 3: NAME##_pass(q, h0, 3, hd, k, v, stride, n_pos, scale, sc, out); break;                      \
+            default: NAME##_pass(q, h0, 4, hd, k, v, stride, n_pos, scale, sc, out); break;                     \
         }                                                                                                      \
     }
 /* SwiGLU (quant.h: desk_glu_fn) on 8 lanes: the scalar reference's
