@@ -174,29 +174,76 @@ static void rope_angles(const desk_model *m, int pos, float *cs) {
     }
 }
 
+/* rotate n_heads vectors of hd floats by the angles of one position */
 static void rope_apply(const desk_model *m, float *v, int n_heads, int64_t hd, const float *angles) {
     int64_t half = m->n_rot / 2;
+    const float *cs = angles, *sn = angles + half;
     for (int h = 0; h < n_heads; h++) {
         float *x = v + h * hd;
-        for (int64_t i = 0; i < half; i++) {
-            float cs = angles[i], sn = angles[half + i];
-            int64_t a = m->rope == ROPE_NORM ? 2 * i : i, b = m->rope == ROPE_NORM ? 2 * i + 1 : i + half;
-            float x0 = x[a], x1 = x[b];
-            x[a] = x0 * cs - x1 * sn;
-            x[b] = x0 * sn + x1 * cs;
+        if (m->rope == ROPE_NEOX) { /* pairs (i, i + half) */
+            for (int64_t i = 0; i < half; i++) {
+                float x0 = x[i], x1 = x[i + half];
+                x[i] = x0 * cs[i] - x1 * sn[i];
+                x[i + half] = x0 * sn[i] + x1 * cs[i];
+            }
+        } else { /* adjacent pairs (2i, 2i + 1) */
+            for (int64_t i = 0; i < half; i++) {
+                float x0 = x[2 * i], x1 = x[2 * i + 1];
+                x[2 * i] = x0 * cs[i] - x1 * sn[i];
+                x[2 * i + 1] = x0 * sn[i] + x1 * cs[i];
+            }
         }
     }
+}
+
+static void add_bias(float *y, const float *b, int64_t n) {
+    if (b)
+        for (int64_t i = 0; i < n; i++) y[i] += b[i];
 }
 
 typedef struct {
     desk_ctx *c;
     const desk_batch *b;
     int layer;
+    bool prepared;   /* prepare_item already ran for every item (its own job) */
 } attn_job;
+
+/* One work item of a layer's attention, (token t, KV head kvh), prepared:
+ * the biases and RoPE on the GQA group's query heads and on K head kvh, and
+ * K and V head kvh stored in the cache at the token's position. Items touch
+ * disjoint parts of q, k and v, so they can run on any thread in any order. */
+static void prepare_item(desk_ctx *c, const desk_batch *b, int layer, int t, int64_t kvh) {
+    const desk_model *m = c->m;
+    const desk_model_info *in = &m->info;
+    const desk_layer *L = &m->layers[layer];
+    int64_t hd = in->head_dim, nq = in->n_head * hd, group = in->n_head / in->n_head_kv, kvd = c->kv_dim;
+    const float *angles = c->rope + (size_t)t * (size_t)m->n_rot;
+    float *q = c->q + (size_t)t * (size_t)nq + (size_t)(kvh * group * hd);
+    float *k = c->k + (size_t)t * (size_t)kvd + (size_t)(kvh * hd), *v = c->v + (size_t)t * (size_t)kvd + (size_t)(kvh * hd);
+    add_bias(q, L->bq ? L->bq + kvh * group * hd : NULL, group * hd);
+    add_bias(k, L->bk ? L->bk + kvh * hd : NULL, hd);
+    add_bias(v, L->bv ? L->bv + kvh * hd : NULL, hd);
+    rope_apply(m, q, (int)group, hd, angles);
+    rope_apply(m, k, 1, hd, angles);
+    size_t base = ((size_t)b->seq[t] * (size_t)in->n_layer + (size_t)layer) * (size_t)in->n_head_kv + (size_t)kvh;
+    size_t row = (base * (size_t)c->p.n_ctx + (size_t)b->pos[t]) * c->kv_head;
+    desk_quantize_row(c->p.kv_type, k, c->k_cache + row, hd);
+    desk_quantize_row(c->p.kv_type, v, c->v_cache + row, hd);
+}
+
+static void prepare_job(void *arg, int ith, int nth) {
+    attn_job *j = arg;
+    int64_t nkv = j->c->m->info.n_head_kv, total = (int64_t)j->b->n_tokens * nkv;
+    for (int64_t i = total * ith / nth; i < total * (ith + 1) / nth; i++) prepare_item(j->c, j->b, j->layer, (int)(i / nkv), i % nkv);
+}
 
 /* Work items are (token, KV head) pairs; the query heads of a GQA group go
  * to the attention kernel together, which reads each K and V row once for
- * all of them. Every kernel set gives the same bits (quant.h). */
+ * all of them. Every kernel set gives the same bits (quant.h). Unless a
+ * separate job prepared every item first, each item is prepared here, just
+ * before it attends: then the job's only dependence between items would be
+ * a token reading the K and V another token of its sequence stores, and the
+ * caller prepares separately whenever a sequence has two tokens in the batch. */
 static void attention_job(void *arg, int ith, int nth) {
     attn_job *j = arg;
     desk_ctx *c = j->c;
@@ -211,18 +258,13 @@ static void attention_job(void *arg, int ith, int nth) {
     for (int64_t i = i0; i < i1; i++) {
         int t = (int)(i / nkv);
         int64_t kvh = i % nkv;
+        if (!j->prepared) prepare_item(c, j->b, j->layer, t, kvh);
         int seq = j->b->seq[t], pos = j->b->pos[t];
         size_t base = (size_t)seq * (size_t)in->n_layer + (size_t)j->layer;
         size_t head = (size_t)t * (size_t)(nh * hd) + (size_t)(kvh * group * hd);
         size_t off = (base * (size_t)nkv + (size_t)kvh) * (size_t)c->p.n_ctx * c->kv_head;
         attend(c->q + head, (int)group, hd, c->k_cache + off, c->v_cache + off, c->kv_head, pos + 1, scale, sc, c->att + head);
     }
-}
-
-static void add_bias(float *y, const float *b, int T, int64_t n) {
-    if (!b) return;
-    for (int t = 0; t < T; t++)
-        for (int64_t i = 0; i < n; i++) y[(size_t)t * (size_t)n + i] += b[i];
 }
 
 desk_status desk_ctx_decode(desk_ctx *c, const desk_batch *b, desk_error *err) {
@@ -262,7 +304,11 @@ desk_status desk_ctx_decode(desk_ctx *c, const desk_batch *b, desk_error *err) {
     if (n_out > c->p.n_outputs)
         return desk_fail(err, DESK_ERANGE, "batch asks for %d logit rows, the context keeps %d", n_out, c->p.n_outputs);
 
-    int64_t d = in->n_embd, hd = in->head_dim, nq = in->n_head * hd, kvd = c->kv_dim;
+    /* does a sequence have two tokens in this batch (attention_job)? Its
+     * first one continues the sequence, the next ones come after it */
+    bool shared_seq = false;
+    for (int t = 0; t < T; t++) shared_seq |= b->pos[t] != c->seq_len[b->seq[t]];
+    int64_t d = in->n_embd;
     for (int t = 0; t < T; t++)
         desk_dequantize_row(m->tok_embd.type, (const char *)m->tok_embd.data + (size_t)b->tokens[t] * m->tok_embd.row_bytes,
                             c->x + (size_t)t * (size_t)d, d);
@@ -274,21 +320,8 @@ desk_status desk_ctx_decode(desk_ctx *c, const desk_batch *b, desk_error *err) {
         const desk_mat *qkv[3] = {&L->wq, &L->wk, &L->wv};
         float *qkv_out[3] = {c->q, c->k, c->v};
         desk_matmul_n(c->pool, 3, qkv, qkv_out, c->xb, T, c->act, false);
-        add_bias(c->q, L->bq, T, nq);
-        add_bias(c->k, L->bk, T, kvd);
-        add_bias(c->v, L->bv, T, kvd);
-        for (int t = 0; t < T; t++) {
-            const float *angles = c->rope + (size_t)t * (size_t)m->n_rot;
-            rope_apply(m, c->q + (size_t)t * nq, (int)in->n_head, hd, angles);
-            rope_apply(m, c->k + (size_t)t * kvd, (int)in->n_head_kv, hd, angles);
-            size_t base = ((size_t)b->seq[t] * (size_t)in->n_layer + (size_t)l) * (size_t)in->n_head_kv;
-            for (int64_t h = 0; h < in->n_head_kv; h++) {
-                size_t row = ((base + (size_t)h) * (size_t)c->p.n_ctx + (size_t)b->pos[t]) * c->kv_head;
-                desk_quantize_row(c->p.kv_type, c->k + (size_t)t * kvd + h * hd, c->k_cache + row, hd);
-                desk_quantize_row(c->p.kv_type, c->v + (size_t)t * kvd + h * hd, c->v_cache + row, hd);
-            }
-        }
-        attn_job aj = {c, b, l};
+        attn_job aj = {c, b, l, shared_seq};
+        if (shared_seq) desk_pool_run(c->pool, prepare_job, &aj);
         desk_pool_run(c->pool, attention_job, &aj);
         desk_matmul(c->pool, &L->wo, c->att, T, c->xb, c->act);
         for (size_t i = 0; i < (size_t)T * d; i++) c->x[i] += c->xb[i];
