@@ -64,6 +64,36 @@ static float *run_shared(desk_model *m, int threads) {
     return out;
 }
 
+/* desk_ctx_eval: A's prompt in 4-token chunks into slot 0, B into slot 1,
+ * then A token by token; each slot's desk_ctx_logits must be A's logits at
+ * that position (the last decode of the other slot must not disturb it) and
+ * desk_ctx_batch_logits the row the last eval made. Returns the
+ * number of mismatches. */
+static int check_eval(desk_model *m, const float *base) {
+    desk_error err;
+    desk_ctx_params p = desk_ctx_default_params();
+    p.n_ctx = 64; p.n_seq = 2; p.n_batch = 4; p.n_outputs = 4; p.n_threads = 2; p.kv_type = kv_type;
+    desk_ctx *c;
+    if (desk_ctx_new(m, &p, &c, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+    int bad = 0;
+    if (desk_ctx_eval(c, 0, toks_a, 10, &err) || desk_ctx_eval(c, 1, toks_b, 7, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+    float *b_row = malloc((size_t)V * 4);
+    memcpy(b_row, desk_ctx_logits(c, 1), (size_t)V * 4);
+    const float *last = desk_ctx_batch_logits(c, (7 - 1) % 4); /* B's last token: index 2 of its last chunk */
+    bad += !last || memcmp(last, b_row, (size_t)V * 4) != 0;
+    bad += memcmp(desk_ctx_logits(c, 0), base + (size_t)9 * V, (size_t)V * 4) != 0;
+    for (int i = 10; i < N; i++) {
+        if (desk_ctx_eval(c, 0, &toks_a[i], 1, &err)) { fprintf(stderr, "%s\n", err.msg); exit(1); }
+        bad += memcmp(desk_ctx_logits(c, 0), base + (size_t)i * V, (size_t)V * 4) != 0;
+        last = desk_ctx_batch_logits(c, 0);
+        bad += !last || memcmp(last, base + (size_t)i * V, (size_t)V * 4) != 0;
+        bad += memcmp(desk_ctx_logits(c, 1), b_row, (size_t)V * 4) != 0;
+    }
+    free(b_row);
+    desk_ctx_free(c);
+    return bad;
+}
+
 static int first_diff(const float *x, const float *y) {
     for (int i = 0; i < N * V; i++)
         if (memcmp(&x[i], &y[i], 4) != 0) return i;
@@ -98,6 +128,8 @@ int main(int argc, char **argv) {
     int d = first_diff(base, x);
     CHECK(d < 0, "sharing batches with another sequence changes logits at %d", d);
     free(x);
+    int bad = check_eval(m, base);
+    CHECK(bad == 0, "desk_ctx_eval: %d logits rows differ from one batch or were disturbed by the other slot", bad);
     const char *sets[] = {"scalar", "avx2", "avx512", "neon"};
     int ran = 0;
     for (int i = 0; i < 4; i++) {
@@ -109,7 +141,7 @@ int main(int argc, char **argv) {
         ran++;
     }
     CHECK(ran >= 1, "no kernel set ran");
-    printf("%s (KV cache %s): threads 1-4, batches of 1/3/7/16/24, shared batches, %d kernel sets: identical\n", argv[1],
+    printf("%s (KV cache %s): threads 1-4, batches of 1/3/7/16/24, shared batches, desk_ctx_eval, %d kernel sets: identical\n", argv[1],
            desk_type_name(kv_type), ran);
     free(base);
     desk_model_free(m);

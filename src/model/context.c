@@ -31,6 +31,8 @@ struct desk_ctx {
     float *xn_out, *logits_out;    /* [n_outputs][d], [n_outputs][vocab] */
     int *out_index;                /* batch token -> output row, or -1 */
     float *seq_logits;             /* [n_seq][vocab], filled by desk_ctx_eval */
+    float *logits_dst;             /* set by desk_ctx_eval: where a decode's one logits row goes */
+    const float *logits_rows;      /* where the last decode put its rows (logits_out or logits_dst) */
     int *seq_tmp;                  /* [n_seq] */
     int32_t *eval_pos, *eval_seq;  /* [n_batch] */
     bool *eval_want;
@@ -338,14 +340,18 @@ desk_status desk_ctx_decode(desk_ctx *c, const desk_batch *b, desk_error *err) {
         for (int t = 0; t < T; t++)
             if (c->out_index[t] >= 0)
                 desk_rmsnorm(c->xn_out + (size_t)c->out_index[t] * d, c->x + (size_t)t * d, m->output_norm, d, in->rms_eps);
-        desk_matmul(c->pool, &m->output, c->xn_out, n_out, c->logits_out, c->act);
+        /* desk_ctx_eval's row straight into its sequence's logits: a copy
+         * of a 150k-token vocabulary's row cost as much as a layer's norms */
+        float *rows = n_out == 1 && c->logits_dst ? c->logits_dst : c->logits_out;
+        desk_matmul(c->pool, &m->output, c->xn_out, n_out, rows, c->act);
+        c->logits_rows = rows;
     }
     return DESK_OK;
 }
 
 const float *desk_ctx_batch_logits(const desk_ctx *c, int i) {
     if (i < 0 || i >= c->p.n_batch || c->out_index[i] < 0) return NULL;
-    return c->logits_out + (size_t)c->out_index[i] * (size_t)c->m->info.n_vocab;
+    return c->logits_rows + (size_t)c->out_index[i] * (size_t)c->m->info.n_vocab;
 }
 
 desk_status desk_ctx_eval(desk_ctx *c, int seq, const int32_t *tokens, int n, desk_error *err) {
@@ -362,12 +368,12 @@ desk_status desk_ctx_eval(desk_ctx *c, int seq, const int32_t *tokens, int n, de
             c->eval_want[i] = done + i == n - 1;
         }
         desk_batch b = {k, tokens + done, c->eval_pos, c->eval_seq, c->eval_want};
+        c->logits_dst = c->seq_logits + (size_t)seq * (size_t)c->m->info.n_vocab; /* the last chunk's one row */
         desk_status s = desk_ctx_decode(c, &b, err);
+        c->logits_dst = NULL;
         if (s) return s;
         done += k;
     }
-    memcpy(c->seq_logits + (size_t)seq * (size_t)c->m->info.n_vocab, desk_ctx_batch_logits(c, 0 + ((n - 1) % c->p.n_batch)),
-           (size_t)c->m->info.n_vocab * 4);
     return DESK_OK;
 }
 
