@@ -212,6 +212,12 @@ typedef struct {
 } desk_model_info;
 
 desk_status desk_model_load(const char *path, desk_model **out, desk_error *err);
+/* The same, with the weights laid out for contexts of `threads` threads
+ * (each thread's part of every matrix in one run of memory, in the order a
+ * decode step reads them; at most 16); desk_model_load lays them out for the
+ * number of cores. Contexts of any thread count work with any layout and
+ * give the same bits; a matching one streams the weights fastest. */
+desk_status desk_model_load_for(const char *path, int threads, desk_model **out, desk_error *err);
 /* Loads only the tokenizer (any GGUF with tokenizer metadata, weights or
  * not): enough for desk_tokenize and detokenization, not for a context. */
 desk_status desk_model_load_vocab(const char *path, desk_model **out, desk_error *err);

@@ -2,7 +2,8 @@
  * test_repro.c - desk's bit-reproducibility guarantee: a sequence's logits
  * are bit-identical whatever the thread count, however its prompt is split
  * into batches, whichever other sequences share its batch, and whichever
- * kernel set (scalar, AVX2, AVX-512, NEON) runs it.
+ * kernel set (scalar, AVX2, AVX-512, NEON) runs it, and whichever thread
+ * count the weights were laid out for.
  *
  * usage: test_repro MODEL.gguf [KV_TYPE]
  */
@@ -128,6 +129,20 @@ int main(int argc, char **argv) {
     int d = first_diff(base, x);
     CHECK(d < 0, "sharing batches with another sequence changes logits at %d", d);
     free(x);
+    /* the weights laid out for other thread counts (llama.c: one run of
+     * memory per thread), run on 2 and 3 threads */
+    int layouts[] = {1, 3, 7};
+    for (int i = 0; i < 3; i++) {
+        desk_model *m2;
+        if (desk_model_load_for(argv[1], layouts[i], &m2, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+        for (int th = 2; th <= 3; th++) {
+            float *y = run_alone(m2, th, 5);
+            d = first_diff(base, y);
+            CHECK(d < 0, "weights laid out for %d threads, run on %d, differ at logit %d", layouts[i], th, d);
+            free(y);
+        }
+        desk_model_free(m2);
+    }
     int bad = check_eval(m, base);
     CHECK(bad == 0, "desk_ctx_eval: %d logits rows differ from one batch or were disturbed by the other slot", bad);
     const char *sets[] = {"scalar", "avx2", "avx512", "neon"};
@@ -141,7 +156,7 @@ int main(int argc, char **argv) {
         ran++;
     }
     CHECK(ran >= 1, "no kernel set ran");
-    printf("%s (KV cache %s): threads 1-4, batches of 1/3/7/16/24, shared batches, desk_ctx_eval, %d kernel sets: identical\n", argv[1],
+    printf("%s (KV cache %s): threads 1-4, batches of 1/3/7/16/24, shared batches, desk_ctx_eval, layouts for 1/3/7 threads, %d kernel sets: identical\n", argv[1],
            desk_type_name(kv_type), ran);
     free(base);
     desk_model_free(m);

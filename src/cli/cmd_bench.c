@@ -128,7 +128,7 @@ int cmd_bench(int argc, char **argv) {
     int rc = 1;
     int32_t *toks = NULL;
     double *pre = NULL, *dec = NULL, *ttft = NULL, *probe = NULL, *frac = NULL, *rbw = NULL;
-    if (desk_model_load(model, &m, &err)) { fprintf(stderr, "desk bench: %s\n", err.msg); goto done; }
+    if (desk_model_load_for(model, (int)threads, &m, &err)) { fprintf(stderr, "desk bench: %s\n", err.msg); goto done; }
     desk_model_info in;
     desk_model_get_info(m, &in);
     desk_ctx_params cp = desk_ctx_default_params();

@@ -362,7 +362,7 @@ int cmd_chat(int argc, char **argv) {
     desk_model *m = NULL;
     int rc = 1;
     char bos[256] = "", eos[256] = "";
-    if (desk_model_load(model, &m, &err)) { fprintf(stderr, "desk chat: %s\n", err.msg); goto done; }
+    if (desk_model_load_for(model, (int)threads, &m, &err)) { fprintf(stderr, "desk chat: %s\n", err.msg); goto done; }
     ch.m = m;
     if (tfile) {
         size_t tl;

@@ -80,7 +80,7 @@ int cmd_run(int argc, char **argv) {
     desk_grammar *grammar = NULL;
     int32_t *toks = NULL;
     int rc = 1;
-    if (desk_model_load(model, &m, &err)) { fprintf(stderr, "desk run: %s\n", err.msg); goto done; }
+    if (desk_model_load_for(model, (int)threads, &m, &err)) { fprintf(stderr, "desk run: %s\n", err.msg); goto done; }
     desk_ctx_params cp = desk_ctx_default_params();
     cp.n_ctx = (int)n_ctx;
     cp.n_threads = (int)threads;

@@ -15,7 +15,7 @@
 #include <stdatomic.h>
 
 #define ROW_TILE 8        /* the row count of an x8 packed group */
-#define UNIT_ROWS 16      /* rows per unit of work: two groups, one two-group kernel call */
+#define UNIT_ROWS DESK_UNIT_ROWS /* rows per unit of work: two groups, one two-group kernel call */
 #define GEMM_MIN_TOKENS 2 /* batches from this size use the two-group kernels */
 #define MAX_MATS 3
 
@@ -58,28 +58,45 @@ static void quantize_job(void *arg, int ith, int nth) {
     }
 }
 
+/* The packed group holding row r (a multiple of 8) of W, and the row where
+ * the run of memory it is in ends (a stripe's end, ops.h). */
+static const char *packed_rows(const desk_mat *W, int64_t r, int64_t *run_end) {
+    if (W->stripes <= 1) {
+        *run_end = W->rows;
+        return (const char *)W->packed + (size_t)(r / ROW_TILE) * W->packed_group;
+    }
+    int64_t u = r / UNIT_ROWS;
+    int s = 0;
+    while (s + 1 < W->stripes && u >= W->stripe_unit[s + 1]) s++;
+    *run_end = W->stripe_unit[s + 1] * UNIT_ROWS;
+    return W->stripe_at[s] + (size_t)(r / ROW_TILE - W->stripe_unit[s] * (UNIT_ROWS / ROW_TILE)) * W->packed_group;
+}
+
 /* rows [r0, r1) of matrix m for every token */
 static void matmul_rows(const matmul_job *j, int m, int64_t r0, int64_t r1) {
     const desk_mat *W = j->W[m];
     float *Y = j->Y[m];
     int64_t packed_end = j->gemv8[m] ? W->rows / ROW_TILE * ROW_TILE : 0;
+    if (packed_end > r1) packed_end = r1 / ROW_TILE * ROW_TILE;
     int64_t r = r0;
-    if (j->T == 1 && r0 < packed_end) {
-        /* A share's first bytes: the kernel's own prefetch only reaches
-         * DESK_DECODE_PREFETCH ahead of where it reads, so without this every
-         * job (and every switch between gate and up) starts on demand misses.
-         * Non-temporal, like the kernels' (dot_x86.h). */
-        const char *p = (const char *)W->packed + (size_t)(r0 / ROW_TILE) * W->packed_group;
-        size_t span = (size_t)((r1 < packed_end ? r1 : packed_end) - r0 + ROW_TILE - 1) / ROW_TILE * W->packed_group;
-        for (size_t o = 0; o < span && o < DESK_DECODE_PREFETCH; o += 64) __builtin_prefetch(p + o, 0, 0);
+    while (r < packed_end) { /* one run of packed memory at a time */
+        int64_t run_end;
+        const char *g = packed_rows(W, r, &run_end);
+        int64_t e = run_end < packed_end ? run_end : packed_end; /* a multiple of 8 */
+        if (j->T == 1) {
+            /* A run's first bytes: the kernel's own prefetch only reaches
+             * DESK_DECODE_PREFETCH ahead of where it reads, so without this every
+             * job (and every switch between gate and up) starts on demand misses.
+             * Non-temporal, like the kernels' (dot_x86.h). */
+            size_t span = (size_t)(e - r) / ROW_TILE * W->packed_group;
+            for (size_t o = 0; o < span && o < DESK_DECODE_PREFETCH; o += 64) __builtin_prefetch(g + o, 0, 0);
+        }
+        if (j->gemm16[m])
+            for (; r + 2 * ROW_TILE <= e; r += 2 * ROW_TILE, g += 2 * W->packed_group)
+                j->gemm16[m](W->cols, g, W->packed_group, j->act[m], j->act_row[m], j->T, Y + r, (size_t)W->rows);
+        for (; r + ROW_TILE <= e; r += ROW_TILE, g += W->packed_group)
+            j->gemv8[m](W->cols, g, j->act[m], j->act_row[m], j->T, Y + r, (size_t)W->rows);
     }
-    if (j->gemm16[m])
-        for (; r + 2 * ROW_TILE <= r1 && r + 2 * ROW_TILE <= packed_end; r += 2 * ROW_TILE)
-            j->gemm16[m](W->cols, (const char *)W->packed + (size_t)(r / ROW_TILE) * W->packed_group, W->packed_group,
-                         j->act[m], j->act_row[m], j->T, Y + r, (size_t)W->rows);
-    for (; r + ROW_TILE <= r1 && r + ROW_TILE <= packed_end; r += ROW_TILE)
-        j->gemv8[m](W->cols, (const char *)W->packed + (size_t)(r / ROW_TILE) * W->packed_group, j->act[m], j->act_row[m],
-                    j->T, Y + r, (size_t)W->rows);
     for (int t = 0; t < j->T && r < r1; t++) {
         const void *a = (const char *)j->act[m] + (size_t)t * j->act_row[m];
         float *y = Y + (size_t)t * (size_t)W->rows;
@@ -156,7 +173,7 @@ void desk_matmul_n(desk_pool *pool, int n, const desk_mat *const W[], float *con
         j.W[m] = W[m];
         j.Y[m] = Y[m];
         j.dot[m] = desk_vec_dot(W[m]->type);
-        j.gemv8[m] = W[m]->packed ? desk_gemv8(W[m]->type) : NULL;
+        j.gemv8[m] = W[m]->packed_group ? desk_gemv8(W[m]->type) : NULL;
         j.gemm16[m] = j.gemv8[m] && T >= GEMM_MIN_TOKENS ? desk_gemm16(W[m]->type) : NULL;
         j.act_row[m] = desk_act_row_size(tr->act, cols);
         j.first_unit[m + 1] = j.first_unit[m] + (W[m]->rows + UNIT_ROWS - 1) / UNIT_ROWS;
@@ -184,7 +201,8 @@ void desk_matmul_n(desk_pool *pool, int n, const desk_mat *const W[], float *con
     int nth = desk_pool_size(pool);
     unit_share shares[nth];
     int64_t total = j.first_unit[glu ? 1 : n];
-    for (int i = 0; i < nth; i++) atomic_init(&shares[i].range, SHARE(total * i / nth, total * (i + 1) / nth));
+    for (int i = 0; i < nth; i++)
+        atomic_init(&shares[i].range, SHARE(desk_share_start(total, i, nth), desk_share_start(total, i + 1, nth)));
     j.shares = shares;
     desk_pool_run(pool, dot_job, &j);
 }

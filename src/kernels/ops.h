@@ -9,16 +9,32 @@
 #include "kernels/quant.h"
 #include <math.h>
 
+#define DESK_UNIT_ROWS 16   /* rows per unit of work of the matrix product driver */
+#define DESK_MAX_STRIPES 16
+
 /* A weight matrix as found in the file: rows x cols, row-major, each row
- * row_bytes long; data points into the mapping. */
+ * row_bytes long; data points into the mapping. Its packed copy (the rows
+ * in the type's x8 layout, quant.h) is either one run of memory from
+ * `packed`, or, with stripes > 1, one run per stripe: stripe s holds units
+ * [stripe_unit[s], stripe_unit[s + 1]) of DESK_UNIT_ROWS rows at
+ * stripe_at[s]. The model lays stripe s of every matrix out one after
+ * another in decode order, so the thread that starts a job on stripe s
+ * (desk_share_start) reads one run of memory through a whole step. */
 typedef struct {
     int type;
     const void *data;
     int64_t rows, cols;
     uint64_t row_bytes;
-    const void *packed;   /* the same rows in the type's x8 layout (quant.h), or NULL */
-    uint64_t packed_group;/* bytes of one packed group of 8 rows */
+    const void *packed;   /* the packed copy when it is one run; NULL when striped or not packed */
+    uint64_t packed_group;/* bytes of one packed group of 8 rows (0: not packed) */
+    int stripes;
+    const char *stripe_at[DESK_MAX_STRIPES];
+    int64_t stripe_unit[DESK_MAX_STRIPES + 1];
 } desk_mat;
+
+/* Where thread i of n starts in a job of `units` units: the driver's first
+ * split, and the model's stripe boundaries (llama.c). */
+static inline int64_t desk_share_start(int64_t units, int i, int n) { return units * i / n; }
 
 /* Y[t][r] = dot(W row r, X[t]) for t < T. `act` is scratch of at least
  * desk_act_row_size(kind, cols) * T bytes (64-byte aligned) for each

@@ -101,11 +101,113 @@ static float llama3_freq_factor(float inv_freq, float factor, float lo, float hi
 
 /* bytes a matrix's x8 copy takes in the packed allocation: its whole groups
  * of 8 rows, padded to 64 bytes so the next matrix starts on a cache line */
-static size_t packed_span(const desk_mat *w) {
-    return ((size_t)(w->rows / 8) * desk_repack8_bytes(w->type, w->cols) + 63) / 64 * 64;
+/* ------------------------------------------------------------ packed copies
+ *
+ * x8 row-group copies (quant.h) of every matrix the kernel set in use has
+ * row-group kernels for, in one allocation (so that all of it sits on huge
+ * pages), striped by thread: stripe s holds, for each job of a decode step
+ * in the order the step runs them (each layer's Q+K+V, O, gate+up, down,
+ * then the output matrix), the units the matrix product driver first gives
+ * thread s of `stripes` (desk_share_start; Q, K and V are one job whose
+ * units run on from one matrix to the next, gate and up are split alike).
+ * So with that many threads each one reads a single run of memory through a
+ * whole step, as a plain read of memory does, instead of starting a new
+ * stream in every matrix next to the other thread's. Memory switching
+ * between a slow and a fast phase (bench/RESULTS.md), two threads: the
+ * 0.5B shape's matrices in decode order streamed at 84-91% of a read pass
+ * laid out as one run per matrix and at 87-93% striped, in the fast phase.
+ * The mapped pages of the originals are released afterwards, so memory
+ * holds one copy. */
+typedef struct {
+    desk_mat *w[3];
+    int n;
+    bool glu; /* gate and up: both split by the units of one */
+} pack_job;
+
+static int64_t units_of(const desk_mat *w) { return (w->rows + DESK_UNIT_ROWS - 1) / DESK_UNIT_ROWS; }
+static bool packable(const desk_mat *w) { return desk_repack8_supported(w->type) && desk_gemv8(w->type) && w->rows >= 8; }
+
+/* units [*a, *b) of job matrix k that stripe s of `stripes` holds */
+static void stripe_units(const pack_job *jb, int k, int s, int stripes, int64_t *a, int64_t *b) {
+    int64_t total = 0, first = 0;
+    for (int i = 0; i < (jb->glu ? 1 : jb->n); i++) {
+        if (i == k) first = total;
+        total += units_of(jb->w[i]);
+    }
+    if (jb->glu) first = 0;
+    int64_t lo = desk_share_start(total, s, stripes) - first, hi = desk_share_start(total, s + 1, stripes) - first;
+    int64_t u = units_of(jb->w[k]);
+    *a = lo < 0 ? 0 : lo > u ? u : lo;
+    *b = hi < *a ? *a : hi > u ? u : hi;
 }
 
-static desk_status model_bind(desk_model *m, desk_error *err) {
+/* bytes of the whole 8-row groups in units [a, b), rounded up to 64 */
+static size_t stripe_bytes(const desk_mat *w, int64_t a, int64_t b) {
+    int64_t g0 = a * (DESK_UNIT_ROWS / 8), g1 = b * (DESK_UNIT_ROWS / 8), ng = w->rows / 8;
+    if (g1 > ng) g1 = ng;
+    return g1 > g0 ? ((size_t)(g1 - g0) * desk_repack8_bytes(w->type, w->cols) + 63) / 64 * 64 : 0;
+}
+
+static desk_status pack_matrices(desk_model *m, int stripes, desk_error *err) {
+    desk_model_info *in = &m->info;
+    int nj = 0;
+    pack_job *jobs = calloc((size_t)(4 * in->n_layer + 1), sizeof *jobs);
+    if (!jobs) return desk_fail(err, DESK_ENOMEM, "out of memory");
+    for (int64_t l = 0; l < in->n_layer; l++) {
+        desk_layer *L = &m->layers[l];
+        jobs[nj++] = (pack_job){{&L->wq, &L->wk, &L->wv}, 3, false};
+        jobs[nj++] = (pack_job){{&L->wo}, 1, false};
+        jobs[nj++] = (pack_job){{&L->w_gate, &L->w_up}, 2, true};
+        jobs[nj++] = (pack_job){{&L->w_down}, 1, false};
+    }
+    jobs[nj++] = (pack_job){{&m->output}, 1, false};
+    size_t arena = 0;
+    for (int s = 0; s < stripes; s++)
+        for (int j = 0; j < nj; j++)
+            for (int k = 0; k < jobs[j].n; k++) {
+                int64_t a, b;
+                stripe_units(&jobs[j], k, s, stripes, &a, &b);
+                if (packable(jobs[j].w[k])) arena += stripe_bytes(jobs[j].w[k], a, b);
+            }
+    if (arena && !(m->packed = desk_aligned_alloc(arena))) {
+        free(jobs);
+        return desk_fail(err, DESK_ENOMEM, "out of memory repacking %s", desk_gguf_path(m->gguf));
+    }
+    char *next = m->packed;
+    for (int s = 0; s < stripes; s++)
+        for (int j = 0; j < nj; j++)
+            for (int k = 0; k < jobs[j].n; k++) {
+                desk_mat *w = jobs[j].w[k];
+                if (!packable(w)) continue;
+                int64_t a, b;
+                stripe_units(&jobs[j], k, s, stripes, &a, &b);
+                size_t group = desk_repack8_bytes(w->type, w->cols);
+                int64_t g0 = a * (DESK_UNIT_ROWS / 8), g1 = b * (DESK_UNIT_ROWS / 8) < w->rows / 8 ? b * (DESK_UNIT_ROWS / 8) : w->rows / 8;
+                for (int64_t g = g0; g < g1; g++)
+                    desk_repack8(w->type, (const char *)w->data + (size_t)(g * 8) * w->row_bytes, w->row_bytes, w->cols,
+                                 next + (size_t)(g - g0) * group);
+                w->packed_group = group;
+                w->stripes = stripes;
+                w->stripe_at[s] = next;
+                w->stripe_unit[s] = a;
+                w->stripe_unit[s + 1] = b;
+                next += stripe_bytes(w, a, b);
+            }
+    for (int j = 0; j < nj; j++)
+        for (int k = 0; k < jobs[j].n; k++) {
+            desk_mat *w = jobs[j].w[k];
+            if (!packable(w)) continue;
+            if (stripes == 1) w->packed = w->stripe_at[0];
+            in->packed_bytes += (uint64_t)(w->rows / 8) * w->packed_group;
+            /* whole groups of 8 rows are packed; the last rows % 8 stay in the mapping */
+            desk_release_pages(w->data, (size_t)(w->rows / 8 * 8) * w->row_bytes); /* embedding lookups (tied output) fault single rows back in */
+        }
+    free(jobs);
+    return DESK_OK;
+}
+
+
+static desk_status model_bind(desk_model *m, int stripes, desk_error *err) {
     const desk_gguf *g = m->gguf;
     desk_model_info *in = &m->info;
     binder b = {g, desk_gguf_path(g), NULL, err};
@@ -229,47 +331,8 @@ static desk_status model_bind(desk_model *m, desk_error *err) {
             m->rope_inv_freq[i] /= llama3_freq_factor(m->rope_inv_freq[i], factor, lo, hi, orig);
     }
 
-    /* x8 row-group copies for the kernel set in use, in one allocation in the
-     * order a forward pass reads them (each layer's Q, K, V, O, gate, up,
-     * down, then the output matrix), so that all of it sits on huge pages and
-     * one matrix's bytes run on into the next's. The mapped pages of the
-     * originals are released afterwards, so memory holds one copy. */
-    int nm = 0;
-    desk_mat **mats = malloc((size_t)(1 + 7 * in->n_layer) * sizeof *mats);
-    if (!mats) return desk_fail(err, DESK_ENOMEM, "out of memory");
-    for (int64_t l = 0; l < in->n_layer; l++) {
-        desk_layer *L = &m->layers[l];
-        desk_mat *ms[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (int k = 0; k < 7; k++) mats[nm++] = ms[k];
-    }
-    mats[nm++] = &m->output;
-    size_t arena = 0;
-    for (int i = 0; i < nm; i++) {
-        desk_mat *w = mats[i];
-        if (!desk_repack8_supported(w->type) || !desk_gemv8(w->type) || w->rows < 8) { mats[i] = NULL; continue; }
-        arena += packed_span(w);
-    }
-    if (arena) {
-        m->packed = desk_aligned_alloc(arena);
-        if (!m->packed) { free(mats); return desk_fail(err, DESK_ENOMEM, "out of memory repacking %s", b.path); }
-    }
-    char *next = m->packed;
-    for (int i = 0; i < nm; i++) {
-        desk_mat *w = mats[i];
-        if (!w) continue;
-        /* whole groups of 8 rows; the last rows % 8 rows stay in the mapping */
-        int64_t packed_rows = w->rows / 8 * 8;
-        size_t bytes = (size_t)packed_rows * w->row_bytes, group = desk_repack8_bytes(w->type, w->cols);
-        for (int64_t r = 0; r < packed_rows; r += 8)
-            desk_repack8(w->type, (const char *)w->data + (size_t)r * w->row_bytes, w->row_bytes, w->cols,
-                         next + (size_t)(r / 8) * group);
-        w->packed = next;
-        w->packed_group = group;
-        next += packed_span(w);
-        in->packed_bytes += (uint64_t)(w->rows / 8) * group;
-        desk_release_pages(w->data, bytes); /* embedding lookups (tied output) fault single rows back in */
-    }
-    free(mats);
+    desk_status ps = pack_matrices(m, stripes, err);
+    if (ps) return ps;
 
     /* statistics for `desk info` */
     for (int64_t i = 0; i < desk_gguf_n_tensors(g); i++) {
@@ -291,7 +354,7 @@ static desk_status model_bind(desk_model *m, desk_error *err) {
     return DESK_OK;
 }
 
-static desk_status model_open(const char *path, bool vocab_only, desk_model **out, desk_error *err) {
+static desk_status model_open(const char *path, bool vocab_only, int threads, desk_model **out, desk_error *err) {
     *out = NULL;
     desk_model *m = calloc(1, sizeof *m);
     if (!m) return desk_fail(err, DESK_ENOMEM, "out of memory");
@@ -302,7 +365,8 @@ static desk_status model_open(const char *path, bool vocab_only, desk_model **ou
         m->info.n_vocab = m->vocab.n;
         m->vocab_only = true;
     } else if (!s) {
-        s = model_bind(m, err);
+        int stripes = threads > 0 ? threads : desk_n_cores();
+        s = model_bind(m, stripes < 1 ? 1 : stripes > DESK_MAX_STRIPES ? DESK_MAX_STRIPES : stripes, err);
     }
     if (s) {
         desk_model_free(m);
@@ -313,11 +377,15 @@ static desk_status model_open(const char *path, bool vocab_only, desk_model **ou
 }
 
 desk_status desk_model_load(const char *path, desk_model **out, desk_error *err) {
-    return model_open(path, false, out, err);
+    return model_open(path, false, 0, out, err);
+}
+
+desk_status desk_model_load_for(const char *path, int threads, desk_model **out, desk_error *err) {
+    return model_open(path, false, threads, out, err);
 }
 
 desk_status desk_model_load_vocab(const char *path, desk_model **out, desk_error *err) {
-    return model_open(path, true, out, err);
+    return model_open(path, true, 0, out, err);
 }
 
 void desk_model_free(desk_model *m) {

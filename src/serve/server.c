@@ -626,7 +626,7 @@ int serve_run(const serve_config *cfg) {
     }
     server sv = {.cfg = cfg, .created = time(NULL)};
     desk_error err;
-    if (desk_model_load(cfg->model_path, &sv.m, &err)) {
+    if (desk_model_load_for(cfg->model_path, cfg->n_threads, &sv.m, &err)) {
         fprintf(stderr, "desk serve: %s\n", err.msg);
         return 1;
     }
