@@ -3,7 +3,9 @@
  * read bandwidth, measured so that the memory's phase does not matter.
  *
  * Builds the matrices of a model shape (random weights, quantized and packed
- * as desk packs them) and runs them in decode order, as desk_ctx_decode does
+ * as desk packs them for one thread: one run of memory per matrix, where
+ * with more threads desk stripes them by thread, llama.c) and runs them in
+ * decode order, as desk_ctx_decode does
  * (Q/K/V in one job, O, gate/up with SwiGLU, down; then the output matrix),
  * alternating pass by pass with a plain read pass over a separate buffer on
  * the same threads (desk_read_pass: the bandwidth probe's loop, 8 KiB
