@@ -58,44 +58,54 @@ static void quantize_job(void *arg, int ith, int nth) {
     }
 }
 
-/* The packed group holding row r (a multiple of 8) of W, and the row where
- * the run of memory it is in ends (a stripe's end, ops.h). */
-static const char *packed_rows(const desk_mat *W, int64_t r, int64_t *run_end) {
-    if (W->stripes <= 1) {
+/* The packed group holding row r (a multiple of 8) of W, the bytes from one
+ * unit's groups to the next unit's, and the row where the run of memory it
+ * is in ends (a stripe's end, ops.h). */
+static const char *packed_rows(const desk_mat *W, int64_t r, size_t *stride, int64_t *run_end) {
+    if (W->stripes == 0) {
+        *stride = 2 * W->packed_group;
         *run_end = W->rows;
         return (const char *)W->packed + (size_t)(r / ROW_TILE) * W->packed_group;
     }
     int64_t u = r / UNIT_ROWS;
     int s = 0;
     while (s + 1 < W->stripes && u >= W->stripe_unit[s + 1]) s++;
+    *stride = W->unit_stride;
     *run_end = W->stripe_unit[s + 1] * UNIT_ROWS;
-    return W->stripe_at[s] + (size_t)(r / ROW_TILE - W->stripe_unit[s] * (UNIT_ROWS / ROW_TILE)) * W->packed_group;
+    return W->stripe_at[s] + (size_t)(u - W->stripe_unit[s]) * W->unit_stride + (size_t)(r / ROW_TILE % 2) * W->packed_group;
 }
 
-/* rows [r0, r1) of matrix m for every token */
-static void matmul_rows(const matmul_job *j, int m, int64_t r0, int64_t r1) {
+/* rows [r0, r1) of matrix m for every token; r0 is a unit's first row.
+ * With prefetch_start, the first DESK_DECODE_PREFETCH bytes of each run of
+ * memory are prefetched before the kernels start on it (single tokens): the
+ * kernels' own prefetch only reaches that far ahead of where they read, so
+ * without it every job and every stripe would start on demand misses.
+ * Non-temporal, like the kernels' (dot_x86.h). */
+static void matmul_rows(const matmul_job *j, int m, int64_t r0, int64_t r1, bool prefetch_start) {
     const desk_mat *W = j->W[m];
     float *Y = j->Y[m];
     int64_t packed_end = j->gemv8[m] ? W->rows / ROW_TILE * ROW_TILE : 0;
     if (packed_end > r1) packed_end = r1 / ROW_TILE * ROW_TILE;
     int64_t r = r0;
     while (r < packed_end) { /* one run of packed memory at a time */
+        size_t stride;
         int64_t run_end;
-        const char *g = packed_rows(W, r, &run_end);
+        const char *g = packed_rows(W, r, &stride, &run_end);
         int64_t e = run_end < packed_end ? run_end : packed_end; /* a multiple of 8 */
-        if (j->T == 1) {
-            /* A run's first bytes: the kernel's own prefetch only reaches
-             * DESK_DECODE_PREFETCH ahead of where it reads, so without this every
-             * job (and every switch between gate and up) starts on demand misses.
-             * Non-temporal, like the kernels' (dot_x86.h). */
-            size_t span = (size_t)(e - r) / ROW_TILE * W->packed_group;
+        if (prefetch_start && j->T == 1) {
+            size_t span = (size_t)((e - r + UNIT_ROWS - 1) / UNIT_ROWS) * stride;
             for (size_t o = 0; o < span && o < DESK_DECODE_PREFETCH; o += 64) __builtin_prefetch(g + o, 0, 0);
         }
-        if (j->gemm16[m])
-            for (; r + 2 * ROW_TILE <= e; r += 2 * ROW_TILE, g += 2 * W->packed_group)
+        for (; r < e; r += UNIT_ROWS, g += stride) { /* a unit: two groups, or one at the end */
+            if (j->gemm16[m] && r + UNIT_ROWS <= e) {
                 j->gemm16[m](W->cols, g, W->packed_group, j->act[m], j->act_row[m], j->T, Y + r, (size_t)W->rows);
-        for (; r + ROW_TILE <= e; r += ROW_TILE, g += W->packed_group)
-            j->gemv8[m](W->cols, g, j->act[m], j->act_row[m], j->T, Y + r, (size_t)W->rows);
+                continue;
+            }
+            for (int64_t q = r; q < r + UNIT_ROWS && q < e; q += ROW_TILE)
+                j->gemv8[m](W->cols, g + (size_t)((q - r) / ROW_TILE) * W->packed_group, j->act[m], j->act_row[m], j->T,
+                            Y + q, (size_t)W->rows);
+        }
+        r = e;
     }
     for (int t = 0; t < j->T && r < r1; t++) {
         const void *a = (const char *)j->act[m] + (size_t)t * j->act_row[m];
@@ -112,9 +122,15 @@ static void run_units(const matmul_job *j, int64_t u0, int64_t u1) {
         if (a >= b) continue;
         int64_t rows = j->W[m]->rows, r0 = (a - j->first_unit[m]) * UNIT_ROWS;
         int64_t r1 = (b - j->first_unit[m]) * UNIT_ROWS < rows ? (b - j->first_unit[m]) * UNIT_ROWS : rows;
-        matmul_rows(j, m, r0, r1);
-        if (j->glu) {
-            matmul_rows(j, 1, r0, r1);
+        if (!j->glu) {
+            matmul_rows(j, m, r0, r1, true);
+        } else {
+            /* unit by unit, gate then up: the order the model lays them out in (llama.c) */
+            for (int64_t r = r0; r < r1; r += UNIT_ROWS) {
+                int64_t re = r + UNIT_ROWS < r1 ? r + UNIT_ROWS : r1;
+                matmul_rows(j, 0, r, re, r == r0);
+                matmul_rows(j, 1, r, re, r == r0);
+            }
             for (int t = 0; t < j->T; t++) {
                 float *g = j->Y[0] + (size_t)t * (size_t)rows;
                 const float *u = j->Y[1] + (size_t)t * (size_t)rows;

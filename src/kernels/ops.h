@@ -15,9 +15,9 @@
 /* A weight matrix as found in the file: rows x cols, row-major, each row
  * row_bytes long; data points into the mapping. Its packed copy (the rows
  * in the type's x8 layout, quant.h) is either one run of memory from
- * `packed`, or, with stripes > 1, one run per stripe: stripe s holds units
- * [stripe_unit[s], stripe_unit[s + 1]) of DESK_UNIT_ROWS rows at
- * stripe_at[s]. The model lays stripe s of every matrix out one after
+ * `packed` (stripes 0), or one run per stripe: stripe s holds units
+ * [stripe_unit[s], stripe_unit[s + 1]) of DESK_UNIT_ROWS rows from
+ * stripe_at[s], unit_stride bytes apart. The model lays stripe s of every matrix out one after
  * another in decode order, so the thread that starts a job on stripe s
  * (desk_share_start) reads one run of memory through a whole step. */
 typedef struct {
@@ -30,6 +30,8 @@ typedef struct {
     int stripes;
     const char *stripe_at[DESK_MAX_STRIPES];
     int64_t stripe_unit[DESK_MAX_STRIPES + 1];
+    uint64_t unit_stride; /* bytes from a unit's groups to the next unit's in a stripe: 2 groups, or 4
+                           * where the gate and up matrices alternate unit by unit (llama.c) */
 } desk_mat;
 
 /* Where thread i of n starts in a job of `units` units: the driver's first

@@ -110,9 +110,11 @@ static float llama3_freq_factor(float inv_freq, float factor, float lo, float hi
  * then the output matrix), the units the matrix product driver first gives
  * thread s of `stripes` (desk_share_start; Q, K and V are one job whose
  * units run on from one matrix to the next, gate and up are split alike).
- * So with that many threads each one reads a single run of memory through a
- * whole step, as a plain read of memory does, instead of starting a new
- * stream in every matrix next to the other thread's. Memory switching
+ * Gate and up alternate unit by unit (16 rows of each), the order the
+ * driver computes them in. So with that many threads each one reads a
+ * single run of memory through a whole step, as a plain read of memory
+ * does, instead of starting a new stream in every matrix next to the other
+ * thread's. Memory switching
  * between a slow and a fast phase (bench/RESULTS.md), two threads: the
  * 0.5B shape's matrices in decode order streamed at 84-91% of a read pass
  * laid out as one run per matrix and at 87-93% striped, in the fast phase.
@@ -141,11 +143,22 @@ static void stripe_units(const pack_job *jb, int k, int s, int stripes, int64_t 
     *b = hi < *a ? *a : hi > u ? u : hi;
 }
 
-/* bytes of the whole 8-row groups in units [a, b), rounded up to 64 */
-static size_t stripe_bytes(const desk_mat *w, int64_t a, int64_t b) {
+/* gate and up alternate unit by unit in each stripe when they pack alike */
+static bool interleaved(const pack_job *jb) {
+    const desk_mat *g = jb->w[0], *u = jb->w[1];
+    return jb->glu && packable(g) && packable(u) && g->type == u->type && g->rows == u->rows && g->cols == u->cols;
+}
+
+/* bytes that units [a, b) of job matrix k take in a stripe (both matrices
+ * for interleaved gate and up, then k = 0: four groups a unit; the last
+ * unit's missing groups are left as a gap), rounded up to 64 */
+static size_t stripe_bytes(const pack_job *jb, int k, int64_t a, int64_t b) {
+    const desk_mat *w = jb->w[k];
+    size_t group = desk_repack8_bytes(w->type, w->cols);
+    if (interleaved(jb)) return k == 0 ? ((size_t)(b - a) * 4 * group + 63) / 64 * 64 : 0;
     int64_t g0 = a * (DESK_UNIT_ROWS / 8), g1 = b * (DESK_UNIT_ROWS / 8), ng = w->rows / 8;
     if (g1 > ng) g1 = ng;
-    return g1 > g0 ? ((size_t)(g1 - g0) * desk_repack8_bytes(w->type, w->cols) + 63) / 64 * 64 : 0;
+    return g1 > g0 ? ((size_t)(g1 - g0) * group + 63) / 64 * 64 : 0;
 }
 
 static desk_status pack_matrices(desk_model *m, int stripes, desk_error *err) {
@@ -167,7 +180,7 @@ static desk_status pack_matrices(desk_model *m, int stripes, desk_error *err) {
             for (int k = 0; k < jobs[j].n; k++) {
                 int64_t a, b;
                 stripe_units(&jobs[j], k, s, stripes, &a, &b);
-                if (packable(jobs[j].w[k])) arena += stripe_bytes(jobs[j].w[k], a, b);
+                if (packable(jobs[j].w[k])) arena += stripe_bytes(&jobs[j], k, a, b);
             }
     if (arena && !(m->packed = desk_aligned_alloc(arena))) {
         free(jobs);
@@ -175,29 +188,35 @@ static desk_status pack_matrices(desk_model *m, int stripes, desk_error *err) {
     }
     char *next = m->packed;
     for (int s = 0; s < stripes; s++)
-        for (int j = 0; j < nj; j++)
+        for (int j = 0; j < nj; j++) {
+            bool il = interleaved(&jobs[j]);
             for (int k = 0; k < jobs[j].n; k++) {
                 desk_mat *w = jobs[j].w[k];
                 if (!packable(w)) continue;
                 int64_t a, b;
                 stripe_units(&jobs[j], k, s, stripes, &a, &b);
                 size_t group = desk_repack8_bytes(w->type, w->cols);
-                int64_t g0 = a * (DESK_UNIT_ROWS / 8), g1 = b * (DESK_UNIT_ROWS / 8) < w->rows / 8 ? b * (DESK_UNIT_ROWS / 8) : w->rows / 8;
-                for (int64_t g = g0; g < g1; g++)
-                    desk_repack8(w->type, (const char *)w->data + (size_t)(g * 8) * w->row_bytes, w->row_bytes, w->cols,
-                                 next + (size_t)(g - g0) * group);
+                /* interleaved: unit u of gate at (u - a) * 4 groups, of up 2 groups after it */
+                char *base = il && k == 1 ? (char *)jobs[j].w[0]->stripe_at[s] + 2 * group : next;
+                size_t stride = (il ? 4 : 2) * group;
+                int64_t ng = w->rows / 8;
+                for (int64_t u = a; u < b; u++)
+                    for (int64_t h = 0; h < 2 && 2 * u + h < ng; h++)
+                        desk_repack8(w->type, (const char *)w->data + (size_t)((2 * u + h) * 8) * w->row_bytes, w->row_bytes,
+                                     w->cols, base + (size_t)(u - a) * stride + (size_t)h * group);
                 w->packed_group = group;
+                w->unit_stride = stride;
                 w->stripes = stripes;
-                w->stripe_at[s] = next;
+                w->stripe_at[s] = base;
                 w->stripe_unit[s] = a;
                 w->stripe_unit[s + 1] = b;
-                next += stripe_bytes(w, a, b);
+                next += stripe_bytes(&jobs[j], k, a, b);
             }
+        }
     for (int j = 0; j < nj; j++)
         for (int k = 0; k < jobs[j].n; k++) {
             desk_mat *w = jobs[j].w[k];
             if (!packable(w)) continue;
-            if (stripes == 1) w->packed = w->stripe_at[0];
             in->packed_bytes += (uint64_t)(w->rows / 8) * w->packed_group;
             /* whole groups of 8 rows are packed; the last rows % 8 stay in the mapping */
             desk_release_pages(w->data, (size_t)(w->rows / 8 * 8) * w->row_bytes); /* embedding lookups (tied output) fault single rows back in */
@@ -205,7 +224,6 @@ static desk_status pack_matrices(desk_model *m, int stripes, desk_error *err) {
     free(jobs);
     return DESK_OK;
 }
-
 
 static desk_status model_bind(desk_model *m, int stripes, desk_error *err) {
     const desk_gguf *g = m->gguf;
