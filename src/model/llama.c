@@ -197,7 +197,7 @@ static desk_status pack_matrices(desk_model *m, int stripes, desk_error *err) {
                 stripe_units(&jobs[j], k, s, stripes, &a, &b);
                 size_t group = desk_repack8_bytes(w->type, w->cols);
                 /* interleaved: unit u of gate at (u - a) * 4 groups, of up 2 groups after it */
-                char *base = il && k == 1 ? (char *)jobs[j].w[0]->stripe_at[s] + 2 * group : next;
+                char *base = il && k == 1 && a < b ? (char *)jobs[j].w[0]->stripe_at[s] + 2 * group : next;
                 size_t stride = (il ? 4 : 2) * group;
                 int64_t ng = w->rows / 8;
                 for (int64_t u = a; u < b; u++)
