@@ -138,6 +138,20 @@ repro() {
 }
 suite "reproducibility: threads, chunking, batch composition, kernel sets" repro
 
+# ---- memory: the packed weights replace the file's pages, not add to them ------
+memory() {
+    $B/make_model "$TMP/mem-small.gguf" llama3 Q8_0 3 && $B/make_model "$TMP/mem.gguf" wide Q8_0 3 || return 1
+    size=$(wc -c < "$TMP/mem.gguf")
+    rss() { $BUILD/desk bench -m "$1" -p 8 -n 8 -r 1 -t "$2" --json | sed 's/.*"peak_rss_bytes":\([0-9]*\).*/\1/'; }
+    for t in 1 2 3; do
+        # the small model's peak is the program's own (and a sanitizer's) share
+        base=$(rss "$TMP/mem-small.gguf" $t) && big=$(rss "$TMP/mem.gguf" $t) || return 1
+        echo "        $t threads: peak RSS $big bytes, $((big - base)) more than a tiny model, for a $size-byte file"
+        [ $((big - base)) -lt $((size * 3 / 2)) ] || { echo "loading holds more than 1.5 copies of the weights"; return 1; }
+    done
+}
+suite "memory: loading holds one copy of the weights (peak RSS under 1.5x the file, 1-3 threads)" memory
+
 # ---- Q8_0 KV cache ------------------------------------------------------------
 kvq8() {
     for v in llama3 qwen2 mistral; do

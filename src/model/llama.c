@@ -186,6 +186,7 @@ static desk_status pack_matrices(desk_model *m, int stripes, desk_error *err) {
         free(jobs);
         return desk_fail(err, DESK_ENOMEM, "out of memory repacking %s", desk_gguf_path(m->gguf));
     }
+    /* where each stripe of each matrix goes */
     char *next = m->packed;
     for (int s = 0; s < stripes; s++)
         for (int j = 0; j < nj; j++) {
@@ -197,29 +198,32 @@ static desk_status pack_matrices(desk_model *m, int stripes, desk_error *err) {
                 stripe_units(&jobs[j], k, s, stripes, &a, &b);
                 size_t group = desk_repack8_bytes(w->type, w->cols);
                 /* interleaved: unit u of gate at (u - a) * 4 groups, of up 2 groups after it */
-                char *base = il && k == 1 && a < b ? (char *)jobs[j].w[0]->stripe_at[s] + 2 * group : next;
-                size_t stride = (il ? 4 : 2) * group;
-                int64_t ng = w->rows / 8;
-                for (int64_t u = a; u < b; u++)
-                    for (int64_t h = 0; h < 2 && 2 * u + h < ng; h++)
-                        desk_repack8(w->type, (const char *)w->data + (size_t)((2 * u + h) * 8) * w->row_bytes, w->row_bytes,
-                                     w->cols, base + (size_t)(u - a) * stride + (size_t)h * group);
+                w->stripe_at[s] = il && k == 1 && a < b ? jobs[j].w[0]->stripe_at[s] + 2 * group : next;
                 w->packed_group = group;
-                w->unit_stride = stride;
+                w->unit_stride = (il ? 4 : 2) * group;
                 w->stripes = stripes;
-                w->stripe_at[s] = base;
                 w->stripe_unit[s] = a;
                 w->stripe_unit[s + 1] = b;
                 next += stripe_bytes(&jobs[j], k, a, b);
             }
         }
+    /* then the groups, a job at a time, releasing each job's mapped pages
+     * once its matrices are copied: memory never holds much more than one
+     * copy of the weights (a 40 GB model on a 48 GB machine) */
     for (int j = 0; j < nj; j++)
         for (int k = 0; k < jobs[j].n; k++) {
             desk_mat *w = jobs[j].w[k];
             if (!packable(w)) continue;
-            in->packed_bytes += (uint64_t)(w->rows / 8) * w->packed_group;
+            int64_t ng = w->rows / 8;
+            for (int s = 0; s < stripes; s++)
+                for (int64_t u = w->stripe_unit[s]; u < w->stripe_unit[s + 1]; u++)
+                    for (int64_t h = 0; h < 2 && 2 * u + h < ng; h++)
+                        desk_repack8(w->type, (const char *)w->data + (size_t)((2 * u + h) * 8) * w->row_bytes, w->row_bytes,
+                                     w->cols, (char *)w->stripe_at[s] + (size_t)(u - w->stripe_unit[s]) * w->unit_stride +
+                                                  (size_t)h * w->packed_group);
+            in->packed_bytes += (uint64_t)ng * w->packed_group;
             /* whole groups of 8 rows are packed; the last rows % 8 stay in the mapping */
-            desk_release_pages(w->data, (size_t)(w->rows / 8 * 8) * w->row_bytes); /* embedding lookups (tied output) fault single rows back in */
+            desk_release_pages(w->data, (size_t)(ng * 8) * w->row_bytes); /* embedding lookups (tied output) fault single rows back in */
         }
     free(jobs);
     return DESK_OK;
