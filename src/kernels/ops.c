@@ -5,7 +5,8 @@
  * (Q, K and V; or gate and up, with the SwiGLU product fused in) in a single
  * job on the thread pool: each distinct activation format is quantized once,
  * then each thread works through its own contiguous share of the output rows
- * (in units of 16) and, when done, steals from the back of the largest share
+ * (in units of 16; a model lays each thread's share out as one run of
+ * memory, ops.h) and, when done, steals from the back of the largest share
  * left, so they finish together. Which thread computes a row never changes
  * its value: every row is one kernel call whose summation order is fixed
  * (quant.h).

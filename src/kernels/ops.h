@@ -25,7 +25,7 @@ typedef struct {
     const void *data;
     int64_t rows, cols;
     uint64_t row_bytes;
-    const void *packed;   /* the packed copy when it is one run; NULL when striped or not packed */
+    const void *packed;   /* the packed copy as one run, when stripes is 0 (bench/stream.c) */
     uint64_t packed_group;/* bytes of one packed group of 8 rows (0: not packed) */
     int stripes;
     const char *stripe_at[DESK_MAX_STRIPES];

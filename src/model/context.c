@@ -241,11 +241,12 @@ static void prepare_job(void *arg, int ith, int nth) {
 
 /* Work items are (token, KV head) pairs; the query heads of a GQA group go
  * to the attention kernel together, which reads each K and V row once for
- * all of them. Every kernel set gives the same bits (quant.h). Unless a
- * separate job prepared every item first, each item is prepared here, just
- * before it attends: then the job's only dependence between items would be
- * a token reading the K and V another token of its sequence stores, and the
- * caller prepares separately whenever a sequence has two tokens in the batch. */
+ * all of them. Every kernel set gives the same bits (quant.h). Unless
+ * `prepared` (prepare_job ran first), each item prepares itself just before
+ * it attends. That is safe when every token of the batch belongs to another
+ * sequence: an item then reads only K and V rows stored by earlier decodes
+ * or by itself. When a sequence has two tokens in the batch, the second
+ * reads the first's, so the caller runs prepare_job first. */
 static void attention_job(void *arg, int ith, int nth) {
     attn_job *j = arg;
     desk_ctx *c = j->c;

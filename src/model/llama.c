@@ -99,8 +99,6 @@ static float llama3_freq_factor(float inv_freq, float factor, float lo, float hi
     return 1.0f / ((1.0f - smooth) / factor + smooth);
 }
 
-/* bytes a matrix's x8 copy takes in the packed allocation: its whole groups
- * of 8 rows, padded to 64 bytes so the next matrix starts on a cache line */
 /* ------------------------------------------------------------ packed copies
  *
  * x8 row-group copies (quant.h) of every matrix the kernel set in use has
@@ -114,12 +112,10 @@ static float llama3_freq_factor(float inv_freq, float factor, float lo, float hi
  * driver computes them in. So with that many threads each one reads a
  * single run of memory through a whole step, as a plain read of memory
  * does, instead of starting a new stream in every matrix next to the other
- * thread's. Memory switching
- * between a slow and a fast phase (bench/RESULTS.md), two threads: the
- * 0.5B shape's matrices in decode order streamed at 84-91% of a read pass
- * laid out as one run per matrix and at 87-93% striped, in the fast phase.
- * The mapped pages of the originals are released afterwards, so memory
- * holds one copy. */
+ * thread's. Two threads, the 0.5B shape's matrices in decode order, fast
+ * memory phase (bench/RESULTS.md): 84-91% of a read pass with one run per
+ * matrix, 87-93% striped. Each job's mapped pages are released once its
+ * matrices are copied, so memory holds about one copy of the weights. */
 typedef struct {
     desk_mat *w[3];
     int n;
