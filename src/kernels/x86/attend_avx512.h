@@ -112,22 +112,9 @@ static inline __m512 kv_load16_q8(const void *row, int64_t i) {
             }                                                                                                  \
             for (int j = 0; j < NH; j++) _mm512_storeu_ps(out + (size_t)(h0 + j) * hd + e, a[j]);              \
         }                                                                                                      \
-        for (int j = 0; j < NH; j++)                                                                           \
-            for (e = hd16; e < hd; e++) {                                                                      \
-                float o = 0;                                                                                   \
-                for (int p2 = 0; p2 < n_pos; p2++) o += w[j][p2] * ELEM((const char *)v + (size_t)p2 * stride, e); \
-                out[(size_t)(h0 + j) * hd + e] = o;                                                            \
-            }                                                                                                  \
+        KV_ATTEND_TAIL(NH, ELEM)                                                                               \
     }                                                                                                          \
-    static void NAME(const float *q, int nh, int64_t hd, const void *k, const void *v, size_t stride, int n_pos,  \
-                     float scale, float *sc, float *out) {                                                     \
-        for (int h0 = 0; h0 < nh; h0 += 4) switch (nh - h0) {                                                  \
-            case 1: NAME##_pass(q, h0, 1, hd, k, v, stride, n_pos, scale, sc, out); break;                      \
-            case 2: NAME##_pass(q, h0, 2, hd, k, v, stride, n_pos, scale, sc, out); break;                      \
-            case 3: NAME##_pass(q, h0, 3, hd, k, v, stride, n_pos, scale, sc, out); break;                      \
-            default: NAME##_pass(q, h0, 4, hd, k, v, stride, n_pos, scale, sc, out); break;                     \
-        }                                                                                                      \
-    }
+    KV_ATTEND_ENTRY(NAME)
 KV_ATTEND16(attend16_f16, kv_load16_f16, kv_elem_f16)
 KV_ATTEND16(attend16_q8, kv_load16_q8, kv_elem_q8)
 #define AVX512_KV {attend16_f16, attend16_q8}

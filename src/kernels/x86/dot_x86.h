@@ -459,6 +459,29 @@ static void softmax16(float *s, int n) {
     for (; p < n; p++) s[p] *= inv;
 }
 
+/* The weighted sum's output elements past the last multiple of 16, in plain
+ * C (head sizes that are not a multiple of 16), for heads h0 .. h0 + NH - 1;
+ * shared by both attention kernels (and attend_avx512.h). */
+#define KV_ATTEND_TAIL(NH, ELEM)                                                                              \
+    for (int j = 0; j < (NH); j++)                                                                            \
+        for (int64_t e2 = hd16; e2 < hd; e2++) {                                                              \
+            float o = 0;                                                                                      \
+            for (int p2 = 0; p2 < n_pos; p2++) o += w[j][p2] * ELEM((const char *)v + (size_t)p2 * stride, e2); \
+            out[(size_t)(h0 + j) * hd + e2] = o;                                                              \
+        }
+/* The entry point: the heads four at a time, through NAME##_pass compiled
+ * for each count. */
+#define KV_ATTEND_ENTRY(NAME)                                                                                 \
+    static void NAME(const float *q, int nh, int64_t hd, const void *k, const void *v, size_t stride, int n_pos, \
+                     float scale, float *sc, float *out) {                                                    \
+        for (int h0 = 0; h0 < nh; h0 += 4) switch (nh - h0) {                                                 \
+            case 1: NAME##_pass(q, h0, 1, hd, k, v, stride, n_pos, scale, sc, out); break;                     \
+            case 2: NAME##_pass(q, h0, 2, hd, k, v, stride, n_pos, scale, sc, out); break;                     \
+            case 3: NAME##_pass(q, h0, 3, hd, k, v, stride, n_pos, scale, sc, out); break;                     \
+            default: NAME##_pass(q, h0, 4, hd, k, v, stride, n_pos, scale, sc, out); break;                    \
+        }                                                                                                     \
+    }
+
 /* Up to four heads per pass over the rows, so each K or V row is loaded and
  * converted once for all of them. A pass is compiled for each head count 1-4
  * (NH, a constant after inlining), so a group that is not a multiple of 4
@@ -526,22 +549,9 @@ static void softmax16(float *s, int n) {
                 _mm256_storeu_ps(out + (size_t)(h0 + j) * hd + e + 8, a[j][1]);                                \
             }                                                                                                  \
         }                                                                                                      \
-        for (int j = 0; j < NH; j++)                                                                           \
-            for (e = hd16; e < hd; e++) {                                                                      \
-                float o = 0;                                                                                   \
-                for (int p = 0; p < n_pos; p++) o += w[j][p] * ELEM((const char *)v + (size_t)p * stride, e);  \
-                out[(size_t)(h0 + j) * hd + e] = o;                                                            \
-            }                                                                                                  \
+        KV_ATTEND_TAIL(NH, ELEM)                                                                               \
     }                                                                                                          \
-    static void NAME(const float *q, int nh, int64_t hd, const void *k, const void *v, size_t stride, int n_pos,  \
-                     float scale, float *sc, float *out) {                                                     \
-        for (int h0 = 0; h0 < nh; h0 += 4) switch (nh - h0) {                                                  \
-            case 1: NAME##_pass(q, h0, 1, hd, k, v, stride, n_pos, scale, sc, out); break;                      \
-            case 2: NAME##_pass(q, h0, 2, hd, k, v, stride, n_pos, scale, sc, out); break;                      \
-            case 3: NAME##_pass(q, h0, 3, hd, k, v, stride, n_pos, scale, sc, out); break;                      \
-            default: NAME##_pass(q, h0, 4, hd, k, v, stride, n_pos, scale, sc, out); break;                     \
-        }                                                                                                      \
-    }
+    KV_ATTEND_ENTRY(NAME)
 /* SwiGLU (quant.h: desk_glu_fn) on 8 lanes: the scalar reference's
  * operations lane by lane; -x is a sign flip, as in C */
 static void glu_x86(float *g, const float *u, int64_t n) {
