@@ -126,11 +126,14 @@ static void run_units(const matmul_job *j, int64_t u0, int64_t u1) {
         if (!j->glu) {
             matmul_rows(j, m, r0, r1, true);
         } else {
-            /* unit by unit, gate then up: the order the model lays them out in (llama.c) */
+            /* unit by unit, gate then up: the order the model lays them out in
+             * (llama.c). Up's first bytes need their own prefetch only when
+             * they are not interleaved with gate's (4 groups a unit) */
+            bool up_apart = j->W[1]->unit_stride != 4 * j->W[1]->packed_group;
             for (int64_t r = r0; r < r1; r += UNIT_ROWS) {
                 int64_t re = r + UNIT_ROWS < r1 ? r + UNIT_ROWS : r1;
                 matmul_rows(j, 0, r, re, r == r0);
-                matmul_rows(j, 1, r, re, r == r0);
+                matmul_rows(j, 1, r, re, r == r0 && up_apart);
             }
             for (int t = 0; t < j->T; t++) {
                 float *g = j->Y[0] + (size_t)t * (size_t)rows;

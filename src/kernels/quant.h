@@ -168,7 +168,7 @@ uint64_t desk_repack8_bytes(int type, int64_t n);    /* bytes of one packed grou
 void desk_repack8(int type, const void *rows, size_t row_bytes, int64_t n, void *dst);
 /* How far ahead (bytes) the single-token row-group kernels prefetch the
  * packed weights they stream; the matmul driver prefetches the first this
- * many bytes of every share it hands to them (ops.c). */
+ * many bytes of every run of memory it hands to them (ops.c). */
 #define DESK_DECODE_PREFETCH 8192
 
 /* y[t * y_stride + i] = vec_dot(row i, act row t) for the 8 rows of a packed
