@@ -40,7 +40,7 @@ static float rand_weight(void) {
     return (float)((int64_t)(rng % 2001) - 1000) / 500.0f;
 }
 
-/* one matrix: random rows, quantized, packed in x8 groups like model_bind */
+/* one matrix: random rows, quantized, packed in pairs or x8 groups like llama.c */
 static int make_mat(desk_mat *w, int type, int64_t rows, int64_t cols) {
     size_t rb = desk_type_row_size(type, cols);
     uint8_t *data = desk_aligned_alloc(rb * (size_t)rows);
@@ -56,9 +56,17 @@ static int make_mat(desk_mat *w, int type, int64_t rows, int64_t cols) {
     size_t group = desk_repack8_bytes(type, cols);
     uint8_t *packed = desk_aligned_alloc(group * (size_t)(rows / 8));
     if (!packed) return -1;
-    for (int64_t r = 0; r + 8 <= rows; r += 8) desk_repack8(type, data + (size_t)r * rb, rb, cols, packed + (size_t)(r / 8) * group);
+    for (int64_t r = 0; r + 8 <= rows; r += 8) { /* whole units as pairs where the set computes them so (ops.h) */
+        if (desk_gemm16(type) && r % 16 == 0 && r + 16 <= rows) {
+            desk_repack16(type, data + (size_t)r * rb, rb, cols, packed + (size_t)(r / 8) * group);
+            r += 8;
+            continue;
+        }
+        desk_repack8(type, data + (size_t)r * rb, rb, cols, packed + (size_t)(r / 8) * group);
+    }
     w->packed = packed;
     w->packed_group = group;
+    w->pairs = desk_gemm16(type) != NULL;
     return 0; /* the rows stay too: rows past the last whole group of 8 are read from them */
 }
 

@@ -377,7 +377,10 @@ void desk_cpu_features(desk_cpu_info *info);
  * prefetch, up to the 8 KiB desk's kernels use); the best pass counts. Returns 0 if the buffer cannot be allocated. */
 double desk_probe_bandwidth(int n_threads, size_t bytes, int passes);
 /* Forces a kernel set ("scalar", "avx2", "avx512", "neon"); for tests and
- * benchmarks. Returns false if this CPU cannot run it. Not thread-safe. */
+ * benchmarks. Returns false if this CPU cannot run it. Not thread-safe.
+ * Models loaded afterwards lay their weights out for that set; one loaded
+ * before gives the same bits, more slowly where its layout does not suit
+ * the set (it then reads those matrices as they are in the file). */
 bool desk_set_kernels(const char *name);
 
 /* ------------------------------------------------------------- 9. scheduler */

@@ -102,16 +102,16 @@ int main(void) {
             }
         }
     }
-    /* row-group kernels on the x8 layouts: bit-identical to the reference per
-     * row. Two groups (16 rows) and 11 tokens: the two-group kernels' tiles of
-     * 8, 2 and 1 tokens all run. */
+    /* row-group kernels on the x8 layouts (two groups) and the pair kernels
+     * on the x16 layout of the same 16 rows: bit-identical to the reference
+     * per row. 1 to 11 tokens: the pair kernels' tiles of 8 and of 1-7. */
     int gemv_checked = 0, gemm_checked = 0;
     for (int64_t gn = n; gn >= 896; gn -= 128) { /* 896: a block count that is not a multiple of 8 */
         for (int type = 0; type < DESK_TYPE_COUNT; type++) {
             if (!desk_repack8_supported(type) || gn % desk_traits(type)->blck) continue;
             const desk_type_traits *tr = desk_traits(type);
             size_t rs = desk_type_row_size(type, gn), gb = desk_repack8_bytes(type, gn);
-            uint8_t *rows = malloc(16 * rs), *packed = malloc(2 * gb);
+            uint8_t *rows = malloc(16 * rs), *packed = malloc(2 * gb), *pair = malloc(2 * gb);
             float *xs = malloc(gn * 4);
             enum { T = 11 };
             size_t ar = desk_act_row_size(tr->act, gn);
@@ -136,6 +136,7 @@ int main(void) {
             }
             desk_repack8(type, rows, rs, gn, packed);
             desk_repack8(type, rows + 8 * rs, rs, gn, packed + gb);
+            desk_repack16(type, rows, rs, gn, pair);
             float want[T][16];
             for (int t = 0; t < T; t++)
                 for (int i = 0; i < 16; i++) want[t][i] = tr->dot_ref(gn, rows + (size_t)i * rs, acts + (size_t)t * ar);
@@ -155,7 +156,7 @@ int main(void) {
                 if (g16) {
                     for (int nt = 1; nt <= T; nt += 1) {
                         float gy[T][16];
-                        g16(gn, packed, gb, acts, ar, nt, &gy[0][0], 16);
+                        g16(gn, pair, acts, ar, nt, &gy[0][0], 16);
                         for (int t = 0; t < nt; t++)
                             for (int i = 0; i < 16; i++)
                                 CHECK(memcmp(&want[t][i], &gy[t][i], 4) == 0, "%s gemm16 %s (%d tokens) row %d token %d: %.9g != %.9g",
@@ -164,10 +165,10 @@ int main(void) {
                     gemm_checked++;
                 }
             }
-            free(rows); free(packed); free(xs); free(acts);
+            free(rows); free(packed); free(pair); free(xs); free(acts);
         }
     }
-    printf("two-group kernels checked: %d\n", gemm_checked);
+    printf("pair (x16) kernels checked: %d\n", gemm_checked);
     printf("row-group (x8) kernels checked: %d\n", gemv_checked);
 
     /* desk_expf: within 2 ulp of libm's expf over the softmax range */

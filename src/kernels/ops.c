@@ -16,8 +16,7 @@
 #include <stdatomic.h>
 
 #define ROW_TILE 8        /* the row count of an x8 packed group */
-#define UNIT_ROWS DESK_UNIT_ROWS /* rows per unit of work: two groups, one two-group kernel call */
-#define GEMM_MIN_TOKENS 2 /* batches from this size use the two-group kernels */
+#define UNIT_ROWS DESK_UNIT_ROWS /* rows per unit of work: a pair of groups, one gemm16 call where the set has one */
 #define MAX_MATS 3
 
 /* A thread's share of the units, [lo, hi) packed into one word (lo in the
@@ -38,7 +37,7 @@ typedef struct {
     size_t act_row[MAX_MATS];
     desk_vec_dot_fn dot[MAX_MATS];
     desk_gemv8_fn gemv8[MAX_MATS];   /* set when W has a packed copy this kernel set can use */
-    desk_gemm16_fn gemm16[MAX_MATS]; /* two groups at once, for batches of tokens */
+    desk_gemm16_fn gemm16[MAX_MATS]; /* whole units: pairs of groups (x16), any number of tokens */
     int64_t first_unit[MAX_MATS + 1];/* units are numbered across the matrices */
     int64_t min_chunk;             /* units a thread takes at a time from its own share */
     unit_share *shares;            /* one per thread (dot_job) */
@@ -97,9 +96,9 @@ static void matmul_rows(const matmul_job *j, int m, int64_t r0, int64_t r1, bool
             size_t span = (size_t)((e - r + UNIT_ROWS - 1) / UNIT_ROWS) * stride;
             for (size_t o = 0; o < span && o < DESK_DECODE_PREFETCH; o += 64) __builtin_prefetch(g + o, 0, 0);
         }
-        for (; r < e; r += UNIT_ROWS, g += stride) { /* a unit: two groups, or one at the end */
-            if (j->gemm16[m] && r + UNIT_ROWS <= e) {
-                j->gemm16[m](W->cols, g, W->packed_group, j->act[m], j->act_row[m], j->T, Y + r, (size_t)W->rows);
+        for (; r < e; r += UNIT_ROWS, g += stride) { /* a unit: a pair, two groups, or one group at the end */
+            if (j->gemm16[m] && r + UNIT_ROWS <= e) { /* a pair (x16, quant.h) */
+                j->gemm16[m](W->cols, g, j->act[m], j->act_row[m], j->T, Y + r, (size_t)W->rows);
                 continue;
             }
             for (int64_t q = r; q < r + UNIT_ROWS && q < e; q += ROW_TILE)
@@ -194,7 +193,10 @@ void desk_matmul_n(desk_pool *pool, int n, const desk_mat *const W[], float *con
         j.Y[m] = Y[m];
         j.dot[m] = desk_vec_dot(W[m]->type);
         j.gemv8[m] = W[m]->packed_group ? desk_gemv8(W[m]->type) : NULL;
-        j.gemm16[m] = j.gemv8[m] && T >= GEMM_MIN_TOKENS ? desk_gemm16(W[m]->type) : NULL;
+        j.gemm16[m] = j.gemv8[m] && W[m]->pairs ? desk_gemm16(W[m]->type) : NULL;
+        /* pairs packed for another kernel set (desk_set_kernels after the
+         * load): this one reads the rows as they are in the file */
+        if (W[m]->pairs && !j.gemm16[m]) j.gemv8[m] = NULL;
         j.act_row[m] = desk_act_row_size(tr->act, cols);
         j.first_unit[m + 1] = j.first_unit[m] + (W[m]->rows + UNIT_ROWS - 1) / UNIT_ROWS;
         if (tr->act == ACT_F32) {
@@ -213,7 +215,7 @@ void desk_matmul_n(desk_pool *pool, int n, const desk_mat *const W[], float *con
     }
     /* chunks of ~64 KiB of weights when decoding, single units for batches */
     uint64_t unit_bytes = (uint64_t)UNIT_ROWS * W[0]->row_bytes;
-    j.min_chunk = T >= GEMM_MIN_TOKENS ? 1 : (int64_t)(65536 / (unit_bytes ? unit_bytes : 1)) + 1;
+    j.min_chunk = T >= 2 ? 1 : (int64_t)(65536 / (unit_bytes ? unit_bytes : 1)) + 1;
     if (j.n_kinds) {
         if (T == 1) quantize_job(&j, 0, 1);
         else desk_pool_run(pool, quantize_job, &j);

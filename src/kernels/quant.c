@@ -965,6 +965,19 @@ void desk_repack8(int type, const void *rows, size_t row_bytes, int64_t n, void 
     }
 }
 
+/* Each block of the x8 layout depends only on that block of its 8 rows, so
+ * a pair is two one-block repacks per block. */
+void desk_repack16(int type, const void *rows, size_t row_bytes, int64_t n, void *dst) {
+    const desk_type_traits *tr = desk_traits(type);
+    size_t block = desk_repack8_bytes(type, tr->blck), src_block = (size_t)tr->bytes;
+    const uint8_t *src = rows;
+    uint8_t *o = dst;
+    for (int64_t b = 0; b < n / tr->blck; b++, o += 2 * block) {
+        desk_repack8(type, src + (size_t)b * src_block, row_bytes, tr->blck, o);
+        desk_repack8(type, src + 8 * row_bytes + (size_t)b * src_block, row_bytes, tr->blck, o + block);
+    }
+}
+
 /* ---- attention (contract in quant.h) ---- */
 static inline float kv_elem_f16(const void *row, int64_t i) { return h2f(((const uint16_t *)row)[i]); }
 static inline float kv_elem_q8(const void *row, int64_t i) {

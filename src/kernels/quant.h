@@ -166,6 +166,14 @@ static inline int desk_q3k_scale(int i, const uint8_t *s) {
 bool desk_repack8_supported(int type);
 uint64_t desk_repack8_bytes(int type, int64_t n);    /* bytes of one packed group of 8 rows */
 void desk_repack8(int type, const void *rows, size_t row_bytes, int64_t n, void *dst);
+/* Pairs ("x16"): 16 rows as two x8 groups (rows 0-7, rows 8-15) interleaved
+ * block by block: block b of the first group's x8 layout, then block b of
+ * the second's (a block being what the x8 layout above lays out per block
+ * or super-block: 144 bytes for Q4_0, 176 Q5_0, 272 Q8_0, 1184 Q4_K, 1680
+ * Q6_K). The same bytes as two groups; a kernel that computes all 16 rows
+ * at once (desk_gemm16_fn) then reads one stream of memory instead of two
+ * that are a group apart. 2 * desk_repack8_bytes(type, n) bytes. */
+void desk_repack16(int type, const void *rows, size_t row_bytes, int64_t n, void *dst);
 /* How far ahead (bytes) the single-token row-group kernels prefetch the
  * packed weights they stream; the matmul driver prefetches the first this
  * many bytes of every run of memory it hands to them (ops.c). */
@@ -178,10 +186,12 @@ typedef void (*desk_gemv8_fn)(int64_t n, const void *w8, const void *act, size_t
 desk_gemv8_fn desk_gemv8(int type);                     /* the active set's, or NULL */
 desk_gemv8_fn desk_gemv8_for(const char *kernels, int type);
 
-/* The same for two packed groups at once, the second `group_bytes` after the
- * first (16 rows: y[t * y_stride + i], i < 16), tuned for many tokens. */
-typedef void (*desk_gemm16_fn)(int64_t n, const void *w8, size_t group_bytes, const void *act, size_t act_row, int T,
-                               float *y, size_t y_stride);
+/* The same for a pair (16 rows of the x16 layout: y[t * y_stride + i],
+ * i < 16), for any number of tokens. A kernel set that has one for a type
+ * gets that type's matrices packed in pairs (and groups of 8 only for a
+ * last 8 rows); it still needs the gemv8 kernel for those. */
+typedef void (*desk_gemm16_fn)(int64_t n, const void *w16, const void *act, size_t act_row, int T, float *y,
+                               size_t y_stride);
 desk_gemm16_fn desk_gemm16(int type);                   /* the active set's, or NULL */
 desk_gemm16_fn desk_gemm16_for(const char *kernels, int type);
 

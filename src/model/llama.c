@@ -101,9 +101,9 @@ static float llama3_freq_factor(float inv_freq, float factor, float lo, float hi
 
 /* ------------------------------------------------------------ packed copies
  *
- * x8 row-group copies (quant.h) of every matrix the kernel set in use has
- * row-group kernels for, in one allocation (so that all of it sits on huge
- * pages), striped by thread: stripe s holds, for each job of a decode step
+ * Row-group copies (x16 pairs or x8 groups, quant.h and ops.h) of every
+ * matrix the kernel set in use has row-group kernels for, in one allocation
+ * (so that all of it sits on huge pages), striped by thread: stripe s holds, for each job of a decode step
  * in the order the step runs them (each layer's Q+K+V, O, gate+up, down,
  * then the output matrix), the units the matrix product driver first gives
  * thread s of `stripes` (desk_share_start; Q, K and V are one job whose
@@ -211,12 +211,19 @@ static desk_status pack_matrices(desk_model *m, int stripes, desk_error *err) {
             desk_mat *w = jobs[j].w[k];
             if (!packable(w)) continue;
             int64_t ng = w->rows / 8;
+            bool pairs = w->pairs = desk_gemm16(w->type) != NULL;
             for (int s = 0; s < stripes; s++)
-                for (int64_t u = w->stripe_unit[s]; u < w->stripe_unit[s + 1]; u++)
+                for (int64_t u = w->stripe_unit[s]; u < w->stripe_unit[s + 1]; u++) {
+                    const char *src = (const char *)w->data + (size_t)(u * DESK_UNIT_ROWS) * w->row_bytes;
+                    char *dst = (char *)w->stripe_at[s] + (size_t)(u - w->stripe_unit[s]) * w->unit_stride;
+                    if (pairs && 2 * u + 1 < ng) {
+                        desk_repack16(w->type, src, w->row_bytes, w->cols, dst);
+                        continue;
+                    }
                     for (int64_t h = 0; h < 2 && 2 * u + h < ng; h++)
-                        desk_repack8(w->type, (const char *)w->data + (size_t)((2 * u + h) * 8) * w->row_bytes, w->row_bytes,
-                                     w->cols, (char *)w->stripe_at[s] + (size_t)(u - w->stripe_unit[s]) * w->unit_stride +
-                                                  (size_t)h * w->packed_group);
+                        desk_repack8(w->type, src + (size_t)(8 * h) * w->row_bytes, w->row_bytes, w->cols,
+                                     dst + (size_t)h * w->packed_group);
+                }
             in->packed_bytes += (uint64_t)ng * w->packed_group;
             /* whole groups of 8 rows are packed; the last rows % 8 stay in the mapping */
             desk_release_pages(w->data, (size_t)(ng * 8) * w->row_bytes); /* embedding lookups (tied output) fault single rows back in */

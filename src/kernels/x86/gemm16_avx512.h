@@ -1,10 +1,20 @@
 /*
- * gemm16_avx512.h - AVX-512 matrix-matrix kernels for prefill: two x8 row
- * groups (16 rows, one per 32-bit lane of a zmm register) times a tile of up
- * to 8 tokens. Each block's weights are loaded and unpacked once per tile and
- * then multiplied with every token of it, so the unpacking and the weight
- * loads are shared by the tile and the vpdpbusd instructions (64 products
- * each) dominate. Included only by avx512.c.
+ * gemm16_avx512.h - AVX-512 matrix kernels on pairs (the x16 layout,
+ * quant.h: two x8 row groups interleaved block by block), 16 rows, one per
+ * 32-bit lane of a zmm register, times a tile of up to 8 tokens. Each
+ * block's weights are loaded and unpacked once per tile and then multiplied
+ * with every token of it, so the unpacking and the weight loads are shared by
+ * the tile and the vpdpbusd instructions (64 products each) dominate.
+ * Included only by avx512.c.
+ *
+ * They also decode (one token): where the eight-row kernels (dot_x86.h) do
+ * each product in a 256-bit register, these do two rows' blocks per 512-bit
+ * instruction. With the weights in L2 (one core, 896- to 4864-wide rows)
+ * Q4_0 ran at 52-58 GB/s with the eight-row kernel and at 86-101 here, and a
+ * decode step, whose compute overlaps its reads, came closer to the read
+ * bandwidth (bench/RESULTS.md, ninth session). The pair layout matters: the
+ * same kernel on two separate groups read two streams a group apart and
+ * streamed 10-15% slower than the eight-row kernel.
  *
  * Bit-exactness: a row's result is the same sequence of float operations as
  * the scalar reference (quant.h): block b goes into lane b % 8, in block
@@ -17,7 +27,8 @@
 
 #define GEMM_TILE 8 /* tokens per tile */
 
-/* 32 bytes at p (rows 0-7) and at p + gb (rows 8-15) */
+/* 32 bytes at p (rows 0-7) and at p + gb (rows 8-15): gb is the type's
+ * x8 block size, from a block of the first group to the same of the second */
 static inline __m512i ld16(const uint8_t *p, size_t gb) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p)),
                               _mm256_loadu_si256((const __m256i *)(p + gb)), 1);
@@ -36,31 +47,25 @@ static inline __m128i ld8x2(const uint8_t *p, size_t gb) {
     return _mm_set_epi64x((long long)hi, (long long)lo);
 }
 
-/* Software prefetch of both groups' bytes GEMM_PF_DIST ahead of byte
- * `off` of the pair starting at w8. Past the end of a group the two streams
- * continue in the next pair (groups 2 and 3, which the next call reads):
- * prefetching past the end of group 0 would land in group 1, behind its
- * stream, and group 3 would never be prefetched. Inline assembly, because
- * GCC 12 silently deleted the _mm_prefetch calls of these kernels (objdump
- * showed no prefetcht0 in any gemm16_*); with them, 8 tokens on weights
- * streamed from memory went from 110 to 199 GMAC/s on one core.
- * GEMM_PF_DIST is shorter than the single-token kernels' 8 KiB (PF_DIST,
- * dot_x86.h): a tile spends several times as long on each byte, and lines
- * fetched 8 KiB ahead probably wait long enough to be evicted again. Two threads, 8
- * tokens over 64 MiB: Q4_K 437-456 -> 482-498 GMAC/s, Q6_K 286-296 ->
- * 296-305 (4 KiB: 469-491 and 304-326; 3 KiB: 435-448 and 282-291); 8
- * streams of `desk serve` on 1B Q4_K_M 3-5% faster than with 8 KiB.
- * Non-temporal, as in the single-token kernels (dot_x86.h): the 1B shape's
- * 113 matrices in decode order, alternating pass by pass, 2 threads: 8
- * tokens +2-5%, 3 tokens +5-6% (Q4_K and Q4_0) over prefetcht0. */
+/* Software prefetch `dist` bytes ahead of a pair's block at wp (2 * bytes
+ * long): the pairs of a run of memory follow one another, so this runs on
+ * into the next pair. Inline assembly, because GCC 12 silently deleted the
+ * _mm_prefetch calls of these kernels (objdump showed no prefetcht0 in any
+ * gemm16_*); with them, 8 tokens on weights streamed from memory went from
+ * 110 to 199 GMAC/s on one core. Batches prefetch GEMM_PF_DIST ahead,
+ * shorter than the single-token distance (PF_DIST, dot_x86.h, which one
+ * token uses here too): a tile spends several times as long on each byte,
+ * and lines fetched 8 KiB ahead probably wait long enough to be evicted
+ * again. Two threads, 8 tokens over 64 MiB: Q4_K 437-456 -> 482-498 GMAC/s,
+ * Q6_K 286-296 -> 296-305 (4 KiB: 469-491 and 304-326; 3 KiB: 435-448 and
+ * 282-291); 8 streams of `desk serve` on 1B Q4_K_M 3-5% faster than with
+ * 8 KiB. Non-temporal, as in the single-token kernels (dot_x86.h): the 1B
+ * shape's 113 matrices in decode order, alternating pass by pass, 2 threads:
+ * 8 tokens +2-5%, 3 tokens +5-6% (Q4_K and Q4_0) over prefetcht0. */
 #define GEMM_PF_DIST 6144
-static inline void prefetch16(const uint8_t *w8, size_t off, size_t gb, int bytes) {
-    size_t o = off + GEMM_PF_DIST;
-    const char *p = (const char *)w8 + (o >= gb ? o + gb : o);
-    for (int l = 0; l < bytes; l += 64) {
-        __asm__ volatile("prefetchnta %0" : : "m"(p[l]));
-        __asm__ volatile("prefetchnta %0" : : "m"(p[gb + (size_t)l]));
-    }
+#define PAIR_PF_DIST(tt) ((tt) == 1 ? (size_t)PF_DIST : (size_t)GEMM_PF_DIST)
+static inline void prefetch_pair(const uint8_t *wp, int bytes, size_t dist) {
+    for (int l = 0; l < 2 * bytes; l += 64) __asm__ volatile("prefetchnta %0" : : "m"(wp[dist + (size_t)l]));
 }
 
 /* s + the unsigned bytes of w times the 4 signed bytes at p (broadcast to
@@ -103,10 +108,10 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
     case K:                                                                                                   \
         NAME##_tile(nb, w8, gb, a + (size_t)t * act_row, act_row, K, y + (size_t)t * ys, ys);                 \
         break;
-#define GEMM16_DRIVER(NAME, TILE, BLCK)                                                                      \
-    static void NAME(int64_t n, const void *w8, size_t gb, const void *act, size_t act_row, int T, float *y,  \
-                     size_t ys) {                                                                            \
+#define GEMM16_DRIVER(NAME, TILE, BLCK, GB)                                                                  \
+    static void NAME(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {\
         int64_t nb = n / (BLCK);                                                                             \
+        const size_t gb = (GB);                                                                              \
         const char *a = act;                                                                                 \
         int t = 0;                                                                                           \
         for (; t + (TILE) <= T; t += (TILE))                                                                 \
@@ -120,7 +125,8 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
     }
 
 /* One tile of `tt` tokens for the simple 32-element formats. UNPACK fills
- * w[0..NW-1] for a block (from `wp`, this block's bytes in group 0); each
+ * w[0..NW-1] for a block (`wp`: the first group's block, the second's gb
+ * bytes after it); each
  * vpdpbusd pairs w[k] with the activation's 4-byte group k. OFF is the
  * weight offset (the integer sum starts at -OFF * sum(a)). */
 #define GEMM16_BLOCK32(NAME, BLOCK_BYTES, NW, OFF, UNPACK)                                                  \
@@ -131,8 +137,8 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
         for (int t = 0; t < tt; t++)                                                                         \
             for (int L = (int)(nb < 8 ? nb : 8); L < 8; L++) lanes[t][L] = _mm512_setzero_ps(); /* LANE_ADD */ \
         for (int64_t b = 0; b < nb; b++) { /* blocks in memory order, which the prefetchers follow */       \
-            const uint8_t *wp = w8 + (size_t)b * (BLOCK_BYTES);                                              \
-            prefetch16(w8, (size_t)b * (BLOCK_BYTES), gb, (BLOCK_BYTES));                                                               \
+            const uint8_t *wp = w8 + (size_t)b * 2 * (BLOCK_BYTES);                                          \
+            prefetch_pair(wp, (BLOCK_BYTES), PAIR_PF_DIST(tt));                                              \
             __m512i w[NW];                                                                                   \
             UNPACK;                                                                                          \
             __m512 dw = h2f16(wp, gb);                                                                       \
@@ -147,7 +153,7 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
         }                                                                                                    \
         for (int t = 0; t < tt; t++) store_lanes16(lanes[t], y + (size_t)t * ys);                            \
     }                                                                                                        \
-    GEMM16_DRIVER(NAME, GEMM_TILE, QK)
+    GEMM16_DRIVER(NAME, GEMM_TILE, QK, BLOCK_BYTES)
 
 /* Q4_0 x8: per block 16 scale bytes, then 4 x 32 bytes of packed nibbles;
  * low nibbles pair with activation groups 0-3, high nibbles with 4-7 */
@@ -195,8 +201,8 @@ static inline __attribute__((always_inline)) void gemm16_q4_K_tile(int64_t nb, c
     for (int t = 0; t < tt; t++)
         for (int L = (int)(nb < 8 ? nb : 8); L < 8; L++) lanes[t][L] = _mm512_setzero_ps(); /* LANE_ADD */
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *wp = w8 + (size_t)b * 1184, *qp = wp + 160;
-        prefetch16(w8, (size_t)b * 1184, gb, 1184);
+        const uint8_t *wp = w8 + (size_t)b * 2 * 1184, *qp = wp + 160;
+        prefetch_pair(wp, 1184, PAIR_PF_DIST(tt));
         __m512i sumi[GEMM_TILE_K];
         _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) sumi[t] = _mm512_setzero_si512();
         for (int c = 0; c < 4; c++, qp += 256) {
@@ -236,7 +242,7 @@ static inline __attribute__((always_inline)) void gemm16_q4_K_tile(int64_t nb, c
     }
     for (int t = 0; t < tt; t++) store_lanes16(lanes[t], y + (size_t)t * ys);
 }
-GEMM16_DRIVER(gemm16_q4_K, GEMM_TILE_K, QKK)
+GEMM16_DRIVER(gemm16_q4_K, GEMM_TILE_K, QKK, 1184)
 
 /* Q6_K x8 (quant.h): for each half h and group k, 32 bytes each of ql
  * (quarters 0 and 2), ql (quarters 1 and 3) and qh; sub-block
@@ -256,8 +262,8 @@ static inline __attribute__((always_inline)) void gemm16_q6_K_tile(int64_t nb, c
     for (int t = 0; t < tt; t++)
         for (int L = (int)(nb < 8 ? nb : 8); L < 8; L++) lanes[t][L] = _mm512_setzero_ps(); /* LANE_ADD */
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *wp = w8 + (size_t)b * 1680, *qp = wp + 144;
-        prefetch16(w8, (size_t)b * 1680, gb, 1680);
+        const uint8_t *wp = w8 + (size_t)b * 2 * 1680, *qp = wp + 144;
+        prefetch_pair(wp, 1680, PAIR_PF_DIST(tt));
         __m512i isum[GEMM_TILE_K];
         _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) isum[t] = _mm512_setzero_si512();
         for (int h = 0; h < 2; h++)
@@ -306,7 +312,7 @@ static inline __attribute__((always_inline)) void gemm16_q6_K_tile(int64_t nb, c
     }
     for (int t = 0; t < tt; t++) store_lanes16(lanes[t], y + (size_t)t * ys);
 }
-GEMM16_DRIVER(gemm16_q6_K, GEMM_TILE_K, QKK)
+GEMM16_DRIVER(gemm16_q6_K, GEMM_TILE_K, QKK, 1680)
 
 #define GEMM16_TABLE                                                                                         \
     {[DESK_TYPE_Q4_0] = gemm16_q4_0, [DESK_TYPE_Q5_0] = gemm16_q5_0, [DESK_TYPE_Q8_0] = gemm16_q8_0,         \
