@@ -57,7 +57,7 @@ static int make_mat(desk_mat *w, int type, int64_t rows, int64_t cols) {
     uint8_t *packed = desk_aligned_alloc(group * (size_t)(rows / 8));
     if (!packed) return -1;
     for (int64_t r = 0; r + 8 <= rows; r += 8) { /* whole units as pairs where the set computes them so (ops.h) */
-        if (desk_gemm16(type) && r % 16 == 0 && r + 16 <= rows) {
+        if (desk_pairs(type) && r % 16 == 0 && r + 16 <= rows) {
             desk_repack16(type, data + (size_t)r * rb, rb, cols, packed + (size_t)(r / 8) * group);
             r += 8;
             continue;
@@ -66,7 +66,7 @@ static int make_mat(desk_mat *w, int type, int64_t rows, int64_t cols) {
     }
     w->packed = packed;
     w->packed_group = group;
-    w->pairs = desk_gemm16(type) != NULL;
+    w->pairs = desk_pairs(type);
     return 0; /* the rows stay too: rows past the last whole group of 8 are read from them */
 }
 

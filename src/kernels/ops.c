@@ -37,7 +37,7 @@ typedef struct {
     size_t act_row[MAX_MATS];
     desk_vec_dot_fn dot[MAX_MATS];
     desk_gemv8_fn gemv8[MAX_MATS];   /* set when W has a packed copy this kernel set can use */
-    desk_gemm16_fn gemm16[MAX_MATS]; /* whole units: pairs of groups (x16), any number of tokens */
+    desk_gemm16_fn gemm16[MAX_MATS]; /* whole units: pairs (x16) for any number of tokens, two groups for batches */
     int64_t first_unit[MAX_MATS + 1];/* units are numbered across the matrices */
     int64_t min_chunk;             /* units a thread takes at a time from its own share */
     unit_share *shares;            /* one per thread (dot_job) */
@@ -97,8 +97,8 @@ static void matmul_rows(const matmul_job *j, int m, int64_t r0, int64_t r1, bool
             for (size_t o = 0; o < span && o < DESK_DECODE_PREFETCH; o += 64) __builtin_prefetch(g + o, 0, 0);
         }
         for (; r < e; r += UNIT_ROWS, g += stride) { /* a unit: a pair, two groups, or one group at the end */
-            if (j->gemm16[m] && r + UNIT_ROWS <= e) { /* a pair (x16, quant.h) */
-                j->gemm16[m](W->cols, g, j->act[m], j->act_row[m], j->T, Y + r, (size_t)W->rows);
+            if (j->gemm16[m] && r + UNIT_ROWS <= e) { /* a pair (x16, quant.h) or two groups */
+                j->gemm16[m](W->cols, g, W->packed_group, j->act[m], j->act_row[m], j->T, Y + r, (size_t)W->rows);
                 continue;
             }
             for (int64_t q = r; q < r + UNIT_ROWS && q < e; q += ROW_TILE)
@@ -193,10 +193,12 @@ void desk_matmul_n(desk_pool *pool, int n, const desk_mat *const W[], float *con
         j.Y[m] = Y[m];
         j.dot[m] = desk_vec_dot(W[m]->type);
         j.gemv8[m] = W[m]->packed_group ? desk_gemv8(W[m]->type) : NULL;
-        j.gemm16[m] = j.gemv8[m] && W[m]->pairs ? desk_gemm16(W[m]->type) : NULL;
-        /* pairs packed for another kernel set (desk_set_kernels after the
-         * load): this one reads the rows as they are in the file */
-        if (W[m]->pairs && !j.gemm16[m]) j.gemv8[m] = NULL;
+        /* pairs for every batch size, two groups for batches; packed for
+         * another kernel set (desk_set_kernels after the load), the rows as
+         * they are in the file */
+        bool pairs = W[m]->pairs;
+        j.gemm16[m] = j.gemv8[m] && (pairs || T >= 2) && pairs == desk_pairs(W[m]->type) ? desk_gemm16(W[m]->type) : NULL;
+        if (pairs && !j.gemm16[m]) j.gemv8[m] = NULL;
         j.act_row[m] = desk_act_row_size(tr->act, cols);
         j.first_unit[m + 1] = j.first_unit[m] + (W[m]->rows + UNIT_ROWS - 1) / UNIT_ROWS;
         if (tr->act == ACT_F32) {

@@ -14,8 +14,8 @@
 
 /* A weight matrix as found in the file: rows x cols, row-major, each row
  * row_bytes long; data points into the mapping. Its packed copy (each unit
- * of 16 rows as a pair, x16, where the kernel set has a gemm16 kernel for
- * the type, else as two groups in the x8 layout; a last unit of 8 rows as
+ * of 16 rows as a pair, x16, where the kernel set wants the type so
+ * (desk_pairs), else as two groups in the x8 layout; a last unit of 8 rows as
  * one x8 group; quant.h) is either one run of memory from
  * `packed` (stripes 0), or one run per stripe: stripe s holds units
  * [stripe_unit[s], stripe_unit[s + 1]) of DESK_UNIT_ROWS rows from
@@ -29,7 +29,7 @@ typedef struct {
     uint64_t row_bytes;
     const void *packed;   /* the packed copy as one run, when stripes is 0 (bench/stream.c) */
     uint64_t packed_group;/* bytes of one packed group of 8 rows (0: not packed) */
-    bool pairs;           /* whole units are x16 pairs (packed for a kernel set with gemm16 for the type) */
+    bool pairs;           /* whole units are x16 pairs (desk_pairs of the set it was packed for) */
     int stripes;
     const char *stripe_at[DESK_MAX_STRIPES];
     int64_t stripe_unit[DESK_MAX_STRIPES + 1];

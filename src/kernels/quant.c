@@ -763,11 +763,11 @@ static atomic_int dispatch_ready;
 
 static bool never(void) { return false; }
 #if !defined(DESK_HAVE_X86)
-const desk_kernel_set desk_kernels_avx2 = {"avx2", never, {0}, {0}, {0}, {0}, NULL, NULL, NULL};
-const desk_kernel_set desk_kernels_avx512 = {"avx512", never, {0}, {0}, {0}, {0}, NULL, NULL, NULL};
+const desk_kernel_set desk_kernels_avx2 = {"avx2", never, {0}, {0}, {0}, {0}, NULL, NULL, NULL, {0}};
+const desk_kernel_set desk_kernels_avx512 = {"avx512", never, {0}, {0}, {0}, {0}, NULL, NULL, NULL, {0}};
 #endif
 #if !defined(DESK_HAVE_NEON)
-const desk_kernel_set desk_kernels_neon = {"neon", never, {0}, {0}, {0}, {0}, NULL, NULL, NULL};
+const desk_kernel_set desk_kernels_neon = {"neon", never, {0}, {0}, {0}, {0}, NULL, NULL, NULL, {0}};
 #endif
 
 static const desk_kernel_set *const SETS[] = {&desk_kernels_avx512, &desk_kernels_avx2, &desk_kernels_neon};
@@ -869,6 +869,16 @@ desk_gemm16_fn desk_gemm16(int type) {
 desk_gemm16_fn desk_gemm16_for(const char *kernels, int type) {
     const desk_kernel_set *k = runnable_set(kernels);
     return k ? k->gemm16[type] : NULL;
+}
+
+bool desk_pairs(int type) {
+    dispatch_init();
+    return active_set && type >= 0 && type < DESK_TYPE_COUNT && active_set->gemm16[type] && active_set->pairs[type];
+}
+
+bool desk_pairs_for(const char *kernels, int type) {
+    const desk_kernel_set *k = runnable_set(kernels);
+    return k && k->gemm16[type] && k->pairs[type];
 }
 
 /* ================================================================ x8 layouts */

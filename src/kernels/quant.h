@@ -186,14 +186,19 @@ typedef void (*desk_gemv8_fn)(int64_t n, const void *w8, const void *act, size_t
 desk_gemv8_fn desk_gemv8(int type);                     /* the active set's, or NULL */
 desk_gemv8_fn desk_gemv8_for(const char *kernels, int type);
 
-/* The same for a pair (16 rows of the x16 layout: y[t * y_stride + i],
- * i < 16), for any number of tokens. A kernel set that has one for a type
- * gets that type's matrices packed in pairs (and groups of 8 only for a
- * last 8 rows); it still needs the gemv8 kernel for those. */
-typedef void (*desk_gemm16_fn)(int64_t n, const void *w16, const void *act, size_t act_row, int T, float *y,
-                               size_t y_stride);
+/* 16 rows at once (y[t * y_stride + i], i < 16) for any number of tokens:
+ * a pair (x16) where the set packs the type in pairs (desk_pairs;
+ * group_bytes unused), else two x8 groups, the second group_bytes after the
+ * first (for batches: single tokens then use gemv8 on each group). */
+typedef void (*desk_gemm16_fn)(int64_t n, const void *w, size_t group_bytes, const void *act, size_t act_row, int T,
+                               float *y, size_t y_stride);
 desk_gemm16_fn desk_gemm16(int type);                   /* the active set's, or NULL */
 desk_gemm16_fn desk_gemm16_for(const char *kernels, int type);
+/* whether the active set (a named set) wants whole units of 16 rows of this
+ * type packed as pairs for its gemm16 kernel; the last 8 rows of a matrix
+ * whose row count is 8 more than a multiple of 16 stay one x8 group */
+bool desk_pairs(int type);
+bool desk_pairs_for(const char *kernels, int type);
 
 /* e^x for x <= 0 (softmax arguments), the same operations in every kernel
  * set: x = n ln2 + r with n = round(x / ln2) (by the 1.5 * 2^23 trick), a
@@ -263,6 +268,7 @@ typedef struct {
     desk_act_fn act_q8a;          /* NULL: the scalar reference */
     desk_act_fn act_q8k;          /* NULL: the scalar reference */
     desk_glu_fn glu;                  /* NULL: the scalar reference */
+    bool pairs[DESK_TYPE_COUNT];      /* types whose gemm16 reads pairs (x16) and also decodes */
 } desk_kernel_set;
 extern const desk_kernel_set desk_kernels_avx2, desk_kernels_avx512, desk_kernels_neon;
 

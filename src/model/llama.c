@@ -211,7 +211,7 @@ static desk_status pack_matrices(desk_model *m, int stripes, desk_error *err) {
             desk_mat *w = jobs[j].w[k];
             if (!packable(w)) continue;
             int64_t ng = w->rows / 8;
-            bool pairs = w->pairs = desk_gemm16(w->type) != NULL;
+            bool pairs = w->pairs = desk_pairs(w->type);
             for (int s = 0; s < stripes; s++)
                 for (int64_t u = w->stripe_unit[s]; u < w->stripe_unit[s + 1]; u++) {
                     const char *src = (const char *)w->data + (size_t)(u * DESK_UNIT_ROWS) * w->row_bytes;

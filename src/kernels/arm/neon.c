@@ -443,5 +443,5 @@ const desk_kernel_set desk_kernels_neon = {
     {[DESK_TYPE_Q4_0] = gemv8_q4_0, [DESK_TYPE_Q8_0] = gemv8_q8_0, [DESK_TYPE_Q4_K] = gemv8_q4_K,
      [DESK_TYPE_Q6_K] = gemv8_q6_K},
     {attend_f16, attend_q8},
-    {0}, /* no pair kernels yet: groups of 8 rows */
-    NULL, NULL, NULL};
+    {0}, /* no 16-row kernels yet: groups of 8 rows */
+    NULL, NULL, NULL, {0}};

@@ -23,4 +23,4 @@ static bool avx2_usable(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && desk_x86_f16c();
 }
 
-const desk_kernel_set desk_kernels_avx2 = {"avx2", avx2_usable, X86_KERNEL_TABLE, X86_GEMV8_TABLE, X86_KV, {0}, NULL, NULL, glu_x86};
+const desk_kernel_set desk_kernels_avx2 = {"avx2", avx2_usable, X86_KERNEL_TABLE, X86_GEMV8_TABLE, X86_KV, {0}, NULL, NULL, glu_x86, {0}};

@@ -70,4 +70,4 @@ static void act_q8k_avx512(const float *x, void *out, int64_t n) {
 }
 
 const desk_kernel_set desk_kernels_avx512 = {"avx512", avx512_usable, X86_KERNEL_TABLE, X86_GEMV8_TABLE, AVX512_KV,
-                                           GEMM16_TABLE, act_q8a_avx512, act_q8k_avx512, glu_x86};
+                                           GEMM16_TABLE, act_q8a_avx512, act_q8k_avx512, glu_x86, PAIRS_TABLE};

@@ -1,20 +1,25 @@
 /*
- * gemm16_avx512.h - AVX-512 matrix kernels on pairs (the x16 layout,
- * quant.h: two x8 row groups interleaved block by block), 16 rows, one per
- * 32-bit lane of a zmm register, times a tile of up to 8 tokens. Each
- * block's weights are loaded and unpacked once per tile and then multiplied
- * with every token of it, so the unpacking and the weight loads are shared by
- * the tile and the vpdpbusd instructions (64 products each) dominate.
- * Included only by avx512.c.
+ * gemm16_avx512.h - AVX-512 kernels for 16 rows, one per 32-bit lane of a
+ * zmm register, times a tile of up to 8 tokens. Each block's weights are
+ * loaded and unpacked once per tile and then multiplied with every token of
+ * it, so the unpacking and the weight loads are shared by the tile and the
+ * vpdpbusd instructions (64 products each) dominate. Included only by
+ * avx512.c.
  *
- * They also decode (one token): where the eight-row kernels (dot_x86.h) do
- * each product in a 256-bit register, these do two rows' blocks per 512-bit
- * instruction. With the weights in L2 (one core, 896- to 4864-wide rows)
- * Q4_0 ran at 52-58 GB/s with the eight-row kernel and at 86-101 here, and a
- * decode step, whose compute overlaps its reads, came closer to the read
- * bandwidth (bench/RESULTS.md, ninth session). The pair layout matters: the
- * same kernel on two separate groups read two streams a group apart and
- * streamed 10-15% slower than the eight-row kernel.
+ * The 32-element formats (Q4_0, Q5_0, Q8_0) read pairs (x16, quant.h: two
+ * x8 groups interleaved block by block) and serve single tokens too: where
+ * the eight-row kernels (dot_x86.h) do each product in a 256-bit register,
+ * these do two rows' blocks per 512-bit instruction, and a decode step,
+ * whose arithmetic has to hide behind its reads, comes closer to the read
+ * bandwidth (bench/RESULTS.md, ninth session). With the weights in L2, one
+ * core: Q4_0 52 -> 93 GB/s, Q5_0 45-47 -> 62-63, Q8_0 95 -> 108. The layout
+ * matters: the same kernel on two separate groups (two streams of memory a
+ * group apart) streamed 10-15% slower than the eight-row kernel.
+ * The K-quants (Q4_K, Q6_K) read two separate x8 groups `gb` bytes apart
+ * and serve batches only: on pairs their single-token speed was higher in L2
+ * (Q4_K 50 -> 76 GB/s) but lower streaming from memory (1B shape in decode
+ * order, bench/stream.c: Q4_K 83-84.5% of a read pass against 89-92% with
+ * the eight-row kernel, Q6_K 85-87% against 88-89%).
  *
  * Bit-exactness: a row's result is the same sequence of float operations as
  * the scalar reference (quant.h): block b goes into lane b % 8, in block
@@ -27,8 +32,8 @@
 
 #define GEMM_TILE 8 /* tokens per tile */
 
-/* 32 bytes at p (rows 0-7) and at p + gb (rows 8-15): gb is the type's
- * x8 block size, from a block of the first group to the same of the second */
+/* 32 bytes at p (rows 0-7) and at p + gb (rows 8-15): gb is the bytes from
+ * a block of the first group to the same block of the second */
 static inline __m512i ld16(const uint8_t *p, size_t gb) {
     return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p)),
                               _mm256_loadu_si256((const __m256i *)(p + gb)), 1);
@@ -47,9 +52,7 @@ static inline __m128i ld8x2(const uint8_t *p, size_t gb) {
     return _mm_set_epi64x((long long)hi, (long long)lo);
 }
 
-/* Software prefetch `dist` bytes ahead of a pair's block at wp (2 * bytes
- * long): the pairs of a run of memory follow one another, so this runs on
- * into the next pair. Inline assembly, because GCC 12 silently deleted the
+/* Software prefetch. Inline assembly, because GCC 12 silently deleted the
  * _mm_prefetch calls of these kernels (objdump showed no prefetcht0 in any
  * gemm16_*); with them, 8 tokens on weights streamed from memory went from
  * 110 to 199 GMAC/s on one core. Batches prefetch GEMM_PF_DIST ahead,
@@ -64,6 +67,23 @@ static inline __m128i ld8x2(const uint8_t *p, size_t gb) {
  * 8 tokens +2-5%, 3 tokens +5-6% (Q4_K and Q4_0) over prefetcht0. */
 #define GEMM_PF_DIST 6144
 #define PAIR_PF_DIST(tt) ((tt) == 1 ? (size_t)PF_DIST : (size_t)GEMM_PF_DIST)
+
+/* Two groups: both groups' bytes GEMM_PF_DIST ahead of byte `off` of the
+ * pair of groups starting at w8. Past the end of a group the two streams
+ * continue in the next pair (groups 2 and 3, which the next call reads):
+ * prefetching past the end of group 0 would land in group 1, behind its
+ * stream, and group 3 would never be prefetched. */
+static inline void prefetch16(const uint8_t *w8, size_t off, size_t gb, int bytes) {
+    size_t o = off + GEMM_PF_DIST;
+    const char *p = (const char *)w8 + (o >= gb ? o + gb : o);
+    for (int l = 0; l < bytes; l += 64) {
+        __asm__ volatile("prefetchnta %0" : : "m"(p[l]));
+        __asm__ volatile("prefetchnta %0" : : "m"(p[gb + (size_t)l]));
+    }
+}
+
+/* A pair: `dist` bytes ahead of its block at wp (2 * bytes long); the pairs
+ * of a run of memory follow one another, so this runs on into the next. */
 static inline void prefetch_pair(const uint8_t *wp, int bytes, size_t dist) {
     for (int l = 0; l < 2 * bytes; l += 64) __asm__ volatile("prefetchnta %0" : : "m"(wp[dist + (size_t)l]));
 }
@@ -108,10 +128,10 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
     case K:                                                                                                   \
         NAME##_tile(nb, w8, gb, a + (size_t)t * act_row, act_row, K, y + (size_t)t * ys, ys);                 \
         break;
-#define GEMM16_DRIVER(NAME, TILE, BLCK, GB)                                                                  \
-    static void NAME(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {\
+#define GEMM16_DRIVER(NAME, TILE, BLCK)                                                                      \
+    static void NAME(int64_t n, const void *w8, size_t gb, const void *act, size_t act_row, int T, float *y,  \
+                     size_t ys) {                                                                            \
         int64_t nb = n / (BLCK);                                                                             \
-        const size_t gb = (GB);                                                                              \
         const char *a = act;                                                                                 \
         int t = 0;                                                                                           \
         for (; t + (TILE) <= T; t += (TILE))                                                                 \
@@ -130,9 +150,10 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
  * vpdpbusd pairs w[k] with the activation's 4-byte group k. OFF is the
  * weight offset (the integer sum starts at -OFF * sum(a)). */
 #define GEMM16_BLOCK32(NAME, BLOCK_BYTES, NW, OFF, UNPACK)                                                  \
-    static inline __attribute__((always_inline)) void NAME##_tile(int64_t nb, const uint8_t *w8, size_t gb,  \
+    static inline __attribute__((always_inline)) void NAME##_tile(int64_t nb, const uint8_t *w8, size_t unused, \
                                                                   const char *act, size_t act_row, int tt,   \
                                                                   float *y, size_t ys) {                     \
+        const size_t gb = (BLOCK_BYTES); /* a pair: the second group's block follows the first's */          \
         __m512 lanes[GEMM_TILE][8];                                                                          \
         for (int t = 0; t < tt; t++)                                                                         \
             for (int L = (int)(nb < 8 ? nb : 8); L < 8; L++) lanes[t][L] = _mm512_setzero_ps(); /* LANE_ADD */ \
@@ -153,7 +174,7 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
         }                                                                                                    \
         for (int t = 0; t < tt; t++) store_lanes16(lanes[t], y + (size_t)t * ys);                            \
     }                                                                                                        \
-    GEMM16_DRIVER(NAME, GEMM_TILE, QK, BLOCK_BYTES)
+    GEMM16_DRIVER(NAME, GEMM_TILE, QK)
 
 /* Q4_0 x8: per block 16 scale bytes, then 4 x 32 bytes of packed nibbles;
  * low nibbles pair with activation groups 0-3, high nibbles with 4-7 */
@@ -201,8 +222,8 @@ static inline __attribute__((always_inline)) void gemm16_q4_K_tile(int64_t nb, c
     for (int t = 0; t < tt; t++)
         for (int L = (int)(nb < 8 ? nb : 8); L < 8; L++) lanes[t][L] = _mm512_setzero_ps(); /* LANE_ADD */
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *wp = w8 + (size_t)b * 2 * 1184, *qp = wp + 160;
-        prefetch_pair(wp, 1184, PAIR_PF_DIST(tt));
+        const uint8_t *wp = w8 + (size_t)b * 1184, *qp = wp + 160;
+        prefetch16(w8, (size_t)b * 1184, gb, 1184);
         __m512i sumi[GEMM_TILE_K];
         _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) sumi[t] = _mm512_setzero_si512();
         for (int c = 0; c < 4; c++, qp += 256) {
@@ -242,7 +263,7 @@ static inline __attribute__((always_inline)) void gemm16_q4_K_tile(int64_t nb, c
     }
     for (int t = 0; t < tt; t++) store_lanes16(lanes[t], y + (size_t)t * ys);
 }
-GEMM16_DRIVER(gemm16_q4_K, GEMM_TILE_K, QKK, 1184)
+GEMM16_DRIVER(gemm16_q4_K, GEMM_TILE_K, QKK)
 
 /* Q6_K x8 (quant.h): for each half h and group k, 32 bytes each of ql
  * (quarters 0 and 2), ql (quarters 1 and 3) and qh; sub-block
@@ -262,8 +283,8 @@ static inline __attribute__((always_inline)) void gemm16_q6_K_tile(int64_t nb, c
     for (int t = 0; t < tt; t++)
         for (int L = (int)(nb < 8 ? nb : 8); L < 8; L++) lanes[t][L] = _mm512_setzero_ps(); /* LANE_ADD */
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *wp = w8 + (size_t)b * 2 * 1680, *qp = wp + 144;
-        prefetch_pair(wp, 1680, PAIR_PF_DIST(tt));
+        const uint8_t *wp = w8 + (size_t)b * 1680, *qp = wp + 144;
+        prefetch16(w8, (size_t)b * 1680, gb, 1680);
         __m512i isum[GEMM_TILE_K];
         _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) isum[t] = _mm512_setzero_si512();
         for (int h = 0; h < 2; h++)
@@ -312,8 +333,10 @@ static inline __attribute__((always_inline)) void gemm16_q6_K_tile(int64_t nb, c
     }
     for (int t = 0; t < tt; t++) store_lanes16(lanes[t], y + (size_t)t * ys);
 }
-GEMM16_DRIVER(gemm16_q6_K, GEMM_TILE_K, QKK, 1680)
+GEMM16_DRIVER(gemm16_q6_K, GEMM_TILE_K, QKK)
 
+/* the types whose gemm16 above reads pairs (x16) */
+#define PAIRS_TABLE {[DESK_TYPE_Q4_0] = true, [DESK_TYPE_Q5_0] = true, [DESK_TYPE_Q8_0] = true}
 #define GEMM16_TABLE                                                                                         \
     {[DESK_TYPE_Q4_0] = gemm16_q4_0, [DESK_TYPE_Q5_0] = gemm16_q5_0, [DESK_TYPE_Q8_0] = gemm16_q8_0,         \
      [DESK_TYPE_Q4_K] = gemm16_q4_K, [DESK_TYPE_Q6_K] = gemm16_q6_K}
