@@ -354,7 +354,10 @@ static inline __m256 q4_K_block8(const uint8_t *wp, const desk_q8k *a, __m256 ac
     __m256 p = _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(sumi)), _mm256_mul_ps(dm, _mm256_cvtepi32_ps(summ)));
     return _mm256_add_ps(acc, p);
 }
+#ifndef GEMV8_Q4_K /* else the includer's own (avx512.c) */
 GEMV8_LOOP_K(gemv8_q4_K, 1184, q4_K_block8)
+#define GEMV8_Q4_K gemv8_q4_K
+#endif
 
 /* Q6_K x8 (quant.h): 6-bit quants from ql nibbles and qh bit pairs, minus 32
  * (as 32 * the activation sums of each 16-element sub-block). */
@@ -575,7 +578,7 @@ KV_ATTEND(attend_q8, kv_load8_q8, kv_elem_q8)
 #endif
 
 #define X86_GEMV8_TABLE                                                                              \
-    {[DESK_TYPE_Q4_0] = gemv8_q4_0, [DESK_TYPE_Q5_0] = gemv8_q5_0, [DESK_TYPE_Q8_0] = GEMV8_Q8_0, [DESK_TYPE_Q4_K] = gemv8_q4_K,   \
+    {[DESK_TYPE_Q4_0] = gemv8_q4_0, [DESK_TYPE_Q5_0] = gemv8_q5_0, [DESK_TYPE_Q8_0] = GEMV8_Q8_0, [DESK_TYPE_Q4_K] = GEMV8_Q4_K,   \
      [DESK_TYPE_Q6_K] = gemv8_q6_K}
 
 #define X86_KERNEL_TABLE                                                                        \
