@@ -14,6 +14,7 @@
 /* bit 4 into byte j of v where bit j of the 32-bit mask m is set (AVX-512BW) */
 #define Q5_SET_BIT4(v, m) _mm256_mask_add_epi8((v), _cvtu32_mask32(m), (v), _mm256_set1_epi8(0x10))
 #define GEMV8_Q4_K gemv8_q4_K_zmm
+#define GEMV8_Q6_K gemv8_q6_K_zmm
 #include "kernels/x86/dot_x86.h"
 #include "kernels/x86/gemm16_avx512.h"
 #include "kernels/x86/attend_avx512.h"
@@ -23,7 +24,8 @@
  * contiguous bytes), and a permute of the chunk's 64 activation bytes puts
  * each half's 4-byte activation group in front of it. Half the products,
  * unpacking and loads of the 256-bit kernel (dot_x86.h); the two halves'
- * integer sums are added before the scales, so the result is the same. */
+ * integer sums are added before the scales, so the result is the same.
+ * One core, weights in L2: 50-52 -> 64-68 GB/s. */
 static inline __m256 q4_K_block8_zmm(const uint8_t *wp, const desk_q8k *a, __m256 acc) {
     const __m512i m4 = _mm512_set1_epi8(0xF);
     const uint8_t *qp = wp + 160;
@@ -55,6 +57,58 @@ static inline __m256 q4_K_block8_zmm(const uint8_t *wp, const desk_q8k *a, __m25
     return _mm256_add_ps(acc, p);
 }
 GEMV8_LOOP_K(gemv8_q4_K_zmm, 1184, q4_K_block8_zmm)
+
+/* 8 int32 lanes x (lo | hi): a in lanes 0-7, b in lanes 8-15 */
+static inline __m512i halves_epi32(int a, int b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(a)), _mm256_set1_epi32(b), 1);
+}
+
+/* Q6_K x8 (quant.h) the same way: a 512-bit load of group k's ql bytes
+ * gives quarters 0 and 1 (low nibbles) and 2 and 3 (high nibbles) of the
+ * 8 rows in its two halves; the qh bytes, in both halves, are shifted by a
+ * different amount in each. A half is one 16-element sub-block, so its
+ * offset (32 * the activation sum) and scale are applied per half before
+ * the halves are added. One core, weights in L2: 43-46 -> 54-56 GB/s. */
+static inline __m256 q6_K_block8_zmm(const uint8_t *wp, const desk_q8k *a, __m256 acc) {
+    const __m512i m4 = _mm512_set1_epi8(0xF), m3 = _mm512_set1_epi8(3);
+    const __m512i sh01 = halves_epi32(0, 0x00020002), sh23 = halves_epi32(0x00040004, 0x00060006); /* 16-bit shift counts */
+    const uint8_t *qp = wp + 144;
+    __m512i isum = _mm512_setzero_si512();
+    for (int h = 0; h < 2; h++) {
+        const int8_t *g = a->qs + 128 * h;
+        __m512i A01 = _mm512_loadu_si512((const void *)g), A23 = _mm512_loadu_si512((const void *)(g + 64));
+        for (int kk = 0; kk < 2; kk++) { /* k = 4kk..4kk+3: one sub-block per quarter */
+            __m512i p01 = _mm512_setzero_si512(), p23 = _mm512_setzero_si512();
+            _Pragma("GCC unroll 4") for (int k = 4 * kk; k < 4 * kk + 4; k++) {
+                const uint8_t *gp = qp + 96 * (8 * h + k);
+                __m512i v = _mm512_loadu_si512((const void *)gp); /* ql0 | ql1 */
+                __m512i hh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(gp + 64)));
+                __m512i q01 = _mm512_or_si512(_mm512_and_si512(v, m4),
+                                              _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hh, sh01), m3), 4));
+                __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4),
+                                              _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hh, sh23), m3), 4));
+                __m512i idx = halves_epi32(k, 8 + k);
+                p01 = _mm512_dpbusd_epi32(p01, q01, _mm512_permutexvar_epi32(idx, A01));
+                p23 = _mm512_dpbusd_epi32(p23, q23, _mm512_permutexvar_epi32(idx, A23));
+            }
+            int sb = 8 * h + kk; /* quarter q's sub-block: sb + 2q */
+            __m512i s01 = _mm512_sub_epi32(p01, halves_epi32(32 * a->bsums[sb], 32 * a->bsums[sb + 2]));
+            __m512i s23 = _mm512_sub_epi32(p23, halves_epi32(32 * a->bsums[sb + 4], 32 * a->bsums[sb + 6]));
+            uint64_t c0, c1, c2, c3;
+            memcpy(&c0, wp + 16 + 8 * sb, 8);
+            memcpy(&c1, wp + 16 + 8 * (sb + 2), 8);
+            memcpy(&c2, wp + 16 + 8 * (sb + 4), 8);
+            memcpy(&c3, wp + 16 + 8 * (sb + 6), 8);
+            __m512i sc01 = _mm512_cvtepi8_epi32(_mm_set_epi64x((long long)c1, (long long)c0));
+            __m512i sc23 = _mm512_cvtepi8_epi32(_mm_set_epi64x((long long)c3, (long long)c2));
+            isum = _mm512_add_epi32(isum, _mm512_add_epi32(_mm512_mullo_epi32(s01, sc01), _mm512_mullo_epi32(s23, sc23)));
+        }
+    }
+    __m256i is = _mm256_add_epi32(_mm512_castsi512_si256(isum), _mm512_extracti64x4_epi64(isum, 1));
+    __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wp)), _mm256_set1_ps(a->d));
+    return _mm256_add_ps(acc, _mm256_mul_ps(d, _mm256_cvtepi32_ps(is)));
+}
+GEMV8_LOOP_K(gemv8_q6_K_zmm, 1680, q6_K_block8_zmm)
 
 static bool avx512_usable(void) {
     __builtin_cpu_init();

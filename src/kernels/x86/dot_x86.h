@@ -395,7 +395,10 @@ static inline __m256 q6_K_block8(const uint8_t *wp, const desk_q8k *a, __m256 ac
     __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wp)), _mm256_set1_ps(a->d));
     return _mm256_add_ps(acc, _mm256_mul_ps(d, _mm256_cvtepi32_ps(isum)));
 }
+#ifndef GEMV8_Q6_K /* else the includer's own (avx512.c) */
 GEMV8_LOOP_K(gemv8_q6_K, 1680, q6_K_block8)
+#define GEMV8_Q6_K gemv8_q6_K
+#endif
 
 /* ---- attention over the KV cache (contract in quant.h) ---- */
 static inline __m256 kv_load8_f16(const void *row, int64_t i) {
@@ -579,7 +582,7 @@ KV_ATTEND(attend_q8, kv_load8_q8, kv_elem_q8)
 
 #define X86_GEMV8_TABLE                                                                              \
     {[DESK_TYPE_Q4_0] = gemv8_q4_0, [DESK_TYPE_Q5_0] = gemv8_q5_0, [DESK_TYPE_Q8_0] = GEMV8_Q8_0, [DESK_TYPE_Q4_K] = GEMV8_Q4_K,   \
-     [DESK_TYPE_Q6_K] = gemv8_q6_K}
+     [DESK_TYPE_Q6_K] = GEMV8_Q6_K}
 
 #define X86_KERNEL_TABLE                                                                        \
     {[DESK_TYPE_F32] = dot_f32, [DESK_TYPE_F16] = dot_f16, [DESK_TYPE_Q8_0] = dot_q8_0,         \
