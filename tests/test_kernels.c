@@ -102,9 +102,10 @@ int main(void) {
             }
         }
     }
-    /* row-group kernels on the x8 layouts (two groups) and the pair kernels
-     * on the x16 layout of the same 16 rows: bit-identical to the reference
-     * per row. 1 to 11 tokens: the pair kernels' tiles of 8 and of 1-7. */
+    /* row-group kernels on the x8 layouts (two groups) and the 16-row
+     * kernels on the same 16 rows, as a pair (x16) where the set reads the
+     * type so, else as the two groups: bit-identical to the reference per
+     * row. 1 to 11 tokens (2 to 11 on two groups): tiles of 8 and of 1-7. */
     int gemv_checked = 0, gemm_checked = 0;
     for (int64_t gn = n; gn >= 896; gn -= 128) { /* 896: a block count that is not a multiple of 8 */
         for (int type = 0; type < DESK_TYPE_COUNT; type++) {

@@ -103,9 +103,10 @@ static float llama3_freq_factor(float inv_freq, float factor, float lo, float hi
  *
  * Row-group copies (x16 pairs or x8 groups, quant.h and ops.h) of every
  * matrix the kernel set in use has row-group kernels for, in one allocation
- * (so that all of it sits on huge pages), striped by thread: stripe s holds, for each job of a decode step
- * in the order the step runs them (each layer's Q+K+V, O, gate+up, down,
- * then the output matrix), the units the matrix product driver first gives
+ * (so that all of it sits on huge pages), striped by thread: stripe s
+ * holds, for each job of a decode step in the order the step runs them
+ * (each layer's Q+K+V, O, gate+up, down, then the output matrix), the
+ * units the matrix product driver first gives
  * thread s of `stripes` (desk_share_start; Q, K and V are one job whose
  * units run on from one matrix to the next, gate and up are split alike).
  * Gate and up alternate unit by unit (16 rows of each), the order the

@@ -19,6 +19,11 @@
 #include "kernels/x86/gemm16_avx512.h"
 #include "kernels/x86/attend_avx512.h"
 
+/* 8 int32 lanes x (lo | hi): a in lanes 0-7, b in lanes 8-15 */
+static inline __m512i halves_epi32(int a, int b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(a)), _mm256_set1_epi32(b), 1);
+}
+
 /* Q4_K x8 (quant.h) with two 4-byte groups per 512-bit register: lanes
  * 0-7 hold group k of the 8 rows, lanes 8-15 group k + 1 (the layout's 64
  * contiguous bytes), and a permute of the chunk's 64 activation bytes puts
@@ -29,39 +34,24 @@
 static inline __m256 q4_K_block8_zmm(const uint8_t *wp, const desk_q8k *a, __m256 acc) {
     const __m512i m4 = _mm512_set1_epi8(0xF);
     const uint8_t *qp = wp + 160;
-    __m256i sumi = _mm256_setzero_si256(), summ = _mm256_setzero_si256();
+    __m256i sumi = _mm256_setzero_si256();
     for (int c = 0; c < 4; c++) {
         __m512i A = _mm512_loadu_si512((const void *)(a->qs + 64 * c)); /* groups 0-7: low nibbles', 8-15: high */
         __m512i plo = _mm512_setzero_si512(), phi = _mm512_setzero_si512();
         _Pragma("GCC unroll 4") for (int k = 0; k < 8; k += 2, qp += 64) {
             __m512i v = _mm512_loadu_si512((const void *)qp);
-            __m512i ilo = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(k)), _mm256_set1_epi32(k + 1), 1);
-            __m512i ihi = _mm512_add_epi32(ilo, _mm512_set1_epi32(8));
+            __m512i ilo = halves_epi32(k, k + 1), ihi = halves_epi32(8 + k, 9 + k);
             plo = _mm512_dpbusd_epi32(plo, _mm512_and_si512(v, m4), _mm512_permutexvar_epi32(ilo, A));
             phi = _mm512_dpbusd_epi32(phi, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4), _mm512_permutexvar_epi32(ihi, A));
         }
         __m256i pl = _mm256_add_epi32(_mm512_castsi512_si256(plo), _mm512_extracti64x4_epi64(plo, 1));
         __m256i ph = _mm256_add_epi32(_mm512_castsi512_si256(phi), _mm512_extracti64x4_epi64(phi, 1));
-        __m256i s0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 32 + 8 * (2 * c))));
-        __m256i s1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 32 + 8 * (2 * c + 1))));
-        sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_mullo_epi32(pl, s0), _mm256_mullo_epi32(ph, s1)));
+        sumi = _mm256_add_epi32(sumi, q4_K_scaled(wp, c, pl, ph));
     }
-    for (int j = 0; j < 8; j++) {
-        __m256i mn = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 96 + 8 * j)));
-        summ = _mm256_add_epi32(summ, _mm256_mullo_epi32(mn, _mm256_set1_epi32(a->bsums[2 * j] + a->bsums[2 * j + 1])));
-    }
-    __m256 da = _mm256_set1_ps(a->d);
-    __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wp)), da);
-    __m256 dm = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wp + 16))), da);
-    __m256 p = _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(sumi)), _mm256_mul_ps(dm, _mm256_cvtepi32_ps(summ)));
-    return _mm256_add_ps(acc, p);
+    return q4_K_finish(wp, a, sumi, acc);
 }
 GEMV8_LOOP_K(gemv8_q4_K_zmm, 1184, q4_K_block8_zmm)
 
-/* 8 int32 lanes x (lo | hi): a in lanes 0-7, b in lanes 8-15 */
-static inline __m512i halves_epi32(int a, int b) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi32(a)), _mm256_set1_epi32(b), 1);
-}
 
 /* Q6_K x8 (quant.h) the same way: a 512-bit load of group k's ql bytes
  * gives quarters 0 and 1 (low nibbles) and 2 and 3 (high nibbles) of the

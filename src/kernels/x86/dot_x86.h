@@ -327,23 +327,17 @@ GEMV8_LOOP(gemv8_q8_0, 272, q8_0_block8)
     }
 
 /* Q4_K x8 (quant.h): per 32-byte chunk c of qs, 8 groups; low nibbles are
- * sub-block 2c, high nibbles 2c + 1, each with its 6-bit scale per row. */
-static inline __m256 q4_K_block8(const uint8_t *wp, const desk_q8k *a, __m256 acc) {
-    const __m256i m4 = _mm256_set1_epi8(0xF);
-    const uint8_t *qp = wp + 160;
-    __m256i sumi = _mm256_setzero_si256(), summ = _mm256_setzero_si256();
-    for (int c = 0; c < 4; c++) {
-        const int8_t *aq = a->qs + 64 * c;
-        __m256i plo = _mm256_setzero_si256(), phi = _mm256_setzero_si256();
-        _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++, qp += 32) {
-            __m256i v = _mm256_loadu_si256((const __m256i *)qp);
-            plo = ACC_U8S8(plo, _mm256_and_si256(v, m4), _mm256_set1_epi32(ld_i32(aq + 4 * k)));
-            phi = ACC_U8S8(phi, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), _mm256_set1_epi32(ld_i32(aq + 32 + 4 * k)));
-        }
-        __m256i s0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 32 + 8 * (2 * c))));
-        __m256i s1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 32 + 8 * (2 * c + 1))));
-        sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_mullo_epi32(plo, s0), _mm256_mullo_epi32(phi, s1)));
-    }
+ * sub-block 2c, high nibbles 2c + 1, each with its 6-bit scale per row.
+ * The scaling of chunk c's sums and the end of a super-block are shared
+ * with the 512-bit kernel (avx512.c). */
+static inline __m256i q4_K_scaled(const uint8_t *wp, int c, __m256i plo, __m256i phi) {
+    __m256i s0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 32 + 8 * (2 * c))));
+    __m256i s1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 32 + 8 * (2 * c + 1))));
+    return _mm256_add_epi32(_mm256_mullo_epi32(plo, s0), _mm256_mullo_epi32(phi, s1));
+}
+/* acc + d * sumi - dmin * (the mins times the activation sums), per row */
+static inline __m256 q4_K_finish(const uint8_t *wp, const desk_q8k *a, __m256i sumi, __m256 acc) {
+    __m256i summ = _mm256_setzero_si256();
     for (int j = 0; j < 8; j++) {
         __m256i mn = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 96 + 8 * j)));
         summ = _mm256_add_epi32(summ, _mm256_mullo_epi32(mn, _mm256_set1_epi32(a->bsums[2 * j] + a->bsums[2 * j + 1])));
@@ -353,6 +347,22 @@ static inline __m256 q4_K_block8(const uint8_t *wp, const desk_q8k *a, __m256 ac
     __m256 dm = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wp + 16))), da);
     __m256 p = _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(sumi)), _mm256_mul_ps(dm, _mm256_cvtepi32_ps(summ)));
     return _mm256_add_ps(acc, p);
+}
+static inline __m256 q4_K_block8(const uint8_t *wp, const desk_q8k *a, __m256 acc) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    const uint8_t *qp = wp + 160;
+    __m256i sumi = _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+        const int8_t *aq = a->qs + 64 * c;
+        __m256i plo = _mm256_setzero_si256(), phi = _mm256_setzero_si256();
+        _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++, qp += 32) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)qp);
+            plo = ACC_U8S8(plo, _mm256_and_si256(v, m4), _mm256_set1_epi32(ld_i32(aq + 4 * k)));
+            phi = ACC_U8S8(phi, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), _mm256_set1_epi32(ld_i32(aq + 32 + 4 * k)));
+        }
+        sumi = _mm256_add_epi32(sumi, q4_K_scaled(wp, c, plo, phi));
+    }
+    return q4_K_finish(wp, a, sumi, acc);
 }
 #ifndef GEMV8_Q4_K /* else the includer's own (avx512.c) */
 GEMV8_LOOP_K(gemv8_q4_K, 1184, q4_K_block8)
