@@ -55,13 +55,19 @@ GEMV8_LOOP_K(gemv8_q4_K_zmm, 1184, q4_K_block8_zmm)
 
 /* Q6_K x8 (quant.h) the same way: a 512-bit load of group k's ql bytes
  * gives quarters 0 and 1 (low nibbles) and 2 and 3 (high nibbles) of the
- * 8 rows in its two halves; the qh bytes, in both halves, are shifted by a
- * different amount in each. A half is one 16-element sub-block, so its
- * offset (32 * the activation sum) and scale are applied per half before
- * the halves are added. One core, weights in L2: 43-46 -> 54-56 GB/s. */
+ * 8 rows in its two halves; the qh bytes, in both halves, are masked and
+ * shifted by a different amount in each (bits 0-1, 2-3, 4-5 and 6-7 of a
+ * byte to bits 4-5), and one ternary-logic op merges them with the nibbles.
+ * A half is one 16-element sub-block, so its scale is applied per half
+ * before the halves are added. The -32 offset of every quant comes off once
+ * per super-block, as 32 * the sum over sub-blocks of the activation sum
+ * times the row's scale (16-bit madds, two sub-blocks at a time); integer
+ * sums, so the result is the same. One core, weights in L2: 43-46 -> 54-56
+ * GB/s (the 512-bit registers), -> 62-64 (the merge and the offset). */
 static inline __m256 q6_K_block8_zmm(const uint8_t *wp, const desk_q8k *a, __m256 acc) {
-    const __m512i m4 = _mm512_set1_epi8(0xF), m3 = _mm512_set1_epi8(3);
-    const __m512i sh01 = halves_epi32(0, 0x00020002), sh23 = halves_epi32(0x00040004, 0x00060006); /* 16-bit shift counts */
+    const __m512i m4 = _mm512_set1_epi8(0xF);
+    const __m512i mk01 = halves_epi32(0x03030303, 0x0C0C0C0C), mk23 = halves_epi32(0x30303030, (int)0xC0C0C0C0);
+    const __m512i sl01 = halves_epi32(0x00040004, 0x00020002), sr23 = halves_epi32(0, 0x00020002); /* 16-bit counts */
     const uint8_t *qp = wp + 144;
     __m512i isum = _mm512_setzero_si512();
     for (int h = 0; h < 2; h++) {
@@ -73,27 +79,33 @@ static inline __m256 q6_K_block8_zmm(const uint8_t *wp, const desk_q8k *a, __m25
                 const uint8_t *gp = qp + 96 * (8 * h + k);
                 __m512i v = _mm512_loadu_si512((const void *)gp); /* ql0 | ql1 */
                 __m512i hh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(gp + 64)));
-                __m512i q01 = _mm512_or_si512(_mm512_and_si512(v, m4),
-                                              _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hh, sh01), m3), 4));
-                __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4),
-                                              _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hh, sh23), m3), 4));
+                __m512i t01 = _mm512_sllv_epi16(_mm512_and_si512(hh, mk01), sl01);
+                __m512i t23 = _mm512_srlv_epi16(_mm512_and_si512(hh, mk23), sr23);
+                __m512i q01 = _mm512_ternarylogic_epi32(v, m4, t01, 0xEA); /* (v & m4) | t01 */
+                __m512i q23 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(v, 4), m4, t23, 0xEA);
                 __m512i idx = halves_epi32(k, 8 + k);
                 p01 = _mm512_dpbusd_epi32(p01, q01, _mm512_permutexvar_epi32(idx, A01));
                 p23 = _mm512_dpbusd_epi32(p23, q23, _mm512_permutexvar_epi32(idx, A23));
             }
-            int sb = 8 * h + kk; /* quarter q's sub-block: sb + 2q */
-            __m512i s01 = _mm512_sub_epi32(p01, halves_epi32(32 * a->bsums[sb], 32 * a->bsums[sb + 2]));
-            __m512i s23 = _mm512_sub_epi32(p23, halves_epi32(32 * a->bsums[sb + 4], 32 * a->bsums[sb + 6]));
-            uint64_t c0, c1, c2, c3;
-            memcpy(&c0, wp + 16 + 8 * sb, 8);
-            memcpy(&c1, wp + 16 + 8 * (sb + 2), 8);
-            memcpy(&c2, wp + 16 + 8 * (sb + 4), 8);
-            memcpy(&c3, wp + 16 + 8 * (sb + 6), 8);
-            __m512i sc01 = _mm512_cvtepi8_epi32(_mm_set_epi64x((long long)c1, (long long)c0));
-            __m512i sc23 = _mm512_cvtepi8_epi32(_mm_set_epi64x((long long)c3, (long long)c2));
-            isum = _mm512_add_epi32(isum, _mm512_add_epi32(_mm512_mullo_epi32(s01, sc01), _mm512_mullo_epi32(s23, sc23)));
+            const uint8_t *sp = wp + 16 + 8 * (8 * h + kk); /* quarter q's sub-block: 8h + kk + 2q */
+            __m512i sc01 = _mm512_cvtepi8_epi32(_mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)sp),
+                                                                   _mm_loadl_epi64((const __m128i *)(sp + 16))));
+            __m512i sc23 = _mm512_cvtepi8_epi32(_mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)(sp + 32)),
+                                                                   _mm_loadl_epi64((const __m128i *)(sp + 48))));
+            isum = _mm512_add_epi32(isum, _mm512_add_epi32(_mm512_mullo_epi32(p01, sc01), _mm512_mullo_epi32(p23, sc23)));
         }
     }
+    /* the offset: each 32-byte load holds the scales of 4 sub-blocks; per
+     * 128-bit lane, the byte shuffle pairs sub-blocks 2j and 2j + 1 of a row */
+    const __m256i pairs = _mm256_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15,
+                                           0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+    __m512i off = _mm512_setzero_si512();
+    _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
+        __m256i sc = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(wp + 16 + 32 * q)), pairs);
+        __m512i bs = halves_epi32(ld_i32(a->bsums + 4 * q), ld_i32(a->bsums + 4 * q + 2));
+        off = _mm512_add_epi32(off, _mm512_madd_epi16(_mm512_cvtepi8_epi16(sc), bs));
+    }
+    isum = _mm512_sub_epi32(isum, _mm512_slli_epi32(off, 5));
     __m256i is = _mm256_add_epi32(_mm512_castsi512_si256(isum), _mm512_extracti64x4_epi64(isum, 1));
     __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wp)), _mm256_set1_ps(a->d));
     return _mm256_add_ps(acc, _mm256_mul_ps(d, _mm256_cvtepi32_ps(is)));
