@@ -59,11 +59,10 @@ GEMV8_LOOP_K(gemv8_q4_K_zmm, 1184, q4_K_block8_zmm)
  * shifted by a different amount in each (bits 0-1, 2-3, 4-5 and 6-7 of a
  * byte to bits 4-5), and one ternary-logic op merges them with the nibbles.
  * A half is one 16-element sub-block, so its scale is applied per half
- * before the halves are added. The -32 offset of every quant comes off once
- * per super-block, as 32 * the sum over sub-blocks of the activation sum
- * times the row's scale (16-bit madds, two sub-blocks at a time); integer
- * sums, so the result is the same. One core, weights in L2: 43-46 -> 54-56
- * GB/s (the 512-bit registers), -> 62-64 (the merge and the offset). */
+ * before the halves are added, and the -32 offset of every quant comes off
+ * once per super-block (q6_K_offset8, dot_x86.h). One core, weights in L2:
+ * 43-46 -> 54-56 GB/s (the 512-bit registers), -> 62-64 (the merge and the
+ * offset). */
 static inline __m256 q6_K_block8_zmm(const uint8_t *wp, const desk_q8k *a, __m256 acc) {
     const __m512i m4 = _mm512_set1_epi8(0xF);
     const __m512i mk01 = halves_epi32(0x03030303, 0x0C0C0C0C), mk23 = halves_epi32(0x30303030, (int)0xC0C0C0C0);
@@ -95,18 +94,8 @@ static inline __m256 q6_K_block8_zmm(const uint8_t *wp, const desk_q8k *a, __m25
             isum = _mm512_add_epi32(isum, _mm512_add_epi32(_mm512_mullo_epi32(p01, sc01), _mm512_mullo_epi32(p23, sc23)));
         }
     }
-    /* the offset: each 32-byte load holds the scales of 4 sub-blocks; per
-     * 128-bit lane, the byte shuffle pairs sub-blocks 2j and 2j + 1 of a row */
-    const __m256i pairs = _mm256_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15,
-                                           0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
-    __m512i off = _mm512_setzero_si512();
-    _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) {
-        __m256i sc = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(wp + 16 + 32 * q)), pairs);
-        __m512i bs = halves_epi32(ld_i32(a->bsums + 4 * q), ld_i32(a->bsums + 4 * q + 2));
-        off = _mm512_add_epi32(off, _mm512_madd_epi16(_mm512_cvtepi8_epi16(sc), bs));
-    }
-    isum = _mm512_sub_epi32(isum, _mm512_slli_epi32(off, 5));
     __m256i is = _mm256_add_epi32(_mm512_castsi512_si256(isum), _mm512_extracti64x4_epi64(isum, 1));
+    is = _mm256_sub_epi32(is, _mm256_slli_epi32(q6_K_offset8(wp, a), 5));
     __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wp)), _mm256_set1_ps(a->d));
     return _mm256_add_ps(acc, _mm256_mul_ps(d, _mm256_cvtepi32_ps(is)));
 }
