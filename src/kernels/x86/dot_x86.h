@@ -335,24 +335,30 @@ static inline __m256i q4_K_scaled(const uint8_t *wp, int c, __m256i plo, __m256i
     __m256i s1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 32 + 8 * (2 * c + 1))));
     return _mm256_add_epi32(_mm256_mullo_epi32(plo, s0), _mm256_mullo_epi32(phi, s1));
 }
+/* Two sub-blocks' bytes of the 8 rows (16 bytes: sub-block j's 8 rows, then
+ * j + 1's), widened to 16 bits (signed or not), interleaved by row and
+ * multiplied by the 16-bit pair (v[j], v[j + 1]) that each 32-bit lane of
+ * `pair` holds: per row, b[j][row] * v[j] + b[j + 1][row] * v[j + 1], in
+ * one madd. The K-quants' 6-bit mins and 8-bit scales times activation sums
+ * (at most 2 * 16 * 127 in magnitude) fit 16 bits. */
+static inline __m256i rows8_pair_madd(const uint8_t *p, bool sgn, __m256i pair) {
+    const __m128i by_row = _mm_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+    __m128i b = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), by_row);
+    return _mm256_madd_epi16(sgn ? _mm256_cvtepi8_epi16(b) : _mm256_cvtepu8_epi16(b), pair);
+}
 /* acc + d * sumi - dmin * (the mins times the activation sums), per row.
- * The mins term in 16-bit products: bs[j], the activation sum of sub-block j
- * (two of desk_q8k's 16-element sums, at most 2 * 16 * 127 in magnitude),
- * and the 6-bit mins fit, so one madd per two sub-blocks takes the mins of
- * sub-blocks j and j + 1 of each row, interleaved by a byte shuffle, times
- * the pair (bs[j], bs[j + 1]). Integer sums: the same result in any order.
- * Against eight 32-bit multiplies of broadcast sums, one core, weights in
- * L2, 512-bit kernel: 69-71 -> 82-84 GB/s. */
+ * The mins term two sub-blocks at a time (rows8_pair_madd), with bs[j] the
+ * activation sum of sub-block j (two of desk_q8k's 16-element sums).
+ * Integer sums: the same result in any order. Against eight 32-bit
+ * multiplies of broadcast sums, one core, weights in L2, 512-bit kernel:
+ * 69-71 -> 82-84 GB/s. */
 static inline __m256 q4_K_finish(const uint8_t *wp, const desk_q8k *a, __m256i sumi, __m256 acc) {
-    const __m128i ones = _mm_set1_epi16(1), pairs = _mm_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
-    __m128i bs = _mm_packs_epi32(_mm_madd_epi16(_mm_loadu_si128((const __m128i *)a->bsums), ones),
-                                 _mm_madd_epi16(_mm_loadu_si128((const __m128i *)(a->bsums + 8)), ones));
+    const __m128i ones = _mm_set1_epi16(1);
+    __m256i bs = _mm256_zextsi128_si256(_mm_packs_epi32(_mm_madd_epi16(_mm_loadu_si128((const __m128i *)a->bsums), ones),
+                                                        _mm_madd_epi16(_mm_loadu_si128((const __m128i *)(a->bsums + 8)), ones)));
     __m256i summ = _mm256_setzero_si256();
-    _Pragma("GCC unroll 4") for (int jj = 0; jj < 4; jj++) {
-        __m128i mn = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(wp + 96 + 16 * jj)), pairs);
-        __m256i bj = _mm256_permutevar8x32_epi32(_mm256_zextsi128_si256(bs), _mm256_set1_epi32(jj));
-        summ = _mm256_add_epi32(summ, _mm256_madd_epi16(_mm256_cvtepu8_epi16(mn), bj));
-    }
+    _Pragma("GCC unroll 4") for (int jj = 0; jj < 4; jj++)
+        summ = _mm256_add_epi32(summ, rows8_pair_madd(wp + 96 + 16 * jj, false, _mm256_permutevar8x32_epi32(bs, _mm256_set1_epi32(jj))));
     __m256 da = _mm256_set1_ps(a->d);
     __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wp)), da);
     __m256 dm = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wp + 16))), da);
@@ -381,18 +387,13 @@ GEMV8_LOOP_K(gemv8_q4_K, 1184, q4_K_block8)
 #endif
 
 /* Q6_K x8: the sum over sub-blocks of each row's scale times the activation
- * sum, in 16-bit madds: a byte shuffle pairs the scales of sub-blocks 2j
- * and 2j + 1 of each row (the layout keeps a sub-block's 8 rows together),
- * times the pair of sums (bsums[2j], bsums[2j + 1]). Integer sums, so
- * taking 32 times it off once per super-block gives the same result as
- * taking 32 * bsums off each sub-block's sum. */
+ * sum (rows8_pair_madd). Integer sums, so taking 32 times it off once per
+ * super-block gives the same result as taking 32 * bsums off each
+ * sub-block's sum. */
 static inline __m256i q6_K_offset8(const uint8_t *wp, const desk_q8k *a) {
-    const __m128i pairs = _mm_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
     __m256i off = _mm256_setzero_si256();
-    _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) {
-        __m128i sc = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(wp + 16 + 16 * j)), pairs);
-        off = _mm256_add_epi32(off, _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc), _mm256_set1_epi32(ld_i32(a->bsums + 2 * j))));
-    }
+    _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++)
+        off = _mm256_add_epi32(off, rows8_pair_madd(wp + 16 + 16 * j, true, _mm256_set1_epi32(ld_i32(a->bsums + 2 * j))));
     return off;
 }
 /* Q6_K x8 (quant.h): 6-bit quants from ql nibbles and qh bit pairs, minus 32
