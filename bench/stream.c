@@ -56,14 +56,9 @@ static int make_mat(desk_mat *w, int type, int64_t rows, int64_t cols) {
     size_t group = desk_repack8_bytes(type, cols);
     uint8_t *packed = desk_aligned_alloc(group * (size_t)(rows / 8));
     if (!packed) return -1;
-    for (int64_t r = 0; r + 8 <= rows; r += 8) { /* whole units as pairs where the set computes them so (ops.h) */
-        if (desk_pairs(type) && r % 16 == 0 && r + 16 <= rows) {
-            desk_repack16(type, data + (size_t)r * rb, rb, cols, packed + (size_t)(r / 8) * group);
-            r += 8;
-            continue;
-        }
-        desk_repack8(type, data + (size_t)r * rb, rb, cols, packed + (size_t)(r / 8) * group);
-    }
+    for (int64_t r = 0; r + 8 <= rows; r += 16) /* units of 16 rows: pairs where the set reads them (ops.h) */
+        desk_repack_unit(type, data + (size_t)r * rb, rb, cols, r + 16 <= rows ? 2 : 1, desk_pairs(type),
+                         packed + (size_t)(r / 8) * group);
     w->packed = packed;
     w->packed_group = group;
     w->pairs = desk_pairs(type);

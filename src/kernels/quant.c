@@ -988,6 +988,16 @@ void desk_repack16(int type, const void *rows, size_t row_bytes, int64_t n, void
     }
 }
 
+void desk_repack_unit(int type, const void *rows, size_t row_bytes, int64_t n, int groups, bool pairs, void *dst) {
+    if (pairs && groups == 2) {
+        desk_repack16(type, rows, row_bytes, n, dst);
+        return;
+    }
+    for (int h = 0; h < groups; h++)
+        desk_repack8(type, (const char *)rows + (size_t)(8 * h) * row_bytes, row_bytes, n,
+                     (char *)dst + (size_t)h * desk_repack8_bytes(type, n));
+}
+
 /* ---- attention (contract in quant.h) ---- */
 static inline float kv_elem_f16(const void *row, int64_t i) { return h2f(((const uint16_t *)row)[i]); }
 static inline float kv_elem_q8(const void *row, int64_t i) {

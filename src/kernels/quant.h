@@ -174,6 +174,10 @@ void desk_repack8(int type, const void *rows, size_t row_bytes, int64_t n, void 
  * at once (desk_gemm16_fn) then reads one stream of memory instead of two
  * that are a group apart. 2 * desk_repack8_bytes(type, n) bytes. */
 void desk_repack16(int type, const void *rows, size_t row_bytes, int64_t n, void *dst);
+/* One unit of the matrix product driver (ops.h): `groups` (1 or 2) whole
+ * groups of 8 rows from `rows`, as a pair when `pairs` and there are two,
+ * else as x8 groups one after the other (none when groups is 0). */
+void desk_repack_unit(int type, const void *rows, size_t row_bytes, int64_t n, int groups, bool pairs, void *dst);
 /* How far ahead (bytes) the single-token row-group kernels prefetch the
  * packed weights they stream; the matmul driver prefetches the first this
  * many bytes of every run of memory it hands to them (ops.c). */

@@ -214,17 +214,10 @@ static desk_status pack_matrices(desk_model *m, int stripes, desk_error *err) {
             int64_t ng = w->rows / 8;
             bool pairs = w->pairs = desk_pairs(w->type);
             for (int s = 0; s < stripes; s++)
-                for (int64_t u = w->stripe_unit[s]; u < w->stripe_unit[s + 1]; u++) {
-                    const char *src = (const char *)w->data + (size_t)(u * DESK_UNIT_ROWS) * w->row_bytes;
-                    char *dst = (char *)w->stripe_at[s] + (size_t)(u - w->stripe_unit[s]) * w->unit_stride;
-                    if (pairs && 2 * u + 1 < ng) {
-                        desk_repack16(w->type, src, w->row_bytes, w->cols, dst);
-                        continue;
-                    }
-                    for (int64_t h = 0; h < 2 && 2 * u + h < ng; h++)
-                        desk_repack8(w->type, src + (size_t)(8 * h) * w->row_bytes, w->row_bytes, w->cols,
-                                     dst + (size_t)h * w->packed_group);
-                }
+                for (int64_t u = w->stripe_unit[s]; u < w->stripe_unit[s + 1]; u++)
+                    desk_repack_unit(w->type, (const char *)w->data + (size_t)(u * DESK_UNIT_ROWS) * w->row_bytes,
+                                     w->row_bytes, w->cols, (int)(ng - 2 * u < 2 ? ng - 2 * u : 2), pairs,
+                                     (char *)w->stripe_at[s] + (size_t)(u - w->stripe_unit[s]) * w->unit_stride);
             in->packed_bytes += (uint64_t)ng * w->packed_group;
             /* whole groups of 8 rows are packed; the last rows % 8 stay in the mapping */
             desk_release_pages(w->data, (size_t)(ng * 8) * w->row_bytes); /* embedding lookups (tied output) fault single rows back in */
