@@ -190,49 +190,53 @@ int main(void) {
         printf("desk_expf: at most %d ulp from expf on [-87, 0]\n", worst);
     }
     /* attention kernels: every set bit-identical to the scalar reference,
-     * for group sizes 1..8 (4 heads per pass plus a last pass of 1-3), head sizes
-     * with and without a tail past 16, and F16 and Q8_0 caches */
+     * for group sizes 1..9 (passes of 4 or 8 heads plus a shorter last one),
+     * head sizes with and without a tail past 16, F16 and Q8_0 caches, and
+     * position counts that end inside a K tile and on its edge */
     int attend_checked = 0;
     for (int kvq = 0; kvq < 2; kvq++)
-        for (int nh = 1; nh <= 8; nh++)
+        for (int nh = 1; nh <= 9; nh++)
             for (int64_t hd = 8; hd <= 72; hd += (hd == 8 ? 24 : 8)) { /* 8, 32, 40, ..., 72 */
                 if (kvq && hd % 32) continue;
                 const int n_pos = 37;
-                size_t stride = kvq ? desk_type_row_size(DESK_TYPE_Q8_0, hd) + 6 : (size_t)hd * 2 + 6;
-                uint8_t *kc = calloc((size_t)n_pos, stride), *vc = calloc((size_t)n_pos, stride);
-                float *qv = malloc((size_t)nh * hd * 4), *row = malloc((size_t)hd * 4);
+                int type = kvq ? DESK_TYPE_Q8_0 : DESK_TYPE_F16;
+                size_t stride = desk_type_row_size(type, hd) + 6;
+                uint8_t *kc = calloc(3, desk_kv_tile_bytes(type, hd)), *vc = calloc((size_t)n_pos, stride);
+                float *qv = malloc((size_t)nh * hd * 4), *row = malloc((size_t)hd * 4), *kf = malloc((size_t)n_pos * hd * 4);
                 for (int p = 0; p < n_pos; p++) {
                     for (int64_t e = 0; e < hd; e++) row[e] = t_randf(&rng) * 3.0f;
-                    desk_quantize_row(kvq ? DESK_TYPE_Q8_0 : DESK_TYPE_F16, row, kc + (size_t)p * stride, hd);
+                    desk_kv_store_k(type, row, kc, p, hd);
+                    uint8_t krow[80 * 2];
+                    desk_quantize_row(type, row, krow, hd); /* what the tile holds, as a row */
+                    desk_dequantize_row(type, krow, kf + (size_t)p * hd, hd);
                     for (int64_t e = 0; e < hd; e++) row[e] = t_randf(&rng);
-                    desk_quantize_row(kvq ? DESK_TYPE_Q8_0 : DESK_TYPE_F16, row, vc + (size_t)p * stride, hd);
+                    desk_quantize_row(type, row, vc + (size_t)p * stride, hd);
                 }
                 for (int64_t e = 0; e < nh * hd; e++) qv[e] = t_randf(&rng);
-                float want[8 * 72], got[8 * 72], sc[8 * 37];
+                float want[9 * 72], got[9 * 72], sc[9 * 37];
                 desk_kv_fns ref = desk_kv_kernels_for("scalar");
-                for (int np = 1; np <= n_pos; np += 12) {
+                const int counts[] = {1, 8, 13, 16, 17, 25, 32, 37};
+                for (size_t ci = 0; ci < sizeof counts / sizeof *counts; ci++) {
+                    int np = counts[ci];
                     (kvq ? ref.q8_0 : ref.f16)(qv, nh, hd, kc, vc, stride, np, 0.125f, sc, want);
                     for (size_t si = 0; si < 3; si++) {
-                        desk_kv_fns kf = desk_kv_kernels_for(sets[si]);
-                        if (!kf.f16) continue;
+                        desk_kv_fns kf2 = desk_kv_kernels_for(sets[si]);
+                        if (!kf2.f16) continue;
                         memset(got, 0xff, sizeof got);
-                        (kvq ? kf.q8_0 : kf.f16)(qv, nh, hd, kc, vc, stride, np, 0.125f, sc, got);
+                        for (size_t i = 0; i < sizeof sc / sizeof *sc; i++) sc[i] = NAN;
+                        (kvq ? kf2.q8_0 : kf2.f16)(qv, nh, hd, kc, vc, stride, np, 0.125f, sc, got);
                         CHECK(memcmp(want, got, (size_t)nh * hd * 4) == 0, "%s attention (%s cache, %d heads, head size %lld, %d positions) differs",
                               sets[si], kvq ? "Q8_0" : "F16", nh, (long long)hd, np);
                         attend_checked++;
                     }
                 }
-                /* the reference against a float64 softmax attention */
+                /* the reference against a float64 softmax attention over the same K and V values */
                 double maxerr = 0;
                 for (int h = 0; h < nh; h++) {
                     double s[37], mx = -1e300, sum = 0;
                     for (int p = 0; p < n_pos; p++) {
                         double d = 0;
-                        for (int64_t e = 0; e < hd; e++) {
-                            float kf[72];
-                            desk_dequantize_row(kvq ? DESK_TYPE_Q8_0 : DESK_TYPE_F16, kc + (size_t)p * stride, kf, hd);
-                            d += (double)qv[h * hd + e] * kf[e];
-                        }
+                        for (int64_t e = 0; e < hd; e++) d += (double)qv[h * hd + e] * kf[(size_t)p * hd + e];
                         s[p] = d * 0.125;
                         if (s[p] > mx) mx = s[p];
                     }
@@ -241,7 +245,7 @@ int main(void) {
                         double o = 0;
                         for (int p = 0; p < n_pos; p++) {
                             float vf[72];
-                            desk_dequantize_row(kvq ? DESK_TYPE_Q8_0 : DESK_TYPE_F16, vc + (size_t)p * stride, vf, hd);
+                            desk_dequantize_row(type, vc + (size_t)p * stride, vf, hd);
                             o += s[p] / sum * vf[e];
                         }
                         double err = fabs(o - want[h * hd + e]);
@@ -249,7 +253,7 @@ int main(void) {
                     }
                 }
                 CHECK(maxerr < 1e-5, "attention reference (%d heads, head size %lld) is %.3g from float64", nh, (long long)hd, maxerr);
-                free(kc); free(vc); free(qv); free(row);
+                free(kc); free(vc); free(qv); free(row); free(kf);
             }
     printf("attention kernels checked: %d\n", attend_checked);
 

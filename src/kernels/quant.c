@@ -999,6 +999,37 @@ void desk_repack_unit(int type, const void *rows, size_t row_bytes, int64_t n, i
 }
 
 /* ---- attention (contract in quant.h) ---- */
+size_t desk_kv_tile_bytes(int type, int64_t hd) {
+    return type == DESK_TYPE_Q8_0 ? (size_t)(hd / QK) * 16 * 2 + (size_t)hd * 16 : (size_t)hd * 16 * 2;
+}
+
+void desk_kv_store_k(int type, const float *k, void *tiles, int pos, int64_t hd) {
+    uint8_t *tile = (uint8_t *)tiles + (size_t)(pos / 16) * desk_kv_tile_bytes(type, hd);
+    int j = pos % 16;
+    if (type == DESK_TYPE_Q8_0) {
+        uint16_t *d = (uint16_t *)tile;
+        int8_t *qs = (int8_t *)(d + (hd / QK) * 16);
+        for (int64_t b = 0; b < hd / QK; b++) {
+            block_q8_0 blk;
+            qz_q8_0(k + b * QK, &blk, QK);
+            d[b * 16 + j] = blk.d;
+            for (int i = 0; i < QK; i++) qs[(b * QK + i) * 16 + j] = blk.qs[i];
+        }
+    } else {
+        uint16_t *h = (uint16_t *)tile;
+        for (int64_t i = 0; i < hd; i++) h[i * 16 + j] = f2h(k[i]);
+    }
+}
+
+/* element i of position p: of a K tile set (kt_*) or of a V row (kv_elem_*) */
+static inline float kt_f16(const void *k, int64_t hd, int p, int64_t i) {
+    return h2f(((const uint16_t *)((const char *)k + (size_t)(p / 16) * desk_kv_tile_bytes(DESK_TYPE_F16, hd)))[i * 16 + p % 16]);
+}
+static inline float kt_q8(const void *k, int64_t hd, int p, int64_t i) {
+    const uint16_t *d = (const uint16_t *)((const char *)k + (size_t)(p / 16) * desk_kv_tile_bytes(DESK_TYPE_Q8_0, hd));
+    const int8_t *qs = (const int8_t *)(d + (hd / QK) * 16);
+    return h2f(d[(i / QK) * 16 + p % 16]) * (float)qs[i * 16 + p % 16];
+}
 static inline float kv_elem_f16(const void *row, int64_t i) { return h2f(((const uint16_t *)row)[i]); }
 static inline float kv_elem_q8(const void *row, int64_t i) {
     const block_q8_0 *b = (const block_q8_0 *)row + i / QK;
@@ -1016,26 +1047,25 @@ static void softmax_ref(float *s, int n) {
     for (int p = 0; p < n; p++) s[p] *= inv;
 }
 
-#define ATTEND_REF(NAME, ELEM)                                                                                \
+#define ATTEND_REF(NAME, KELEM, VELEM)                                                                        \
     static void NAME(const float *q, int nh, int64_t hd, const void *k, const void *v, size_t stride, int n_pos,  \
                      float scale, float *sc, float *out) {                                                     \
         for (int h = 0; h < nh; h++) {                                                                         \
             for (int p = 0; p < n_pos; p++) {                                                                  \
-                const void *row = (const char *)k + (size_t)p * stride;                                        \
                 float l[16] = {0};                                                                             \
-                for (int64_t i = 0; i < hd; i++) l[i % 16] += q[h * hd + i] * ELEM(row, i);                    \
+                for (int64_t i = 0; i < hd; i++) l[i % 16] += q[h * hd + i] * KELEM(k, hd, p, i);              \
                 sc[(size_t)h * n_pos + p] = desk_reduce16(l) * scale;                                          \
             }                                                                                                  \
             softmax_ref(sc + (size_t)h * n_pos, n_pos);                                                        \
             for (int64_t e = 0; e < hd; e++) {                                                                 \
                 float o = 0;                                                                                   \
-                for (int p = 0; p < n_pos; p++) o += sc[(size_t)h * n_pos + p] * ELEM((const char *)v + (size_t)p * stride, e); \
+                for (int p = 0; p < n_pos; p++) o += sc[(size_t)h * n_pos + p] * VELEM((const char *)v + (size_t)p * stride, e); \
                 out[h * hd + e] = o;                                                                           \
             }                                                                                                  \
         }                                                                                                      \
     }
-ATTEND_REF(attend_f16_ref, kv_elem_f16)
-ATTEND_REF(attend_q8_ref, kv_elem_q8)
+ATTEND_REF(attend_f16_ref, kt_f16, kv_elem_f16)
+ATTEND_REF(attend_q8_ref, kt_q8, kv_elem_q8)
 
 desk_kv_fns desk_kv_kernels(void) {
     dispatch_init();

@@ -237,18 +237,38 @@ static inline float desk_expf(float x) {
     return p * scale;
 }
 
+/* The KV cache of one KV head. V is stored by position: rows of hd
+ * elements `v_stride` bytes apart (F16, or Q8_0 blocks). K is stored
+ * transposed in tiles of 16 positions, so the score of 16 positions is one
+ * vertical sum with no reduction across a vector. Tile t (positions 16t ..
+ * 16t + 15) starts desk_kv_tile_bytes(type, hd) * t bytes into the head's
+ * K and holds
+ *   F16:  hd x 16 halves, element i of position 16t + j at [i][j];
+ *   Q8_0: the scales, (hd / 32) x 16 halves, scale of block b of position
+ *         16t + j at [b][j]; then hd x 16 int8 values at [i][j].
+ * desk_kv_store_k writes one position's row (quantized as desk_quantize_row
+ * would) into its tile, touching nothing else: stores of other positions
+ * may run at the same time on other threads. A tile's positions past the
+ * last one stored hold whatever the memory held; SIMD kernels compute them
+ * as whole tiles and never store their results. */
+size_t desk_kv_tile_bytes(int type, int64_t hd);
+void desk_kv_store_k(int type, const float *k, void *tiles, int pos, int64_t hd);
+
 /* Attention of n_head query vectors (hd floats each, one after another)
- * that share one KV head, over n_pos cached positions whose K and V rows are
- * `stride` bytes apart (F16 elements, or Q8_0 blocks whose element value is
- * d * q in float). Bit-identical in every kernel set:
+ * that share one KV head, over its first n_pos cached positions (K tiles
+ * and V rows as above; a Q8_0 element's value is d * q in float).
+ * Bit-identical in every kernel set:
  *   scores  s[h][p] = reduce16(l) * scale, where element i adds
  *           q[h][i] * K[p][i] into lane l[i % 16] in order of i;
  *   softmax per head: m = max_p s[h][p]; e[p] = desk_expf(s[h][p] - m) added
  *           into lane p % 16 in order of p; w[p] = e[p] * (1 / reduce16);
  *   output  out[h][e] = sum over p = 0, 1, ... in order of w[p] * V[p][e],
  *           starting from 0.
+ * (A SIMD set may start a score lane from its first product instead of
+ * 0 + product: that can change only the sign of a zero score, which leaves
+ * the softmax's results unchanged.)
  * `scores` is scratch of n_head * n_pos floats; `out` is n_head * hd. */
-typedef void (*desk_kv_attend_fn)(const float *q, int n_head, int64_t hd, const void *k, const void *v, size_t stride,
+typedef void (*desk_kv_attend_fn)(const float *q, int n_head, int64_t hd, const void *k, const void *v, size_t v_stride,
                                   int n_pos, float scale, float *scores, float *out);
 typedef struct { desk_kv_attend_fn f16, q8_0; } desk_kv_fns;
 desk_kv_fns desk_kv_kernels(void);                 /* the active set's, or the scalar ones */

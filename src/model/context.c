@@ -19,9 +19,11 @@ struct desk_ctx {
     desk_ctx_params p;
     desk_pool *pool;
     int64_t kv_dim;                /* n_head_kv * head_dim */
-    size_t kv_head;                /* bytes of one cached K (or V) row of one head */
-    uint8_t *k_cache, *v_cache;    /* [n_seq][n_layer][n_head_kv][n_ctx] rows of head_dim elements of p.kv_type:
-                                    * each head's positions are contiguous for the attention scan */
+    size_t kv_head;                /* bytes of one cached V row of one head */
+    size_t k_head;                 /* bytes of one head's K: n_ctx positions in tiles of 16 (quant.h) */
+    uint8_t *k_cache, *v_cache;    /* [n_seq][n_layer][n_head_kv] heads: K as k_head bytes of tiles, V as n_ctx
+                                    * rows of head_dim elements of p.kv_type; each head's positions are contiguous
+                                    * for the attention scan */
     int *seq_len;
     /* scratch for n_batch tokens */
     float *x, *xb, *q, *k, *v, *att, *ff1, *ff2;
@@ -73,16 +75,23 @@ static bool normalize_params(const desk_model *m, desk_ctx_params *p, desk_error
     return true;
 }
 
+/* one KV head's K: its positions rounded up to whole tiles of 16 */
+static size_t k_head_bytes(int kv_type, int64_t head_dim, int n_ctx) {
+    return (size_t)((n_ctx + 15) / 16) * desk_kv_tile_bytes(kv_type, head_dim);
+}
+
 static void plan(const desk_model *m, const desk_ctx_params *p, size_t sz[B_COUNT]) {
     const desk_model_info *in = &m->info;
     size_t T = (size_t)p->n_batch, d = (size_t)in->n_embd, nq = (size_t)(in->n_head * in->head_dim),
            ff = (size_t)in->n_ff, V = (size_t)in->n_vocab, kvd = (size_t)(in->n_head_kv * in->head_dim);
-    size_t kv = (size_t)p->n_seq * (size_t)in->n_layer * (size_t)p->n_ctx * desk_type_row_size(p->kv_type, (int64_t)kvd);
+    size_t heads = (size_t)p->n_seq * (size_t)in->n_layer * (size_t)in->n_head_kv;
+    size_t kv = heads * (size_t)p->n_ctx * desk_type_row_size(p->kv_type, in->head_dim);
+    size_t k_tiles = heads * k_head_bytes(p->kv_type, in->head_dim, p->n_ctx);
     size_t widest = d > ff ? d : ff;
     if (nq > widest) widest = nq;
     size_t act_row = desk_act_row_size(ACT_Q8A, (int64_t)widest) + desk_act_row_size(ACT_Q8K, (int64_t)widest) + 64;
     size_t s[B_COUNT] = {
-        [B_K] = kv, [B_V] = kv, [B_SEQLEN] = (size_t)p->n_seq * sizeof(int), [B_X] = T * d * 4, [B_XB] = T * d * 4,
+        [B_K] = k_tiles, [B_V] = kv, [B_SEQLEN] = (size_t)p->n_seq * sizeof(int), [B_X] = T * d * 4, [B_XB] = T * d * 4,
         [B_Q] = T * nq * 4, [B_KT] = T * kvd * 4, [B_VT] = T * kvd * 4, [B_ATT] = T * nq * 4, [B_FF1] = T * ff * 4,
         [B_FF2] = T * ff * 4, [B_ACT] = T * act_row, [B_SCORES] = (size_t)p->n_threads * (size_t)p->n_ctx * (size_t)(in->n_head / in->n_head_kv) * 4,
         [B_XN] = (size_t)p->n_outputs * d * 4, [B_LOGITS] = (size_t)p->n_outputs * V * 4, [B_OUTIDX] = T * sizeof(int),
@@ -118,6 +127,7 @@ desk_status desk_ctx_new(const desk_model *m, const desk_ctx_params *pp, desk_ct
     c->p = p;
     c->kv_dim = m->info.n_head_kv * m->info.head_dim;
     c->kv_head = desk_type_row_size(p.kv_type, m->info.head_dim);
+    c->k_head = k_head_bytes(p.kv_type, m->info.head_dim, p.n_ctx);
     c->pool = desk_pool_new(p.n_threads);
     c->p.n_threads = desk_pool_size(c->pool);
     size_t sz[B_COUNT];
@@ -228,9 +238,8 @@ static void prepare_item(desk_ctx *c, const desk_batch *b, int layer, int t, int
     rope_apply(m, q, (int)group, hd, angles);
     rope_apply(m, k, 1, hd, angles);
     size_t base = ((size_t)b->seq[t] * (size_t)in->n_layer + (size_t)layer) * (size_t)in->n_head_kv + (size_t)kvh;
-    size_t row = (base * (size_t)c->p.n_ctx + (size_t)b->pos[t]) * c->kv_head;
-    desk_quantize_row(c->p.kv_type, k, c->k_cache + row, hd);
-    desk_quantize_row(c->p.kv_type, v, c->v_cache + row, hd);
+    desk_kv_store_k(c->p.kv_type, k, c->k_cache + base * c->k_head, b->pos[t], hd);
+    desk_quantize_row(c->p.kv_type, v, c->v_cache + (base * (size_t)c->p.n_ctx + (size_t)b->pos[t]) * c->kv_head, hd);
 }
 
 static void prepare_job(void *arg, int ith, int nth) {
@@ -265,8 +274,9 @@ static void attention_job(void *arg, int ith, int nth) {
         int seq = j->b->seq[t], pos = j->b->pos[t];
         size_t base = (size_t)seq * (size_t)in->n_layer + (size_t)j->layer;
         size_t head = (size_t)t * (size_t)(nh * hd) + (size_t)(kvh * group * hd);
-        size_t off = (base * (size_t)nkv + (size_t)kvh) * (size_t)c->p.n_ctx * c->kv_head;
-        attend(c->q + head, (int)group, hd, c->k_cache + off, c->v_cache + off, c->kv_head, pos + 1, scale, sc, c->att + head);
+        size_t kv_index = base * (size_t)nkv + (size_t)kvh;
+        attend(c->q + head, (int)group, hd, c->k_cache + kv_index * c->k_head,
+               c->v_cache + kv_index * (size_t)c->p.n_ctx * c->kv_head, c->kv_head, pos + 1, scale, sc, c->att + head);
     }
 }
 

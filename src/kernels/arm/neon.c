@@ -154,6 +154,20 @@ static inline float kv_elem_q8(const void *row, int64_t i) {
     const block_q8_0 *b = (const block_q8_0 *)row + i / QK;
     return desk_h2f(b->d) * (float)b->qs[i % QK];
 }
+/* element i of positions h .. h + 3 of a K tile (h 0, 4, 8 or 12; layout in quant.h) */
+static inline float32x4_t kt4_f16(const void *tile, int64_t hd, int64_t i, int h) {
+    (void)hd;
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)tile + i * 16 + h)));
+}
+static inline float32x4_t kt4_q8(const void *tile, int64_t hd, int64_t i, int h) {
+    const uint16_t *d = tile;
+    const int8_t *qs = (const int8_t *)(d + (hd / QK) * 16);
+    int32_t four;
+    memcpy(&four, qs + i * 16 + h, 4);
+    int8x8_t q8 = vreinterpret_s8_s32(vdup_n_s32(four));
+    float32x4_t q = vcvtq_f32_s32(vmovl_s16(vget_low_s16(vmovl_s8(q8))));
+    return vmulq_f32(vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(d + (i / QK) * 16 + h))), q);
+}
 
 /* desk_expf on 4 lanes: the same operations, lane by lane */
 static inline float32x4_t exp4(float32x4_t x) {
@@ -195,25 +209,33 @@ static void softmax16(float *s, int n) {
     for (p = 0; p < n; p++) s[p] *= inv;
 }
 
-/* one head at a time: 16 score lanes as four vectors, then the weighted
- * sum with eight independent chains per position */
-#define KV_ATTEND(NAME, LOAD4, ELEM)                                                                          \
+/* One head at a time. Scores: four positions of a K tile at a time, each
+ * of the contract's 16 lanes a chain of vertical products (starting from
+ * its first product, see quant.h), reduced as reduce16 across the chains;
+ * then the weighted sum with eight independent chains per position. */
+#define KV_ATTEND(NAME, KT4, LOAD4, ELEM, TYPE)                                                               \
     static void NAME(const float *q, int nh, int64_t hd, const void *k, const void *v, size_t stride, int n_pos,  \
                      float scale, float *sc, float *out) {                                                     \
-        int64_t hd16 = hd / 16 * 16;                                                                           \
+        size_t tile_bytes = desk_kv_tile_bytes(TYPE, hd);                                                      \
         for (int h = 0; h < nh; h++) {                                                                         \
             const float *qh = q + (size_t)h * hd;                                                              \
             float *s = sc + (size_t)h * n_pos, *o = out + (size_t)h * hd;                                      \
-            for (int p = 0; p < n_pos; p++) {                                                                  \
-                const void *row = (const char *)k + (size_t)p * stride;                                        \
-                float32x4_t a[4] = {vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0)};           \
-                for (int64_t i = 0; i < hd16; i += 16)                                                         \
-                    for (int c = 0; c < 4; c++)                                                                \
-                        a[c] = vaddq_f32(a[c], vmulq_f32(vld1q_f32(qh + i + 4 * c), LOAD4(row, i + 4 * c)));   \
-                float l[16];                                                                                   \
-                for (int c = 0; c < 4; c++) vst1q_f32(l + 4 * c, a[c]);                                        \
-                for (int64_t i = hd16; i < hd; i++) l[i % 16] += qh[i] * ELEM(row, i);                         \
-                s[p] = desk_reduce16(l) * scale;                                                               \
+            for (int p0 = 0; p0 < n_pos; p0 += 4) {                                                            \
+                const void *tile = (const char *)k + (size_t)(p0 / 16) * tile_bytes;                           \
+                float32x4_t l[16];                                                                             \
+                for (int c = 0; c < 16; c++) {                                                                 \
+                    l[c] = vdupq_n_f32(0);                                                                     \
+                    if (c < hd) l[c] = vmulq_f32(vdupq_n_f32(qh[c]), KT4(tile, hd, c, p0 % 16));               \
+                    for (int64_t i = c + 16; i < hd; i += 16)                                                  \
+                        l[c] = vaddq_f32(l[c], vmulq_f32(vdupq_n_f32(qh[i]), KT4(tile, hd, i, p0 % 16)));      \
+                }                                                                                              \
+                float32x4_t a[8];                                                                              \
+                for (int c = 0; c < 8; c++) a[c] = vaddq_f32(l[c], l[c + 8]);                                  \
+                float32x4_t r = vaddq_f32(vaddq_f32(vaddq_f32(a[0], a[1]), vaddq_f32(a[2], a[3])),             \
+                                          vaddq_f32(vaddq_f32(a[4], a[5]), vaddq_f32(a[6], a[7])));            \
+                float rr[4];                                                                                   \
+                vst1q_f32(rr, vmulq_f32(r, vdupq_n_f32(scale)));                                               \
+                for (int j = 0; j < 4 && p0 + j < n_pos; j++) s[p0 + j] = rr[j];                               \
             }                                                                                                  \
             softmax16(s, n_pos);                                                                               \
             int64_t e = 0;                                                                                     \
@@ -234,8 +256,8 @@ static void softmax16(float *s, int n) {
             }                                                                                                  \
         }                                                                                                      \
     }
-KV_ATTEND(attend_f16, kv_load4_f16, kv_elem_f16)
-KV_ATTEND(attend_q8, kv_load4_q8, kv_elem_q8)
+KV_ATTEND(attend_f16, kt4_f16, kv_load4_f16, kv_elem_f16, DESK_TYPE_F16)
+KV_ATTEND(attend_q8, kt4_q8, kv_load4_q8, kv_elem_q8, DESK_TYPE_Q8_0)
 
 /* ---- row groups (x8 layouts, see quant.h): rows 0-3 in one vector, 4-7 in
  * another; sdot by element multiplies each row's 4 bytes by one broadcast

@@ -1,9 +1,11 @@
 /*
- * attend_avx512.h - the attention kernel with 16-float registers: the
- * contract's 16 score lanes (quant.h) are exactly one zmm register, and the
- * weighted sum covers 16 output elements per instruction. Same results as
- * the scalar reference; included only by avx512.c, after dot_x86.h (whose
- * softmax16 and element accessors it shares).
+ * attend_avx512.h - the attention kernel with 16-float registers: one K
+ * tile (16 positions, quant.h) is one zmm register per element, so a tile's
+ * 16 scores are vertical sums in the contract's order with no reduction
+ * across lanes, and the weighted sum covers 16 output elements per
+ * instruction. Up to eight query heads share each K and V load. Same results
+ * as the scalar reference; included only by avx512.c, after dot_x86.h (whose
+ * element accessors and V tail it shares).
  */
 
 static inline __m512 kv_load16_f16(const void *row, int64_t i) {
@@ -15,106 +17,174 @@ static inline __m512 kv_load16_q8(const void *row, int64_t i) {
     __m512 q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b->qs + i % QK))));
     return _mm512_mul_ps(_mm512_set1_ps(desk_h2f(b->d)), q);
 }
+/* element i of a tile's 16 positions */
+static inline __m512 kt16_f16(const void *tile, int64_t hd, int64_t i) {
+    (void)hd;
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)tile + i * 16)));
+}
+static inline __m512 kt16_q8(const void *tile, int64_t hd, int64_t i) {
+    const uint16_t *d = tile;
+    const int8_t *qs = (const int8_t *)(d + (hd / QK) * 16);
+    __m512 q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(qs + i * 16))));
+    return _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(d + (i / QK) * 16))), q);
+}
 
-/* Up to four heads per pass, as in dot_x86.h; here a head's 16 score lanes
- * are one register, folded to 8 (lanes i + lanes i + 8) before the hadd tree.
- * A pass is compiled for each head count 1-4 (NH, a constant after
- * inlining), so the last pass of a group that is not a multiple of 4 (5 heads
- * per KV head in Qwen2.5-32B, 7 in Qwen2.5-0.5B and 7B) multiplies only its
- * real heads; the registers of the missing ones repeat head 0's sums through
- * the reduction and are not stored. */
-#define KV_ATTEND16(NAME, LOAD16, ELEM)                                                                       \
-    /* the scaled scores of one row for NH heads (head size a multiple of 16) */                             \
-    static inline __attribute__((always_inline)) __m128 NAME##_quad(const float *const qh[4], const void *row,    \
-                                                                    int64_t hd16, float scale, const int NH) { \
-        __m512 l[4];                                                                                           \
-        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) l[j] = _mm512_setzero_ps();                        \
-        _Pragma("GCC unroll 8") for (int64_t i = 0; i < hd16; i += 16) {                                       \
-            __m512 kk = LOAD16(row, i);                                                                        \
-            _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++)                                               \
-                l[j] = _mm512_add_ps(l[j], _mm512_mul_ps(_mm512_loadu_ps(qh[j] + i), kk));                     \
+/* desk_expf on 16 lanes: the same operations, lane by lane */
+static inline __m512 exp16(__m512 x) {
+    __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(DESK_EXP_MIN), _CMP_GE_OQ);
+    __m512 n = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(DESK_EXP_LOG2E)), _mm512_set1_ps(DESK_EXP_MAGIC)),
+                             _mm512_set1_ps(DESK_EXP_MAGIC));
+    __m512 r = _mm512_sub_ps(_mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(DESK_EXP_LN2_HI))),
+                             _mm512_mul_ps(n, _mm512_set1_ps(DESK_EXP_LN2_LO)));
+    __m512 p = _mm512_set1_ps(DESK_EXP_C7);
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(DESK_EXP_C6));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(DESK_EXP_C5));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(DESK_EXP_C4));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(DESK_EXP_C3));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(0.5f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.0f));
+    __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_maskz_mov_ps(keep, _mm512_mul_ps(p, _mm512_castsi512_ps(bits)));
+}
+
+/* the contract's softmax: the exponentials of position p in lane p % 16 */
+static void softmax16x16(float *s, int n) {
+    __m512 m = _mm512_set1_ps(s[0]);
+    int p = 0;
+    for (; p + 16 <= n; p += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(s + p));
+    float mx = _mm512_reduce_max_ps(m); /* max is exact, in any order */
+    for (; p < n; p++) mx = s[p] > mx ? s[p] : mx;
+    __m512 vm = _mm512_set1_ps(mx), a = _mm512_setzero_ps();
+    for (p = 0; p + 16 <= n; p += 16) {
+        __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(s + p), vm));
+        _mm512_storeu_ps(s + p, e);
+        a = _mm512_add_ps(a, e);
+    }
+    float l[16];
+    _mm512_storeu_ps(l, a);
+    for (; p < n; p++) {
+        s[p] = desk_expf(s[p] - mx);
+        l[p % 16] += s[p];
+    }
+    float inv = 1.0f / desk_reduce16(l);
+    __m512 vi = _mm512_set1_ps(inv);
+    for (p = 0; p + 16 <= n; p += 16) _mm512_storeu_ps(s + p, _mm512_mul_ps(_mm512_loadu_ps(s + p), vi));
+    for (; p < n; p++) s[p] *= inv;
+}
+
+/* The weighted sum of NH heads over output elements e .. e + 16 * C - 1:
+ * NH x C accumulators, each V row loaded and converted once for all. */
+#define KV_VSUM16(NAME, LOAD16)                                                                               \
+    static inline __attribute__((always_inline)) void NAME##_vsum(const float *const w[8], const int NH, const int C, \
+                                                                  const void *v, size_t stride, int n_pos,    \
+                                                                  int64_t e, float *const outh[8]) {              \
+        __m512 a[8][4];                                                                                        \
+        _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++)                                                   \
+            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) a[j][c] = _mm512_setzero_ps();                 \
+        for (int p = 0; p < n_pos; p++) {                                                                      \
+            const void *row = (const char *)v + (size_t)p * stride;                                            \
+            __m512 vv[4];                                                                                      \
+            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) vv[c] = LOAD16(row, e + 16 * c);               \
+            _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) {                                             \
+                __m512 wp = _mm512_set1_ps(w[j][p]);                                                           \
+                _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)                                            \
+                    a[j][c] = _mm512_add_ps(a[j][c], _mm512_mul_ps(wp, vv[c]));                                \
+            }                                                                                                  \
         }                                                                                                      \
-        _Pragma("GCC unroll 4") for (int j = NH; j < 4; j++) l[j] = l[0];                                      \
-        __m256 f[4];                                                                                           \
-        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)                                                    \
-            f[j] = _mm256_add_ps(_mm512_castps512_ps256(l[j]), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(l[j]), 1))); \
-        __m256 h3 = _mm256_hadd_ps(_mm256_hadd_ps(f[0], f[1]), _mm256_hadd_ps(f[2], f[3]));                    \
-        return _mm_mul_ps(_mm_add_ps(_mm256_castps256_ps128(h3), _mm256_extractf128_ps(h3, 1)), _mm_set1_ps(scale)); \
+        _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++)                                                   \
+            _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) _mm512_storeu_ps(outh[j] + e + 16 * c, a[j][c]);  \
+    }
+
+/* Heads h0 .. h0 + NH - 1 (NH 1-8, a constant after inlining).
+ * Scores, a tile at a time: lane l and lane l + 8 of the contract run as
+ * two chains of vertical products per head (the first starting from its
+ * first product, see quant.h), their sum is the first step of reduce16, and
+ * the eight sums reduce as reduce8 once the tile's lanes are done. The
+ * lanes loop is kept rolled and the query pointers opaque to it, so the
+ * compiler neither spills 8 x NH partial sums nor hoists hundreds of query
+ * values out of the tile loop. */
+#define KV_ATTEND16(NAME, TYPE, KT16, LOAD16, ELEM)                                                                 \
+    KV_VSUM16(NAME, LOAD16)                                                                                    \
+    static inline __attribute__((always_inline)) void NAME##_lanes(const float *const qh[8], const void *tile, \
+                                                                   int64_t hd, int l, const int NH, __m512 *a) { \
+        __m512 lo[8], hi[8];                                                                                   \
+        if (l < hd) {                                                                                          \
+            __m512 k0 = KT16(tile, hd, l);                                                                     \
+            _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) lo[j] = _mm512_mul_ps(_mm512_set1_ps(qh[j][l]), k0); \
+        } else {                                                                                               \
+            _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) lo[j] = _mm512_setzero_ps();                  \
+        }                                                                                                      \
+        if (l + 8 < hd) {                                                                                      \
+            __m512 k1 = KT16(tile, hd, l + 8);                                                                 \
+            _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) hi[j] = _mm512_mul_ps(_mm512_set1_ps(qh[j][l + 8]), k1); \
+        } else {                                                                                               \
+            _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) hi[j] = _mm512_setzero_ps();                  \
+        }                                                                                                      \
+        for (int64_t i = l + 16; i < hd; i += 16) {                                                            \
+            __m512 k0 = KT16(tile, hd, i);                                                                     \
+            _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++)                                               \
+                lo[j] = _mm512_add_ps(lo[j], _mm512_mul_ps(_mm512_set1_ps(qh[j][i]), k0));                     \
+            if (i + 8 < hd) {                                                                                  \
+                __m512 k1 = KT16(tile, hd, i + 8);                                                             \
+                _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++)                                           \
+                    hi[j] = _mm512_add_ps(hi[j], _mm512_mul_ps(_mm512_set1_ps(qh[j][i + 8]), k1));             \
+            }                                                                                                  \
+        }                                                                                                      \
+        _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) a[j] = _mm512_add_ps(lo[j], hi[j]);               \
     }                                                                                                          \
-    /* heads h0 .. h0 + NH - 1: scores, softmax, weighted sum of the V rows */                               \
     static inline __attribute__((always_inline)) void NAME##_pass(const float *q, int h0, const int NH, int64_t hd, \
                                                                   const void *k, const void *v, size_t stride, \
                                                                   int n_pos, float scale, float *sc, float *out) { \
-        int64_t hd16 = hd / 16 * 16;                                                                           \
-        const float *qh[4];                                                                                    \
-        for (int j = 0; j < 4; j++) qh[j] = q + (size_t)(h0 + (j < NH ? j : 0)) * hd;                          \
-        int p = 0;                                                                                             \
-        if (hd16 == hd) /* four positions at a time: their 4 x 4 scores transpose into the head rows */      \
-            for (; p + 4 <= n_pos; p += 4) {                                                                   \
-                __m128 r0 = NAME##_quad(qh, (const char *)k + (size_t)p * stride, hd16, scale, NH);            \
-                __m128 r1 = NAME##_quad(qh, (const char *)k + (size_t)(p + 1) * stride, hd16, scale, NH);      \
-                __m128 r2 = NAME##_quad(qh, (const char *)k + (size_t)(p + 2) * stride, hd16, scale, NH);      \
-                __m128 r3 = NAME##_quad(qh, (const char *)k + (size_t)(p + 3) * stride, hd16, scale, NH);      \
-                _MM_TRANSPOSE4_PS(r0, r1, r2, r3);                                                             \
-                __m128 rows[4] = {r0, r1, r2, r3};                                                             \
-                for (int j = 0; j < NH; j++) _mm_storeu_ps(sc + (size_t)(h0 + j) * n_pos + p, rows[j]);        \
-            }                                                                                                  \
-        for (; p < n_pos; p++) {                                                                               \
-            const void *row = (const char *)k + (size_t)p * stride;                                            \
-            if (hd16 == hd) {                                                                                  \
-                float rr[4];                                                                                   \
-                _mm_storeu_ps(rr, NAME##_quad(qh, row, hd16, scale, NH));                                      \
-                for (int j = 0; j < NH; j++) sc[(size_t)(h0 + j) * n_pos + p] = rr[j];                         \
-                continue;                                                                                      \
-            }                                                                                                  \
-            __m512 l[4];                                                                                       \
-            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) l[j] = _mm512_setzero_ps();                    \
-            for (int64_t i = 0; i < hd16; i += 16) {                                                           \
-                __m512 kk = LOAD16(row, i);                                                                    \
-                _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++)                                           \
-                    l[j] = _mm512_add_ps(l[j], _mm512_mul_ps(_mm512_loadu_ps(qh[j] + i), kk));                 \
-            }                                                                                                  \
-            for (int j = 0; j < NH; j++) {                                                                     \
-                float ll[16];                                                                                  \
-                _mm512_storeu_ps(ll, l[j]);                                                                    \
-                for (int64_t i = hd16; i < hd; i++) ll[i % 16] += qh[j][i] * ELEM(row, i);                     \
-                sc[(size_t)(h0 + j) * n_pos + p] = desk_reduce16(ll) * scale;                                  \
-            }                                                                                                  \
-        }                                                                                                      \
-        for (int j = 0; j < NH; j++) softmax16(sc + (size_t)(h0 + j) * n_pos, n_pos);                          \
-        const float *w[4];                                                                                     \
-        for (int j = 0; j < 4; j++) w[j] = sc + (size_t)(h0 + (j < NH ? j : 0)) * n_pos;                       \
-        int64_t e = 0;                                                                                         \
-        for (; e + 64 <= hd16; e += 64) { /* NH heads x 4 registers of 16 outputs */                          \
-            __m512 a[4][4];                                                                                    \
-            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)                                                \
-                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) a[j][c] = _mm512_setzero_ps();             \
-            for (int p2 = 0; p2 < n_pos; p2++) {                                                               \
-                const void *row = (const char *)v + (size_t)p2 * stride;                                       \
-                __m512 vv[4];                                                                                  \
-                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) vv[c] = LOAD16(row, e + 16 * c);           \
-                _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) {                                         \
-                    __m512 wp = _mm512_set1_ps(w[j][p2]);                                                      \
-                    _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)                                        \
-                        a[j][c] = _mm512_add_ps(a[j][c], _mm512_mul_ps(wp, vv[c]));                            \
+        size_t tile_bytes = desk_kv_tile_bytes(TYPE, hd);          \
+        const float *qh[8];                                                                                    \
+        for (int j = 0; j < 8; j++) qh[j] = q + (size_t)(h0 + (j < NH ? j : 0)) * hd;                          \
+        for (int p0 = 0; p0 < n_pos; p0 += 16) {                                                               \
+            const void *tile = (const char *)k + (size_t)(p0 / 16) * tile_bytes;                               \
+            __m512 a[8][8];                                                                                    \
+            _Pragma("GCC unroll 1") for (int l = 0; l < 8; l++) {                                              \
+                const float *qq[8];                                                                            \
+                _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) {                                         \
+                    qq[j] = qh[j];                                                                             \
+                    __asm__("" : "+r"(qq[j]));                                                                 \
                 }                                                                                              \
+                NAME##_lanes(qq, tile, hd, l, NH, a[l]);                                                       \
             }                                                                                                  \
-            for (int j = 0; j < NH; j++)                                                                       \
-                for (int c = 0; c < 4; c++) _mm512_storeu_ps(out + (size_t)(h0 + j) * hd + e + 16 * c, a[j][c]); \
-        }                                                                                                      \
-        for (; e < hd16; e += 16) {                                                                            \
-            __m512 a[4];                                                                                       \
-            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) a[j] = _mm512_setzero_ps();                    \
-            for (int p2 = 0; p2 < n_pos; p2++) {                                                               \
-                __m512 vv = LOAD16((const char *)v + (size_t)p2 * stride, e);                                  \
-                _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++)                                           \
-                    a[j] = _mm512_add_ps(a[j], _mm512_mul_ps(_mm512_set1_ps(w[j][p2]), vv));                   \
+            __mmask16 m = n_pos - p0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n_pos - p0)) - 1);       \
+            _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) {                                             \
+                __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a[0][j], a[1][j]), _mm512_add_ps(a[2][j], a[3][j])), \
+                                         _mm512_add_ps(_mm512_add_ps(a[4][j], a[5][j]), _mm512_add_ps(a[6][j], a[7][j]))); \
+                _mm512_mask_storeu_ps(sc + (size_t)(h0 + j) * n_pos + p0, m, _mm512_mul_ps(s, _mm512_set1_ps(scale))); \
             }                                                                                                  \
-            for (int j = 0; j < NH; j++) _mm512_storeu_ps(out + (size_t)(h0 + j) * hd + e, a[j]);              \
         }                                                                                                      \
+        for (int j = 0; j < NH; j++) softmax16x16(sc + (size_t)(h0 + j) * n_pos, n_pos);                       \
+        const float *w[8];                                                                                     \
+        float *outh[8];                                                                                        \
+        for (int j = 0; j < 8; j++) {                                                                          \
+            w[j] = sc + (size_t)(h0 + (j < NH ? j : 0)) * n_pos;                                               \
+            outh[j] = out + (size_t)(h0 + (j < NH ? j : 0)) * hd;                                              \
+        }                                                                                                      \
+        int64_t hd16 = hd / 16 * 16, e = 0;                                                                    \
+        if (NH <= 4)                                                                                           \
+            for (; e + 64 <= hd16; e += 64) NAME##_vsum(w, NH, 4, v, stride, n_pos, e, outh);                     \
+        else                                                                                                   \
+            for (; e + 32 <= hd16; e += 32) NAME##_vsum(w, NH, 2, v, stride, n_pos, e, outh);                     \
+        for (; e < hd16; e += 16) NAME##_vsum(w, NH, 1, v, stride, n_pos, e, outh);                               \
         KV_ATTEND_TAIL(NH, ELEM)                                                                               \
     }                                                                                                          \
-    KV_ATTEND_ENTRY(NAME)
-KV_ATTEND16(attend16_f16, kv_load16_f16, kv_elem_f16)
-KV_ATTEND16(attend16_q8, kv_load16_q8, kv_elem_q8)
+    static void NAME(const float *q, int nh, int64_t hd, const void *k, const void *v, size_t stride, int n_pos, \
+                     float scale, float *sc, float *out) {                                                     \
+        for (int h0 = 0; h0 < nh; h0 += 8) switch (nh - h0) {                                                  \
+            case 1: NAME##_pass(q, h0, 1, hd, k, v, stride, n_pos, scale, sc, out); break;                     \
+            case 2: NAME##_pass(q, h0, 2, hd, k, v, stride, n_pos, scale, sc, out); break;                     \
+            case 3: NAME##_pass(q, h0, 3, hd, k, v, stride, n_pos, scale, sc, out); break;                     \
+            case 4: NAME##_pass(q, h0, 4, hd, k, v, stride, n_pos, scale, sc, out); break;                     \
+            case 5: NAME##_pass(q, h0, 5, hd, k, v, stride, n_pos, scale, sc, out); break;                     \
+            case 6: NAME##_pass(q, h0, 6, hd, k, v, stride, n_pos, scale, sc, out); break;                     \
+            case 7: NAME##_pass(q, h0, 7, hd, k, v, stride, n_pos, scale, sc, out); break;                     \
+            default: NAME##_pass(q, h0, 8, hd, k, v, stride, n_pos, scale, sc, out); break;                    \
+        }                                                                                                      \
+    }
+KV_ATTEND16(attend16_f16, DESK_TYPE_F16, kt16_f16, kv_load16_f16, kv_elem_f16)
+KV_ATTEND16(attend16_q8, DESK_TYPE_Q8_0, kt16_q8, kv_load16_q8, kv_elem_q8)
 #define AVX512_KV {attend16_f16, attend16_q8}

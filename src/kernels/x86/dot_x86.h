@@ -453,6 +453,17 @@ static inline float kv_elem_q8(const void *row, int64_t i) {
     const block_q8_0 *b = (const block_q8_0 *)row + i / QK;
     return desk_h2f(b->d) * (float)b->qs[i % QK];
 }
+/* element i of positions h .. h + 7 of a K tile (h 0 or 8; layout in quant.h) */
+static inline __m256 kt8_f16(const void *tile, int64_t hd, int64_t i, int h) {
+    (void)hd;
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)tile + i * 16 + h)));
+}
+static inline __m256 kt8_q8(const void *tile, int64_t hd, int64_t i, int h) {
+    const uint16_t *d = tile;
+    const int8_t *qs = (const int8_t *)(d + (hd / QK) * 16);
+    __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(qs + i * 16 + h))));
+    return _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(d + (i / QK) * 16 + h))), q);
+}
 
 /* desk_expf on 8 lanes: the same operations, lane by lane */
 static inline __m256 exp8(__m256 x) {
@@ -473,6 +484,7 @@ static inline __m256 exp8(__m256 x) {
     return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(bits)), keep);
 }
 
+#ifndef ACC_U8S8_FULL /* the AVX-512 build has its own, on 16 lanes (attend_avx512.h) */
 static void softmax16(float *s, int n) {
     __m256 m8 = _mm256_set1_ps(s[0]);
     int p = 0;
@@ -502,6 +514,7 @@ static void softmax16(float *s, int n) {
     for (p = 0; p + 8 <= n; p += 8) _mm256_storeu_ps(s + p, _mm256_mul_ps(_mm256_loadu_ps(s + p), vi));
     for (; p < n; p++) s[p] *= inv;
 }
+#endif
 
 /* The weighted sum's output elements past the last multiple of 16, in plain
  * C (head sizes that are not a multiple of 16), for heads h0 .. h0 + NH - 1;
@@ -526,49 +539,69 @@ static void softmax16(float *s, int n) {
         }                                                                                                     \
     }
 
-/* Up to four heads per pass over the rows, so each K or V row is loaded and
- * converted once for all of them. A pass is compiled for each head count 1-4
- * (NH, a constant after inlining), so a group that is not a multiple of 4
- * (5 or 7 query heads per KV head) multiplies only its real heads in the last
- * pass; the registers of the missing ones repeat head 0's sums through the
- * reduction and are not stored. Four score sums reduce together: with v =
- * lanes 0-7 + lanes 8-15, two rounds of hadd and one cross-half add give each
- * head's ((v0+v1)+(v2+v3))+((v4+v5)+(v6+v7)), the contract's reduce16. */
-#define KV_ATTEND(NAME, LOAD8, ELEM)                                                                          \
+/* Up to four heads per pass, so each K or V load is converted once for all
+ * of them; a pass is compiled for each head count 1-4 (NH, a constant after
+ * inlining). Scores: half a K tile (8 positions) at a time, lane l and lane
+ * l + 8 of the contract as two chains of vertical products per head (the
+ * first starting from its first product, see quant.h), their sum being
+ * reduce16's first step; the eight sums reduce as reduce8 when the half
+ * tile's lanes are done. The lanes loop stays rolled with the query
+ * pointers opaque to it, so nothing is hoisted out of it and spilled. */
+#define KV_ATTEND(NAME, TYPE, KT8, LOAD8, ELEM)                                                               \
+    static inline __attribute__((always_inline)) void NAME##_lanes(const float *const qh[4], const void *tile, \
+                                                                   int64_t hd, int half, int l, const int NH, \
+                                                                   __m256 *a) {                               \
+        __m256 lo[4], hi[4];                                                                                   \
+        _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) lo[j] = hi[j] = _mm256_setzero_ps();              \
+        if (l < hd) {                                                                                          \
+            __m256 k0 = KT8(tile, hd, l, half);                                                                \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) lo[j] = _mm256_mul_ps(_mm256_set1_ps(qh[j][l]), k0); \
+        }                                                                                                      \
+        if (l + 8 < hd) {                                                                                      \
+            __m256 k1 = KT8(tile, hd, l + 8, half);                                                            \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) hi[j] = _mm256_mul_ps(_mm256_set1_ps(qh[j][l + 8]), k1); \
+        }                                                                                                      \
+        for (int64_t i = l + 16; i < hd; i += 16) {                                                            \
+            __m256 k0 = KT8(tile, hd, i, half);                                                                \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++)                                               \
+                lo[j] = _mm256_add_ps(lo[j], _mm256_mul_ps(_mm256_set1_ps(qh[j][i]), k0));                     \
+            if (i + 8 < hd) {                                                                                  \
+                __m256 k1 = KT8(tile, hd, i + 8, half);                                                        \
+                _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++)                                           \
+                    hi[j] = _mm256_add_ps(hi[j], _mm256_mul_ps(_mm256_set1_ps(qh[j][i + 8]), k1));             \
+            }                                                                                                  \
+        }                                                                                                      \
+        _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) a[j] = _mm256_add_ps(lo[j], hi[j]);               \
+    }                                                                                                          \
     static inline __attribute__((always_inline)) void NAME##_pass(const float *q, int h0, const int NH, int64_t hd, \
                                                                   const void *k, const void *v, size_t stride, \
                                                                   int n_pos, float scale, float *sc, float *out) { \
         int64_t hd16 = hd / 16 * 16;                                                                           \
+        size_t tile_bytes = desk_kv_tile_bytes(TYPE, hd);                                                      \
         const float *qh[4];                                                                                    \
         for (int j = 0; j < 4; j++) qh[j] = q + (size_t)(h0 + (j < NH ? j : 0)) * hd;                          \
-        for (int p = 0; p < n_pos; p++) {                                                                      \
-            const void *row = (const char *)k + (size_t)p * stride;                                            \
-            __m256 lo[4], hi[4];                                                                               \
-            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) lo[j] = hi[j] = _mm256_setzero_ps();           \
-            _Pragma("GCC unroll 8") for (int64_t i = 0; i < hd16; i += 16) {                                   \
-                __m256 k0 = LOAD8(row, i), k1 = LOAD8(row, i + 8);                                             \
+        for (int p0 = 0; p0 < n_pos; p0 += 8) {                                                                \
+            const void *tile = (const char *)k + (size_t)(p0 / 16) * tile_bytes;                               \
+            __m256 a[8][4];                                                                                    \
+            _Pragma("GCC unroll 1") for (int l = 0; l < 8; l++) {                                              \
+                const float *qq[4];                                                                            \
                 _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) {                                         \
-                    lo[j] = _mm256_add_ps(lo[j], _mm256_mul_ps(_mm256_loadu_ps(qh[j] + i), k0));               \
-                    hi[j] = _mm256_add_ps(hi[j], _mm256_mul_ps(_mm256_loadu_ps(qh[j] + i + 8), k1));           \
+                    qq[j] = qh[j];                                                                             \
+                    __asm__("" : "+r"(qq[j]));                                                                 \
                 }                                                                                              \
+                NAME##_lanes(qq, tile, hd, p0 % 16, l, NH, a[l]);                                              \
             }                                                                                                  \
-            if (hd16 == hd) {                                                                                  \
-                _Pragma("GCC unroll 4") for (int j = NH; j < 4; j++) lo[j] = lo[0], hi[j] = hi[0];             \
-                __m256 h1 = _mm256_hadd_ps(_mm256_add_ps(lo[0], hi[0]), _mm256_add_ps(lo[1], hi[1]));          \
-                __m256 h2 = _mm256_hadd_ps(_mm256_add_ps(lo[2], hi[2]), _mm256_add_ps(lo[3], hi[3]));          \
-                __m256 h3 = _mm256_hadd_ps(h1, h2);                                                            \
-                __m128 r = _mm_mul_ps(_mm_add_ps(_mm256_castps256_ps128(h3), _mm256_extractf128_ps(h3, 1)),    \
-                                      _mm_set1_ps(scale));                                                     \
-                float rr[4];                                                                                   \
-                _mm_storeu_ps(rr, r);                                                                          \
-                for (int j = 0; j < NH; j++) sc[(size_t)(h0 + j) * n_pos + p] = rr[j];                         \
-            } else {                                                                                           \
-                for (int j = 0; j < NH; j++) {                                                                 \
-                    float l[16];                                                                               \
-                    _mm256_storeu_ps(l, lo[j]);                                                                \
-                    _mm256_storeu_ps(l + 8, hi[j]);                                                            \
-                    for (int64_t i = hd16; i < hd; i++) l[i % 16] += qh[j][i] * ELEM(row, i);                  \
-                    sc[(size_t)(h0 + j) * n_pos + p] = desk_reduce16(l) * scale;                               \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) {                                             \
+                __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a[0][j], a[1][j]), _mm256_add_ps(a[2][j], a[3][j])), \
+                                         _mm256_add_ps(_mm256_add_ps(a[4][j], a[5][j]), _mm256_add_ps(a[6][j], a[7][j]))); \
+                s = _mm256_mul_ps(s, _mm256_set1_ps(scale));                                                   \
+                float *dst = sc + (size_t)(h0 + j) * n_pos + p0;                                               \
+                if (n_pos - p0 >= 8) {                                                                         \
+                    _mm256_storeu_ps(dst, s);                                                                  \
+                } else {                                                                                       \
+                    float ss[8];                                                                               \
+                    _mm256_storeu_ps(ss, s);                                                                   \
+                    memcpy(dst, ss, (size_t)(n_pos - p0) * sizeof(float));                                    \
                 }                                                                                              \
             }                                                                                                  \
         }                                                                                                      \
@@ -613,8 +646,8 @@ static void glu_x86(float *g, const float *u, int64_t n) {
 }
 
 #ifndef ACC_U8S8_FULL /* the AVX-512 build has its own, with 16-float registers (attend_avx512.h) */
-KV_ATTEND(attend_f16, kv_load8_f16, kv_elem_f16)
-KV_ATTEND(attend_q8, kv_load8_q8, kv_elem_q8)
+KV_ATTEND(attend_f16, DESK_TYPE_F16, kt8_f16, kv_load8_f16, kv_elem_f16)
+KV_ATTEND(attend_q8, DESK_TYPE_Q8_0, kt8_q8, kv_load8_q8, kv_elem_q8)
 #define X86_KV {attend_f16, attend_q8}
 #endif
 
