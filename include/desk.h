@@ -225,7 +225,8 @@ void desk_model_free(desk_model *m);
 void desk_model_get_info(const desk_model *m, desk_model_info *info);
 const desk_gguf *desk_model_gguf(const desk_model *m);
 /* Bytes of KV cache for n_ctx positions in one sequence, K and V stored as
- * kv_type (DESK_TYPE_F16 or DESK_TYPE_Q8_0). */
+ * kv_type (DESK_TYPE_F16 or DESK_TYPE_Q8_0), K in whole tiles of 16
+ * positions; also what attention reads per token at n_ctx positions. */
 uint64_t desk_model_kv_bytes(const desk_model *m, int64_t n_ctx, int kv_type);
 
 /* ------------------------------------------------------------- 5. tokenizer */

@@ -61,6 +61,10 @@ $D bench -m "$M2" -p 16 -n 8 -r 2 -t 1 --json > "$TMP/bench.json" 2> "$TMP/err" 
 for k in '"prefill_tok_s":{"mean":' '"decode_tok_s":{"mean":' '"ttft_ms"' '"bandwidth_fraction":' '"peak_rss_bytes":' '"reps":2'; do
     grep -q "$k" "$TMP/bench.json" && ok || bad "bench --json lacks $k: $(cat "$TMP/bench.json")"
 done
+# KV cache read per decoded token: M2 has 2 layers, 2 KV heads of 32 (F16). Decoded token k attends over
+# 17 + k positions (k = 0..7): K in whole tiles of 16 positions, 2 tiles x 16 x 32 x 2 bytes per head and
+# layer = 8192 bytes; V 2 x 2 x 32 x 2 = 256 bytes per position, 20.5 positions on average = 5248 bytes.
+grep -q '"kv_bytes_per_token":13440,' "$TMP/bench.json" && ok || bad "bench --json kv_bytes_per_token: $(cat "$TMP/bench.json")"
 $D bench -m "$M2" -p 8 -n 4 -r 1 --csv | head -1 | grep -q '^model,threads,kernels,prompt_tokens' && ok || bad "bench --csv header"
 # the table gives one fraction per repetition, each against the probes around it
 $D bench -m "$M2" -p 8 -n 4 -r 2 > "$TMP/bench.txt" && grep -Eq \

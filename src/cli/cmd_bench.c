@@ -183,6 +183,13 @@ int cmd_bench(int argc, char **argv) {
     stat2 sp = stats(pre, (int)reps), sd = stats(dec, (int)reps), st = stats(ttft, (int)reps);
     uint64_t rss = peak_rss();
     double bps = sd.mean * (double)in.bytes_per_token, bw = median(rbw, (int)reps), fr = median(frac, (int)reps);
+    /* Attention reads the KV cache of every position so far: decoded token k
+     * (0-based) attends over np + k + 1 positions. Its mean over the decode,
+     * with the weights, is the decode's whole memory traffic. */
+    double kv_tok = 0;
+    for (long k = 0; k < nd; k++) kv_tok += (double)desk_model_kv_bytes(m, np + k + 1, kv_type);
+    kv_tok = nd ? kv_tok / (double)nd : 0;
+    double total_bps = sd.mean * ((double)in.bytes_per_token + kv_tok), total_fr = bw > 0 ? total_bps / (bw * 1e9) : 0;
     desk_cpu_info ci;
     desk_cpu_features(&ci);
     const char *name = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
@@ -191,15 +198,19 @@ int cmd_bench(int argc, char **argv) {
                "\"kv_type\":\"%s\",\"prompt_tokens\":%ld,\"decode_tokens\":%ld,\"reps\":%ld,"
                "\"prefill_tok_s\":{\"mean\":%.2f,\"sd\":%.2f},\"decode_tok_s\":{\"mean\":%.2f,\"sd\":%.2f},"
                "\"ttft_ms\":{\"mean\":%.2f,\"sd\":%.2f},\"decode_gb_s\":%.3f,\"read_bandwidth_gb_s\":%.3f,"
-               "\"bandwidth_fraction\":%.4f,\"peak_rss_bytes\":%llu}\n",
+               "\"bandwidth_fraction\":%.4f,\"kv_bytes_per_token\":%.0f,\"decode_total_gb_s\":%.3f,"
+               "\"total_bandwidth_fraction\":%.4f,\"peak_rss_bytes\":%llu}\n",
                name, in.arch, (long long)in.n_params, (unsigned long long)in.bytes_per_token, n_threads, ci.kernel,
                desk_type_name(kv_type), np, nd, reps,
-               sp.mean, sp.sd, sd.mean, sd.sd, st.mean, st.sd, bps / 1e9, bw, fr, (unsigned long long)rss);
+               sp.mean, sp.sd, sd.mean, sd.sd, st.mean, st.sd, bps / 1e9, bw, fr, kv_tok, total_bps / 1e9, total_fr,
+               (unsigned long long)rss);
     } else if (fmt == 2) {
         printf("model,threads,kernels,prompt_tokens,decode_tokens,reps,prefill_tok_s,prefill_sd,decode_tok_s,decode_sd,ttft_ms,"
-               "decode_gb_s,read_bandwidth_gb_s,bandwidth_fraction,peak_rss_bytes\n");
-        printf("%s,%d,%s,%ld,%ld,%ld,%.2f,%.2f,%.2f,%.2f,%.2f,%.3f,%.3f,%.4f,%llu\n", name, n_threads, ci.kernel, np, nd, reps,
-               sp.mean, sp.sd, sd.mean, sd.sd, st.mean, bps / 1e9, bw, fr, (unsigned long long)rss);
+               "decode_gb_s,read_bandwidth_gb_s,bandwidth_fraction,peak_rss_bytes,kv_bytes_per_token,decode_total_gb_s,"
+               "total_bandwidth_fraction\n");
+        printf("%s,%d,%s,%ld,%ld,%ld,%.2f,%.2f,%.2f,%.2f,%.2f,%.3f,%.3f,%.4f,%llu,%.0f,%.3f,%.4f\n", name, n_threads, ci.kernel,
+               np, nd, reps, sp.mean, sp.sd, sd.mean, sd.sd, st.mean, bps / 1e9, bw, fr, (unsigned long long)rss, kv_tok,
+               total_bps / 1e9, total_fr);
     } else {
         char b1[32], b2[32];
         printf("model            %s (%s, %.2f B parameters, %s read per token)\n", name, in.arch, (double)in.n_params / 1e9,
@@ -211,6 +222,8 @@ int cmd_bench(int argc, char **argv) {
                nd, sd.mean, sd.sd, bps / 1e9, fr * 100);
         for (long r = 0; r < reps && r < 9; r++) printf("%s%.0f%% of %.1f", r ? ", " : "", frac[r] * 100, rbw[r]);
         printf("%s)\n", reps > 9 ? ", ..." : "");
+        printf("KV cache read    %s per decoded token (mean); with the weights %.1f GB/s, %.0f%% of the read bandwidth\n",
+               cli_bytes((uint64_t)kv_tok, b1, sizeof b1), total_bps / 1e9, total_fr * 100);
         printf("peak RSS         %s (weights are mapped: resident pages of the file count)\n", cli_bytes(rss, b2, sizeof b2));
     }
     rc = 0;

@@ -450,9 +450,10 @@ void desk_model_get_info(const desk_model *m, desk_model_info *info) { *info = m
 const desk_gguf *desk_model_gguf(const desk_model *m) { return m->gguf; }
 
 uint64_t desk_model_kv_bytes(const desk_model *m, int64_t n_ctx, int kv_type) {
-    uint64_t row = desk_type_row_size(kv_type == DESK_TYPE_Q8_0 ? DESK_TYPE_Q8_0 : DESK_TYPE_F16,
-                                      m->info.n_head_kv * m->info.head_dim);
-    return (uint64_t)m->info.n_layer * (uint64_t)n_ctx * row * 2u;
+    int type = kv_type == DESK_TYPE_Q8_0 ? DESK_TYPE_Q8_0 : DESK_TYPE_F16;
+    uint64_t v_row = desk_type_row_size(type, m->info.n_head_kv * m->info.head_dim);
+    uint64_t k_head = (uint64_t)((n_ctx + 15) / 16) * desk_kv_tile_bytes(type, m->info.head_dim); /* whole tiles */
+    return (uint64_t)m->info.n_layer * ((uint64_t)n_ctx * v_row + (uint64_t)m->info.n_head_kv * k_head);
 }
 
 /* ------------------------------------------------------------ tokenizer API */

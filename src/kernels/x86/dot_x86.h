@@ -439,6 +439,16 @@ GEMV8_LOOP_K(gemv8_q6_K, 1680, q6_K_block8)
 #endif
 
 /* ---- attention over the KV cache (contract in quant.h) ---- */
+/* Software prefetch distances: at long contexts the K tiles and V rows
+ * stream from memory, and the order of the accesses inside a tile is not
+ * one the hardware prefetchers follow. Prefetches past the cache's end are
+ * harmless. */
+#define KV_AHEAD_TILES 4
+#define KV_AHEAD_ROWS 64
+/* Positions per block of the weighted sum: a block's V rows (16 KiB of F16
+ * rows of 64) stay in L1 while every group of heads and every chunk of
+ * output elements runs over them, so V is read from memory once. */
+#define KV_VBLOCK 128
 static inline __m256 kv_load8_f16(const void *row, int64_t i) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + i)));
 }
@@ -589,6 +599,8 @@ static void softmax16(float *s, int n) {
                     qq[j] = qh[j];                                                                             \
                     __asm__("" : "+r"(qq[j]));                                                                 \
                 }                                                                                              \
+                for (size_t off = (size_t)(p0 % 16 + l) * tile_bytes / 16; off < (size_t)(p0 % 16 + l + 1) * tile_bytes / 16; off += 64) \
+                    _mm_prefetch((const char *)tile + KV_AHEAD_TILES * tile_bytes + off, _MM_HINT_T0); /* a 16th of the tile KV_AHEAD_TILES on */ \
                 NAME##_lanes(qq, tile, hd, p0 % 16, l, NH, a[l]);                                              \
             }                                                                                                  \
             _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) {                                             \
@@ -608,22 +620,30 @@ static void softmax16(float *s, int n) {
         for (int j = 0; j < NH; j++) softmax16(sc + (size_t)(h0 + j) * n_pos, n_pos);                          \
         const float *w[4];                                                                                     \
         for (int j = 0; j < 4; j++) w[j] = sc + (size_t)(h0 + (j < NH ? j : 0)) * n_pos;                       \
-        int64_t e = 0;                                                                                         \
-        for (; e < hd16; e += 16) {                                                                            \
-            __m256 a[4][2];                                                                                    \
-            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) a[j][0] = a[j][1] = _mm256_setzero_ps();       \
-            for (int p = 0; p < n_pos; p++) {                                                                  \
-                const void *row = (const char *)v + (size_t)p * stride;                                        \
-                __m256 v0 = LOAD8(row, e), v1 = LOAD8(row, e + 8);                                             \
+        for (int p0 = 0; p0 < n_pos; p0 += KV_VBLOCK) {                                                       \
+            int p1 = n_pos - p0 < KV_VBLOCK ? n_pos : p0 + KV_VBLOCK;                                          \
+            for (int64_t e = 0; e < hd16; e += 16) {                                                           \
+                __m256 a[4][2];                                                                                \
                 _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) {                                         \
-                    __m256 wp = _mm256_broadcast_ss(w[j] + p);                                                 \
-                    a[j][0] = _mm256_add_ps(a[j][0], _mm256_mul_ps(wp, v0));                                   \
-                    a[j][1] = _mm256_add_ps(a[j][1], _mm256_mul_ps(wp, v1));                                   \
+                    float *o = out + (size_t)(h0 + j) * hd + e;                                                \
+                    a[j][0] = p0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(o);                              \
+                    a[j][1] = p0 == 0 ? _mm256_setzero_ps() : _mm256_loadu_ps(o + 8);                          \
                 }                                                                                              \
-            }                                                                                                  \
-            for (int j = 0; j < NH; j++) {                                                                     \
-                _mm256_storeu_ps(out + (size_t)(h0 + j) * hd + e, a[j][0]);                                    \
-                _mm256_storeu_ps(out + (size_t)(h0 + j) * hd + e + 8, a[j][1]);                                \
+                bool fetch = e % 32 == 0; /* a chunk that starts a 64-byte line of F16 */                      \
+                for (int p = p0; p < p1; p++) {                                                                \
+                    const void *row = (const char *)v + (size_t)p * stride;                                    \
+                    if (fetch) _mm_prefetch((const char *)row + KV_AHEAD_ROWS * stride + (size_t)e * stride / (size_t)hd, _MM_HINT_T0); \
+                    __m256 v0 = LOAD8(row, e), v1 = LOAD8(row, e + 8);                                         \
+                    _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) {                                     \
+                        __m256 wp = _mm256_broadcast_ss(w[j] + p);                                             \
+                        a[j][0] = _mm256_add_ps(a[j][0], _mm256_mul_ps(wp, v0));                               \
+                        a[j][1] = _mm256_add_ps(a[j][1], _mm256_mul_ps(wp, v1));                               \
+                    }                                                                                          \
+                }                                                                                              \
+                _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) {                                         \
+                    _mm256_storeu_ps(out + (size_t)(h0 + j) * hd + e, a[j][0]);                                \
+                    _mm256_storeu_ps(out + (size_t)(h0 + j) * hd + e + 8, a[j][1]);                            \
+                }                                                                                              \
             }                                                                                                  \
         }                                                                                                      \
         KV_ATTEND_TAIL(NH, ELEM)                                                                               \
