@@ -256,7 +256,8 @@ void desk_kv_store_k(int type, const float *k, void *tiles, int pos, int64_t hd)
 
 /* Attention of n_head query vectors (hd floats each, one after another)
  * that share one KV head, over its first n_pos cached positions (K tiles
- * and V rows as above; a Q8_0 element's value is d * q in float).
+ * and V rows as above; a Q8_0 element's value is d * q in float). K must
+ * hold whole tiles: kernels read all 16 positions of the last one.
  * Bit-identical in every kernel set:
  *   scores  s[h][p] = reduce16(l) * scale, where element i adds
  *           q[h][i] * K[p][i] into lane l[i % 16] in order of i;
