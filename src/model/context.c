@@ -19,7 +19,7 @@ struct desk_ctx {
     desk_ctx_params p;
     desk_pool *pool;
     int64_t kv_dim;                /* n_head_kv * head_dim */
-    size_t kv_head;                /* bytes of one cached V row of one head */
+    size_t v_row;                  /* bytes of one cached V row of one head */
     size_t k_head;                 /* bytes of one head's K: n_ctx positions in tiles of 16 (quant.h) */
     uint8_t *k_cache, *v_cache;    /* [n_seq][n_layer][n_head_kv] heads: K as k_head bytes of tiles, V as n_ctx
                                     * rows of head_dim elements of p.kv_type; each head's positions are contiguous
@@ -126,7 +126,7 @@ desk_status desk_ctx_new(const desk_model *m, const desk_ctx_params *pp, desk_ct
     c->m = m;
     c->p = p;
     c->kv_dim = m->info.n_head_kv * m->info.head_dim;
-    c->kv_head = desk_type_row_size(p.kv_type, m->info.head_dim);
+    c->v_row = desk_type_row_size(p.kv_type, m->info.head_dim);
     c->k_head = k_head_bytes(p.kv_type, m->info.head_dim, p.n_ctx);
     c->pool = desk_pool_new(p.n_threads);
     c->p.n_threads = desk_pool_size(c->pool);
@@ -239,7 +239,7 @@ static void prepare_item(desk_ctx *c, const desk_batch *b, int layer, int t, int
     rope_apply(m, k, 1, hd, angles);
     size_t base = ((size_t)b->seq[t] * (size_t)in->n_layer + (size_t)layer) * (size_t)in->n_head_kv + (size_t)kvh;
     desk_kv_store_k(c->p.kv_type, k, c->k_cache + base * c->k_head, b->pos[t], hd);
-    desk_quantize_row(c->p.kv_type, v, c->v_cache + (base * (size_t)c->p.n_ctx + (size_t)b->pos[t]) * c->kv_head, hd);
+    desk_quantize_row(c->p.kv_type, v, c->v_cache + (base * (size_t)c->p.n_ctx + (size_t)b->pos[t]) * c->v_row, hd);
 }
 
 static void prepare_job(void *arg, int ith, int nth) {
@@ -276,7 +276,7 @@ static void attention_job(void *arg, int ith, int nth) {
         size_t head = (size_t)t * (size_t)(nh * hd) + (size_t)(kvh * group * hd);
         size_t kv_index = base * (size_t)nkv + (size_t)kvh;
         attend(c->q + head, (int)group, hd, c->k_cache + kv_index * c->k_head,
-               c->v_cache + kv_index * (size_t)c->p.n_ctx * c->kv_head, c->kv_head, pos + 1, scale, sc, c->att + head);
+               c->v_cache + kv_index * (size_t)c->p.n_ctx * c->v_row, c->v_row, pos + 1, scale, sc, c->att + head);
     }
 }
 
