@@ -48,7 +48,9 @@ static inline __m512 exp16(__m512 x) {
     return _mm512_maskz_mov_ps(keep, _mm512_mul_ps(p, _mm512_castsi512_ps(bits)));
 }
 
-/* the contract's softmax: the exponentials of position p in lane p % 16 */
+/* the contract's softmax: the exponentials of position p in lane p % 16.
+ * Its own 16-lane version, not dot_x86.h's 8-lane softmax16: with that one
+ * the kernel took 2.57-3.33 instead of 2.26-2.96 ns per (head, position). */
 static void softmax16x16(float *s, int n) {
     __m512 m = _mm512_set1_ps(s[0]);
     int p = 0;
