@@ -233,13 +233,22 @@ int main(void) {
                         attend_checked++;
                     }
                 }
-                /* the reference against a float64 softmax attention over the same K and V values */
+                /* the reference against a float64 softmax attention over the same K and V values, and
+                 * with a Q8_0 cache the query's values as the contract quantizes them (desk_q8a blocks) */
+                float *qx = malloc((size_t)nh * hd * 4);
+                memcpy(qx, qv, (size_t)nh * hd * 4);
+                if (kvq)
+                    for (int h = 0; h < nh; h++) {
+                        desk_q8a qa[72 / 32];
+                        desk_act_q8a_for("scalar")(qv + h * hd, qa, hd);
+                        for (int64_t e = 0; e < hd; e++) qx[h * hd + e] = qa[e / 32].d * (float)qa[e / 32].qs[e % 32];
+                    }
                 double maxerr = 0;
                 for (int h = 0; h < nh; h++) {
                     double s[300], mx = -1e300, sum = 0;
                     for (int p = 0; p < n_pos; p++) {
                         double d = 0;
-                        for (int64_t e = 0; e < hd; e++) d += (double)qv[h * hd + e] * kf[(size_t)p * hd + e];
+                        for (int64_t e = 0; e < hd; e++) d += (double)qx[h * hd + e] * kf[(size_t)p * hd + e];
                         s[p] = d * 0.125;
                         if (s[p] > mx) mx = s[p];
                     }
@@ -252,7 +261,7 @@ int main(void) {
                     }
                 }
                 CHECK(maxerr < 1e-5, "attention reference (%d heads, head size %lld) is %.3g from float64", nh, (long long)hd, maxerr);
-                free(kc); free(vc); free(qv); free(row); free(kf); free(vf);
+                free(kc); free(vc); free(qv); free(qx); free(row); free(kf); free(vf);
             }
     printf("attention kernels checked: %d\n", attend_checked);
 

@@ -1008,12 +1008,12 @@ void desk_kv_store_k(int type, const float *k, void *tiles, int pos, int64_t hd)
     int j = pos % 16;
     if (type == DESK_TYPE_Q8_0) {
         uint16_t *d = (uint16_t *)tile;
-        int8_t *qs = (int8_t *)(d + (hd / QK) * 16);
+        uint8_t *qs = (uint8_t *)(d + (hd / QK) * 16);
         for (int64_t b = 0; b < hd / QK; b++) {
             block_q8_0 blk;
             qz_q8_0(k + b * QK, &blk, QK);
             d[b * 16 + j] = blk.d;
-            for (int i = 0; i < QK; i++) qs[(b * QK + i) * 16 + j] = blk.qs[i];
+            for (int64_t i = b * QK; i < (b + 1) * QK; i++) qs[((i / 4) * 16 + j) * 4 + i % 4] = (uint8_t)(blk.qs[i % QK] + 128);
         }
     } else {
         uint16_t *h = (uint16_t *)tile;
@@ -1025,10 +1025,14 @@ void desk_kv_store_k(int type, const float *k, void *tiles, int pos, int64_t hd)
 static inline float kt_f16(const void *k, int64_t hd, int p, int64_t i) {
     return h2f(((const uint16_t *)((const char *)k + (size_t)(p / 16) * desk_kv_tile_bytes(DESK_TYPE_F16, hd)))[i * 16 + p % 16]);
 }
-static inline float kt_q8(const void *k, int64_t hd, int p, int64_t i) {
+/* Q8_0: the scale of block b of position p, and its value q of element i */
+static inline float kt_q8_scale(const void *k, int64_t hd, int p, int64_t b) {
     const uint16_t *d = (const uint16_t *)((const char *)k + (size_t)(p / 16) * desk_kv_tile_bytes(DESK_TYPE_Q8_0, hd));
-    const int8_t *qs = (const int8_t *)(d + (hd / QK) * 16);
-    return h2f(d[(i / QK) * 16 + p % 16]) * (float)qs[i * 16 + p % 16];
+    return h2f(d[b * 16 + p % 16]);
+}
+static inline int kt_q8_value(const void *k, int64_t hd, int p, int64_t i) {
+    const uint8_t *qs = (const uint8_t *)k + (size_t)(p / 16) * desk_kv_tile_bytes(DESK_TYPE_Q8_0, hd) + (size_t)(hd / QK) * 32;
+    return (int)qs[((i / 4) * 16 + p % 16) * 4 + i % 4] - 128;
 }
 static inline float kv_elem_f16(const void *row, int64_t i) { return h2f(((const uint16_t *)row)[i]); }
 static inline float kv_elem_q8(const void *row, int64_t i) {
@@ -1047,15 +1051,34 @@ static void softmax_ref(float *s, int n) {
     for (int p = 0; p < n; p++) s[p] *= inv;
 }
 
-#define ATTEND_REF(NAME, KELEM, VELEM)                                                                        \
+/* one head's scores, each cache's way (quant.h) */
+static void scores_f16_ref(const float *q, int64_t hd, const void *k, int n_pos, float scale, float *sc) {
+    for (int p = 0; p < n_pos; p++) {
+        float l[16] = {0};
+        for (int64_t i = 0; i < hd; i++) l[i % 16] += q[i] * kt_f16(k, hd, p, i);
+        sc[p] = desk_reduce16(l) * scale;
+    }
+}
+static void scores_q8_ref(const float *q, int64_t hd, const void *k, int n_pos, float scale, float *sc) {
+    desk_q8a qa[DESK_MAX_HEAD / QK];
+    act_q8a_ref(q, qa, hd);
+    for (int p = 0; p < n_pos; p++) {
+        float s = 0;
+        for (int64_t b = 0; b < hd / QK; b++) {
+            int32_t n = 0;
+            for (int64_t i = b * QK; i < (b + 1) * QK; i++) n += qa[b].qs[i % QK] * kt_q8_value(k, hd, p, i);
+            float u = (float)n * (qa[b].d * kt_q8_scale(k, hd, p, b));
+            s = b ? s + u : u;
+        }
+        sc[p] = s * scale;
+    }
+}
+
+#define ATTEND_REF(NAME, SCORES, VELEM)                                                                       \
     static void NAME(const float *q, int nh, int64_t hd, const void *k, const void *v, size_t stride, int n_pos,  \
                      float scale, float *sc, float *out) {                                                     \
         for (int h = 0; h < nh; h++) {                                                                         \
-            for (int p = 0; p < n_pos; p++) {                                                                  \
-                float l[16] = {0};                                                                             \
-                for (int64_t i = 0; i < hd; i++) l[i % 16] += q[h * hd + i] * KELEM(k, hd, p, i);              \
-                sc[(size_t)h * n_pos + p] = desk_reduce16(l) * scale;                                          \
-            }                                                                                                  \
+            SCORES(q + h * hd, hd, k, n_pos, scale, sc + (size_t)h * n_pos);                                   \
             softmax_ref(sc + (size_t)h * n_pos, n_pos);                                                        \
             for (int64_t e = 0; e < hd; e++) {                                                                 \
                 float o = 0;                                                                                   \
@@ -1064,8 +1087,8 @@ static void softmax_ref(float *s, int n) {
             }                                                                                                  \
         }                                                                                                      \
     }
-ATTEND_REF(attend_f16_ref, kt_f16, kv_elem_f16)
-ATTEND_REF(attend_q8_ref, kt_q8, kv_elem_q8)
+ATTEND_REF(attend_f16_ref, scores_f16_ref, kv_elem_f16)
+ATTEND_REF(attend_q8_ref, scores_q8_ref, kv_elem_q8)
 
 desk_kv_fns desk_kv_kernels(void) {
     dispatch_init();

@@ -245,22 +245,35 @@ static inline float desk_expf(float x) {
  * K and holds
  *   F16:  hd x 16 halves, element i of position 16t + j at [i][j];
  *   Q8_0: the scales, (hd / 32) x 16 halves, scale of block b of position
- *         16t + j at [b][j]; then hd x 16 int8 values at [i][j].
+ *         16t + j at [b][j]; then hd x 16 bytes, the int8 value q of element
+ *         i of position 16t + j as the byte q + 128 at [i / 4][j][i % 4]:
+ *         4 elements of one position make one 32-bit lane, as vpdpbusd
+ *         (unsigned x signed bytes) and sdot take them.
  * desk_kv_store_k writes one position's row (quantized as desk_quantize_row
  * would) into its tile, touching nothing else: stores of other positions
  * may run at the same time on other threads. A tile's positions past the
  * last one stored hold whatever the memory held; SIMD kernels compute them
  * as whole tiles and never store their results. */
+#define DESK_MAX_HEAD 512 /* the largest head size a model may have (llama.c checks) */
 size_t desk_kv_tile_bytes(int type, int64_t hd);
 void desk_kv_store_k(int type, const float *k, void *tiles, int pos, int64_t hd);
 
 /* Attention of n_head query vectors (hd floats each, one after another)
  * that share one KV head, over its first n_pos cached positions (K tiles
- * and V rows as above; a Q8_0 element's value is d * q in float). K must
- * hold whole tiles: kernels read all 16 positions of the last one.
+ * and V rows as above; a Q8_0 V element's value is d * q in float, exact).
+ * K must hold whole tiles: kernels read all 16 positions of the last one.
  * Bit-identical in every kernel set:
- *   scores  s[h][p] = reduce16(l) * scale, where element i adds
- *           q[h][i] * K[p][i] into lane l[i % 16] in order of i;
+ *   scores, F16 cache:  s[h][p] = reduce16(l) * scale, where element i
+ *           adds q[h][i] * K[p][i] into lane l[i % 16] in order of i;
+ *   scores, Q8_0 cache: integer products, as llama.cpp's also are for
+ *           this cache (the query is rounded to 8 bits per block of 32: the
+ *           price of 64 products an instruction). (qd[b], qq[i]) is q[h] quantized
+ *           as desk_q8a blocks (desk_act_quantize ACT_Q8A, the same bytes
+ *           in every set), (dk[p][b], kq[p][i]) the cache's scales and
+ *           values; per block b, n_b = sum of qq[i] * kq[p][i] over its 32
+ *           elements (exact in int32, and in float: |n_b| < 2^24) and
+ *           u_b = (float)n_b * (qd[b] * dk[p][b]); s[h][p] = (u_0 + u_1 +
+ *           ...) * scale, added in order of b;
  *   softmax per head: m = max_p s[h][p]; e[p] = desk_expf(s[h][p] - m) added
  *           into lane p % 16 in order of p; w[p] = e[p] * (1 / reduce16);
  *   output  out[h][e] = sum over p = 0, 1, ... in order of w[p] * V[p][e],

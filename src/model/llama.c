@@ -254,8 +254,8 @@ static desk_status model_bind(desk_model *m, int stripes, desk_error *err) {
         return desk_fail(err, DESK_EFORMAT, "%s: embedding_length %lld is not a multiple of head_count %lld", b.path,
                          (long long)in->n_embd, (long long)in->n_head);
     if (!get_hp(&b, "attention.key_length", &in->head_dim, false, in->n_embd / in->n_head)) return err->status;
-    if (in->head_dim > 512)
-        return desk_fail(err, DESK_EUNSUPPORTED, "%s: head size %lld is larger than 512", b.path, (long long)in->head_dim);
+    if (in->head_dim > DESK_MAX_HEAD)
+        return desk_fail(err, DESK_EUNSUPPORTED, "%s: head size %lld is larger than %d", b.path, (long long)in->head_dim, DESK_MAX_HEAD);
     int64_t vlen;
     if (!get_hp(&b, "attention.value_length", &vlen, false, in->head_dim)) return err->status;
     if (vlen != in->head_dim)

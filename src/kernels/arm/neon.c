@@ -154,21 +154,11 @@ static inline float kv_elem_q8(const void *row, int64_t i) {
     const block_q8_0 *b = (const block_q8_0 *)row + i / QK;
     return desk_h2f(b->d) * (float)b->qs[i % QK];
 }
-/* element i of positions h .. h + 3 of a K tile (h 0, 4, 8 or 12; layout in quant.h) */
+/* element i of positions h .. h + 3 of an F16 K tile (h 0, 4, 8 or 12; layout in quant.h) */
 static inline float32x4_t kt4_f16(const void *tile, int64_t hd, int64_t i, int h) {
     (void)hd;
     return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)tile + i * 16 + h)));
 }
-static inline float32x4_t kt4_q8(const void *tile, int64_t hd, int64_t i, int h) {
-    const uint16_t *d = tile;
-    const int8_t *qs = (const int8_t *)(d + (hd / QK) * 16);
-    int32_t four;
-    memcpy(&four, qs + i * 16 + h, 4);
-    int8x8_t q8 = vreinterpret_s8_s32(vdup_n_s32(four));
-    float32x4_t q = vcvtq_f32_s32(vmovl_s16(vget_low_s16(vmovl_s8(q8))));
-    return vmulq_f32(vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(d + (i / QK) * 16 + h))), q);
-}
-
 /* desk_expf on 4 lanes: the same operations, lane by lane */
 static inline float32x4_t exp4(float32x4_t x) {
     uint32x4_t keep = vcgeq_f32(x, vdupq_n_f32(DESK_EXP_MIN));
@@ -209,34 +199,68 @@ static void softmax16(float *s, int n) {
     for (p = 0; p < n; p++) s[p] *= inv;
 }
 
-/* One head at a time. Scores: four positions of a K tile at a time, each
- * of the contract's 16 lanes a chain of vertical products (starting from
- * its first product, see quant.h), reduced as reduce16 across the chains;
- * then the weighted sum with eight independent chains per position. */
-#define KV_ATTEND(NAME, KT4, LOAD4, ELEM, TYPE)                                                               \
+/* One head's F16 scores: four positions of a K tile at a time, each of the
+ * contract's 16 lanes a chain of vertical products (starting from its
+ * first product, see quant.h), reduced as reduce16 across the chains. */
+static void scores4_f16(const float *qh, int64_t hd, const void *k, int n_pos, float scale, float *s) {
+    size_t tile_bytes = desk_kv_tile_bytes(DESK_TYPE_F16, hd);
+    for (int p0 = 0; p0 < n_pos; p0 += 4) {
+        const void *tile = (const char *)k + (size_t)(p0 / 16) * tile_bytes;
+        float32x4_t l[16];
+        for (int c = 0; c < 16; c++) {
+            l[c] = vdupq_n_f32(0);
+            if (c < hd) l[c] = vmulq_f32(vdupq_n_f32(qh[c]), kt4_f16(tile, hd, c, p0 % 16));
+            for (int64_t i = c + 16; i < hd; i += 16) l[c] = vaddq_f32(l[c], vmulq_f32(vdupq_n_f32(qh[i]), kt4_f16(tile, hd, i, p0 % 16)));
+        }
+        float32x4_t a[8];
+        for (int c = 0; c < 8; c++) a[c] = vaddq_f32(l[c], l[c + 8]);
+        float32x4_t r = vaddq_f32(vaddq_f32(vaddq_f32(a[0], a[1]), vaddq_f32(a[2], a[3])),
+                                  vaddq_f32(vaddq_f32(a[4], a[5]), vaddq_f32(a[6], a[7])));
+        float rr[4];
+        vst1q_f32(rr, vmulq_f32(r, vdupq_n_f32(scale)));
+        for (int j = 0; j < 4 && p0 + j < n_pos; j++) s[p0 + j] = rr[j];
+    }
+}
+/* One head's Q8_0 scores: four positions at a time, per block the integer
+ * sums by sdot (the cache's bytes back to int8 by flipping the bias bit,
+ * 4 elements a lane), then the contract's float steps lane by lane. */
+static void scores4_q8(const float *qh, int64_t hd, const void *k, int n_pos, float scale, float *s) {
+    desk_q8a qa[DESK_MAX_HEAD / QK];
+    desk_act_quantize(ACT_Q8A, qh, qa, hd);
+    size_t tile_bytes = desk_kv_tile_bytes(DESK_TYPE_Q8_0, hd);
+    int64_t nb = hd / QK;
+    for (int p0 = 0; p0 < n_pos; p0 += 4) {
+        const uint8_t *tile = (const uint8_t *)k + (size_t)(p0 / 16) * tile_bytes, *kq = tile + nb * 32 + (p0 % 16) * 4;
+        float32x4_t acc = vdupq_n_f32(0);
+        for (int64_t b = 0; b < nb; b++) {
+            float32x4_t dk = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(tile + b * 32) + p0 % 16)));
+            int8x16_t q16[2] = {vld1q_s8(qa[b].qs), vld1q_s8(qa[b].qs + 16)};
+            int32x4_t n = vdupq_n_s32(0);
+#define KQ4(g) vreinterpretq_s8_u8(veorq_u8(vld1q_u8(kq + (b * 8 + (g)) * 64), vdupq_n_u8(0x80)))
+            for (int g = 0; g < 8; g += 4) {
+                n = vdotq_laneq_s32(n, KQ4(g), q16[g / 4], 0);
+                n = vdotq_laneq_s32(n, KQ4(g + 1), q16[g / 4], 1);
+                n = vdotq_laneq_s32(n, KQ4(g + 2), q16[g / 4], 2);
+                n = vdotq_laneq_s32(n, KQ4(g + 3), q16[g / 4], 3);
+            }
+#undef KQ4
+            float32x4_t u = vmulq_f32(vcvtq_f32_s32(n), vmulq_f32(vdupq_n_f32(qa[b].d), dk));
+            acc = b ? vaddq_f32(acc, u) : u;
+        }
+        float rr[4];
+        vst1q_f32(rr, vmulq_f32(acc, vdupq_n_f32(scale)));
+        for (int j = 0; j < 4 && p0 + j < n_pos; j++) s[p0 + j] = rr[j];
+    }
+}
+
+/* One head at a time: SCORES, the softmax, then the weighted sum with
+ * eight independent chains per position. */
+#define KV_ATTEND(NAME, SCORES, LOAD4, ELEM)                                                                  \
     static void NAME(const float *q, int nh, int64_t hd, const void *k, const void *v, size_t stride, int n_pos,  \
                      float scale, float *sc, float *out) {                                                     \
-        size_t tile_bytes = desk_kv_tile_bytes(TYPE, hd);                                                      \
         for (int h = 0; h < nh; h++) {                                                                         \
-            const float *qh = q + (size_t)h * hd;                                                              \
             float *s = sc + (size_t)h * n_pos, *o = out + (size_t)h * hd;                                      \
-            for (int p0 = 0; p0 < n_pos; p0 += 4) {                                                            \
-                const void *tile = (const char *)k + (size_t)(p0 / 16) * tile_bytes;                           \
-                float32x4_t l[16];                                                                             \
-                for (int c = 0; c < 16; c++) {                                                                 \
-                    l[c] = vdupq_n_f32(0);                                                                     \
-                    if (c < hd) l[c] = vmulq_f32(vdupq_n_f32(qh[c]), KT4(tile, hd, c, p0 % 16));               \
-                    for (int64_t i = c + 16; i < hd; i += 16)                                                  \
-                        l[c] = vaddq_f32(l[c], vmulq_f32(vdupq_n_f32(qh[i]), KT4(tile, hd, i, p0 % 16)));      \
-                }                                                                                              \
-                float32x4_t a[8];                                                                              \
-                for (int c = 0; c < 8; c++) a[c] = vaddq_f32(l[c], l[c + 8]);                                  \
-                float32x4_t r = vaddq_f32(vaddq_f32(vaddq_f32(a[0], a[1]), vaddq_f32(a[2], a[3])),             \
-                                          vaddq_f32(vaddq_f32(a[4], a[5]), vaddq_f32(a[6], a[7])));            \
-                float rr[4];                                                                                   \
-                vst1q_f32(rr, vmulq_f32(r, vdupq_n_f32(scale)));                                               \
-                for (int j = 0; j < 4 && p0 + j < n_pos; j++) s[p0 + j] = rr[j];                               \
-            }                                                                                                  \
+            SCORES(q + (size_t)h * hd, hd, k, n_pos, scale, s);                                                \
             softmax16(s, n_pos);                                                                               \
             int64_t e = 0;                                                                                     \
             for (; e + 32 <= hd; e += 32) {                                                                    \
@@ -256,8 +280,8 @@ static void softmax16(float *s, int n) {
             }                                                                                                  \
         }                                                                                                      \
     }
-KV_ATTEND(attend_f16, kt4_f16, kv_load4_f16, kv_elem_f16, DESK_TYPE_F16)
-KV_ATTEND(attend_q8, kt4_q8, kv_load4_q8, kv_elem_q8, DESK_TYPE_Q8_0)
+KV_ATTEND(attend_f16, scores4_f16, kv_load4_f16, kv_elem_f16)
+KV_ATTEND(attend_q8, scores4_q8, kv_load4_q8, kv_elem_q8)
 
 /* ---- row groups (x8 layouts, see quant.h): rows 0-3 in one vector, 4-7 in
  * another; sdot by element multiplies each row's 4 bytes by one broadcast

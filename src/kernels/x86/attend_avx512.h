@@ -17,18 +17,11 @@ static inline __m512 kv_load16_q8(const void *row, int64_t i) {
     __m512 q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b->qs + i % QK))));
     return _mm512_mul_ps(_mm512_set1_ps(desk_h2f(b->d)), q);
 }
-/* element i of a tile's 16 positions */
+/* element i of an F16 tile's 16 positions */
 static inline __m512 kt16_f16(const void *tile, int64_t hd, int64_t i) {
     (void)hd;
     return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)tile + i * 16)));
 }
-static inline __m512 kt16_q8(const void *tile, int64_t hd, int64_t i) {
-    const uint16_t *d = tile;
-    const int8_t *qs = (const int8_t *)(d + (hd / QK) * 16);
-    __m512 q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(qs + i * 16))));
-    return _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(d + (i / QK) * 16))), q);
-}
-
 /* desk_expf on 16 lanes: the same operations, lane by lane */
 static inline __m512 exp16(__m512 x) {
     __mmask16 keep = _mm512_cmp_ps_mask(x, _mm512_set1_ps(DESK_EXP_MIN), _CMP_GE_OQ);
@@ -106,69 +99,117 @@ static void softmax16x16(float *s, int n) {
             _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) _mm512_storeu_ps(outh[j] + e + 16 * c, a[j][c]); \
     }
 
-/* Heads h0 .. h0 + NH - 1 (NH 1-8, a constant after inlining).
- * Scores, a tile at a time: lane l and lane l + 8 of the contract run as
+/* F16 scores of heads h0 .. h0 + NH - 1 (NH 1-8, a constant after
+ * inlining), a tile at a time: lane l and lane l + 8 of the contract run as
  * two chains of vertical products per head (the first starting from its
  * first product, see quant.h), their sum is the first step of reduce16, and
  * the eight sums reduce as reduce8 once the tile's lanes are done. The
  * lanes loop is kept rolled and the query pointers opaque to it, so the
  * compiler neither spills 8 x NH partial sums nor hoists hundreds of query
  * values out of the tile loop. */
-#define KV_ATTEND16(NAME, TYPE, KT16, LOAD16, ELEM)                                                                 \
+static inline __attribute__((always_inline)) void lanes16_f16(const float *const qh[8], const void *tile, int64_t hd, int l,
+                                                              const int NH, __m512 *a) {
+    __m512 lo[8], hi[8];
+    if (l < hd) {
+        __m512 k0 = kt16_f16(tile, hd, l);
+        _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) lo[j] = _mm512_mul_ps(_mm512_set1_ps(qh[j][l]), k0);
+    } else {
+        _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) lo[j] = _mm512_setzero_ps();
+    }
+    if (l + 8 < hd) {
+        __m512 k1 = kt16_f16(tile, hd, l + 8);
+        _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) hi[j] = _mm512_mul_ps(_mm512_set1_ps(qh[j][l + 8]), k1);
+    } else {
+        _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) hi[j] = _mm512_setzero_ps();
+    }
+    for (int64_t i = l + 16; i < hd; i += 16) {
+        __m512 k0 = kt16_f16(tile, hd, i);
+        _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) lo[j] = _mm512_add_ps(lo[j], _mm512_mul_ps(_mm512_set1_ps(qh[j][i]), k0));
+        if (i + 8 < hd) {
+            __m512 k1 = kt16_f16(tile, hd, i + 8);
+            _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++)
+                hi[j] = _mm512_add_ps(hi[j], _mm512_mul_ps(_mm512_set1_ps(qh[j][i + 8]), k1));
+        }
+    }
+    _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) a[j] = _mm512_add_ps(lo[j], hi[j]);
+}
+static inline __attribute__((always_inline)) void scores16_f16(const float *q, int h0, const int NH, int64_t hd, const void *k,
+                                                               int n_pos, float scale, float *sc) {
+    size_t tile_bytes = desk_kv_tile_bytes(DESK_TYPE_F16, hd);
+    const float *qh[8];
+    for (int j = 0; j < 8; j++) qh[j] = q + (size_t)(h0 + (j < NH ? j : 0)) * hd;
+    for (int p0 = 0; p0 < n_pos; p0 += 16) {
+        const void *tile = (const char *)k + (size_t)(p0 / 16) * tile_bytes;
+        __m512 a[8][8];
+        _Pragma("GCC unroll 1") for (int l = 0; l < 8; l++) {
+            const float *qq[8];
+            _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) {
+                qq[j] = qh[j];
+                __asm__("" : "+r"(qq[j]));
+            }
+            for (size_t off = (size_t)l * tile_bytes / 8; off < (size_t)(l + 1) * tile_bytes / 8; off += 64)
+                _mm_prefetch((const char *)tile + KV_AHEAD_TILES * tile_bytes + off, _MM_HINT_T0); /* an eighth of the tile KV_AHEAD_TILES on */
+            lanes16_f16(qq, tile, hd, l, NH, a[l]);
+        }
+        __mmask16 m = n_pos - p0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n_pos - p0)) - 1);
+        _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) {
+            __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a[0][j], a[1][j]), _mm512_add_ps(a[2][j], a[3][j])),
+                                     _mm512_add_ps(_mm512_add_ps(a[4][j], a[5][j]), _mm512_add_ps(a[6][j], a[7][j])));
+            _mm512_mask_storeu_ps(sc + (size_t)(h0 + j) * n_pos + p0, m, _mm512_mul_ps(s, _mm512_set1_ps(scale)));
+        }
+    }
+}
+
+/* Q8_0 scores of heads h0 .. h0 + NH - 1, a tile at a time: per block, the
+ * integer sums of the tile's 16 positions by vpdpbusd, 4 elements a lane
+ * and 64 products an instruction, with the cache's biased bytes (q + 128)
+ * as the unsigned operand and the query's int8 values broadcast as the
+ * signed one; each sum starts from -128 * (sum of the query block), which
+ * takes the bias back out, so it is exactly sum qq * kq. Then the
+ * contract's float steps, lane by lane. */
+static inline __attribute__((always_inline)) void scores16_q8(const float *q, int h0, const int NH, int64_t hd, const void *k,
+                                                              int n_pos, float scale, float *sc) {
+    desk_q8a qa[8][DESK_MAX_HEAD / QK];
+    for (int j = 0; j < NH; j++) desk_act_quantize(ACT_Q8A, q + (size_t)(h0 + j) * hd, qa[j], hd);
+    size_t tile_bytes = desk_kv_tile_bytes(DESK_TYPE_Q8_0, hd);
+    int64_t nb = hd / QK;
+    for (int p0 = 0; p0 < n_pos; p0 += 16) {
+        const uint8_t *tile = (const uint8_t *)k + (size_t)(p0 / 16) * tile_bytes, *kq = tile + nb * 32;
+        for (size_t off = 0; off < tile_bytes; off += 64)
+            _mm_prefetch((const char *)tile + KV_AHEAD_TILES * tile_bytes + off, _MM_HINT_T0);
+        __m512 s[8];
+        _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) s[j] = _mm512_setzero_ps(); /* nb >= 1 sets them */
+        for (int64_t b = 0; b < nb; b++) {
+            __m512 dk = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(tile + b * 32)));
+            __m512i n[8];
+            _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) n[j] = _mm512_set1_epi32(-128 * qa[j][b].sum);
+            _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++) {
+                __m512i kv = _mm512_loadu_si512((const void *)(kq + (b * 8 + g) * 64));
+                _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) {
+                    int32_t q4;
+                    memcpy(&q4, qa[j][b].qs + 4 * g, 4);
+                    n[j] = _mm512_dpbusd_epi32(n[j], kv, _mm512_set1_epi32(q4));
+                }
+            }
+            _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) {
+                __m512 u = _mm512_mul_ps(_mm512_cvtepi32_ps(n[j]), _mm512_mul_ps(_mm512_set1_ps(qa[j][b].d), dk));
+                s[j] = b ? _mm512_add_ps(s[j], u) : u;
+            }
+        }
+        __mmask16 m = n_pos - p0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n_pos - p0)) - 1);
+        _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++)
+            _mm512_mask_storeu_ps(sc + (size_t)(h0 + j) * n_pos + p0, m, _mm512_mul_ps(s[j], _mm512_set1_ps(scale)));
+    }
+}
+
+/* Heads h0 .. h0 + NH - 1 (NH 1-8): SCORES, the softmax, then the weighted
+ * sum in blocks of KV_VBLOCK positions. */
+#define KV_ATTEND16(NAME, SCORES, LOAD16, ELEM)                                                                     \
     KV_VSUM16(NAME, LOAD16)                                                                                    \
-    static inline __attribute__((always_inline)) void NAME##_lanes(const float *const qh[8], const void *tile, \
-                                                                   int64_t hd, int l, const int NH, __m512 *a) { \
-        __m512 lo[8], hi[8];                                                                                   \
-        if (l < hd) {                                                                                          \
-            __m512 k0 = KT16(tile, hd, l);                                                                     \
-            _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) lo[j] = _mm512_mul_ps(_mm512_set1_ps(qh[j][l]), k0); \
-        } else {                                                                                               \
-            _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) lo[j] = _mm512_setzero_ps();                  \
-        }                                                                                                      \
-        if (l + 8 < hd) {                                                                                      \
-            __m512 k1 = KT16(tile, hd, l + 8);                                                                 \
-            _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) hi[j] = _mm512_mul_ps(_mm512_set1_ps(qh[j][l + 8]), k1); \
-        } else {                                                                                               \
-            _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) hi[j] = _mm512_setzero_ps();                  \
-        }                                                                                                      \
-        for (int64_t i = l + 16; i < hd; i += 16) {                                                            \
-            __m512 k0 = KT16(tile, hd, i);                                                                     \
-            _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++)                                               \
-                lo[j] = _mm512_add_ps(lo[j], _mm512_mul_ps(_mm512_set1_ps(qh[j][i]), k0));                     \
-            if (i + 8 < hd) {                                                                                  \
-                __m512 k1 = KT16(tile, hd, i + 8);                                                             \
-                _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++)                                           \
-                    hi[j] = _mm512_add_ps(hi[j], _mm512_mul_ps(_mm512_set1_ps(qh[j][i + 8]), k1));             \
-            }                                                                                                  \
-        }                                                                                                      \
-        _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) a[j] = _mm512_add_ps(lo[j], hi[j]);               \
-    }                                                                                                          \
     static inline __attribute__((always_inline)) void NAME##_pass(const float *q, int h0, const int NH, int64_t hd, \
                                                                   const void *k, const void *v, size_t stride, \
                                                                   int n_pos, float scale, float *sc, float *out) { \
-        size_t tile_bytes = desk_kv_tile_bytes(TYPE, hd);          \
-        const float *qh[8];                                                                                    \
-        for (int j = 0; j < 8; j++) qh[j] = q + (size_t)(h0 + (j < NH ? j : 0)) * hd;                          \
-        for (int p0 = 0; p0 < n_pos; p0 += 16) {                                                               \
-            const void *tile = (const char *)k + (size_t)(p0 / 16) * tile_bytes;                               \
-            __m512 a[8][8];                                                                                    \
-            _Pragma("GCC unroll 1") for (int l = 0; l < 8; l++) {                                              \
-                const float *qq[8];                                                                            \
-                _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) {                                         \
-                    qq[j] = qh[j];                                                                             \
-                    __asm__("" : "+r"(qq[j]));                                                                 \
-                }                                                                                              \
-                for (size_t off = (size_t)l * tile_bytes / 8; off < (size_t)(l + 1) * tile_bytes / 8; off += 64) \
-                    _mm_prefetch((const char *)tile + KV_AHEAD_TILES * tile_bytes + off, _MM_HINT_T0); /* an eighth of the tile KV_AHEAD_TILES on */ \
-                NAME##_lanes(qq, tile, hd, l, NH, a[l]);                                                       \
-            }                                                                                                  \
-            __mmask16 m = n_pos - p0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n_pos - p0)) - 1);       \
-            _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) {                                             \
-                __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a[0][j], a[1][j]), _mm512_add_ps(a[2][j], a[3][j])), \
-                                         _mm512_add_ps(_mm512_add_ps(a[4][j], a[5][j]), _mm512_add_ps(a[6][j], a[7][j]))); \
-                _mm512_mask_storeu_ps(sc + (size_t)(h0 + j) * n_pos + p0, m, _mm512_mul_ps(s, _mm512_set1_ps(scale))); \
-            }                                                                                                  \
-        }                                                                                                      \
+        SCORES(q, h0, NH, hd, k, n_pos, scale, sc);                                                            \
         for (int j = 0; j < NH; j++) softmax16x16(sc + (size_t)(h0 + j) * n_pos, n_pos);                       \
         const float *w[8];                                                                                     \
         float *outh[8];                                                                                        \
@@ -204,6 +245,6 @@ static void softmax16x16(float *s, int n) {
             default: NAME##_pass(q, h0, 8, hd, k, v, stride, n_pos, scale, sc, out); break;                    \
         }                                                                                                      \
     }
-KV_ATTEND16(attend16_f16, DESK_TYPE_F16, kt16_f16, kv_load16_f16, kv_elem_f16)
-KV_ATTEND16(attend16_q8, DESK_TYPE_Q8_0, kt16_q8, kv_load16_q8, kv_elem_q8)
+KV_ATTEND16(attend16_f16, scores16_f16, kv_load16_f16, kv_elem_f16)
+KV_ATTEND16(attend16_q8, scores16_q8, kv_load16_q8, kv_elem_q8)
 #define AVX512_KV {attend16_f16, attend16_q8}

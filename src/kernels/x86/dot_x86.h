@@ -463,18 +463,11 @@ static inline float kv_elem_q8(const void *row, int64_t i) {
     const block_q8_0 *b = (const block_q8_0 *)row + i / QK;
     return desk_h2f(b->d) * (float)b->qs[i % QK];
 }
-/* element i of positions h .. h + 7 of a K tile (h 0 or 8; layout in quant.h) */
+/* element i of positions h .. h + 7 of an F16 K tile (h 0 or 8; layout in quant.h) */
 static inline __m256 kt8_f16(const void *tile, int64_t hd, int64_t i, int h) {
     (void)hd;
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)tile + i * 16 + h)));
 }
-static inline __m256 kt8_q8(const void *tile, int64_t hd, int64_t i, int h) {
-    const uint16_t *d = tile;
-    const int8_t *qs = (const int8_t *)(d + (hd / QK) * 16);
-    __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(qs + i * 16 + h))));
-    return _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(d + (i / QK) * 16 + h))), q);
-}
-
 /* desk_expf on 8 lanes: the same operations, lane by lane */
 static inline __m256 exp8(__m256 x) {
     __m256 keep = _mm256_cmp_ps(x, _mm256_set1_ps(DESK_EXP_MIN), _CMP_GE_OQ);
@@ -549,74 +542,123 @@ static void softmax16(float *s, int n) {
         }                                                                                                     \
     }
 
-/* Up to four heads per pass, so each K or V load is converted once for all
- * of them; a pass is compiled for each head count 1-4 (NH, a constant after
- * inlining). Scores: half a K tile (8 positions) at a time, lane l and lane
- * l + 8 of the contract as two chains of vertical products per head (the
- * first starting from its first product, see quant.h), their sum being
+/* F16 scores of heads h0 .. h0 + NH - 1 (NH 1-4, a constant after
+ * inlining), half a K tile (8 positions) at a time: lane l and lane l + 8
+ * of the contract as two chains of vertical products per head (the first
+ * starting from its first product, see quant.h), their sum being
  * reduce16's first step; the eight sums reduce as reduce8 when the half
  * tile's lanes are done. The lanes loop stays rolled with the query
  * pointers opaque to it, so nothing is hoisted out of it and spilled. */
-#define KV_ATTEND(NAME, TYPE, KT8, LOAD8, ELEM)                                                               \
-    static inline __attribute__((always_inline)) void NAME##_lanes(const float *const qh[4], const void *tile, \
-                                                                   int64_t hd, int half, int l, const int NH, \
-                                                                   __m256 *a) {                               \
-        __m256 lo[4], hi[4];                                                                                   \
-        _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) lo[j] = hi[j] = _mm256_setzero_ps();              \
-        if (l < hd) {                                                                                          \
-            __m256 k0 = KT8(tile, hd, l, half);                                                                \
-            _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) lo[j] = _mm256_mul_ps(_mm256_set1_ps(qh[j][l]), k0); \
-        }                                                                                                      \
-        if (l + 8 < hd) {                                                                                      \
-            __m256 k1 = KT8(tile, hd, l + 8, half);                                                            \
-            _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) hi[j] = _mm256_mul_ps(_mm256_set1_ps(qh[j][l + 8]), k1); \
-        }                                                                                                      \
-        for (int64_t i = l + 16; i < hd; i += 16) {                                                            \
-            __m256 k0 = KT8(tile, hd, i, half);                                                                \
-            _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++)                                               \
-                lo[j] = _mm256_add_ps(lo[j], _mm256_mul_ps(_mm256_set1_ps(qh[j][i]), k0));                     \
-            if (i + 8 < hd) {                                                                                  \
-                __m256 k1 = KT8(tile, hd, i + 8, half);                                                        \
-                _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++)                                           \
-                    hi[j] = _mm256_add_ps(hi[j], _mm256_mul_ps(_mm256_set1_ps(qh[j][i + 8]), k1));             \
-            }                                                                                                  \
-        }                                                                                                      \
-        _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) a[j] = _mm256_add_ps(lo[j], hi[j]);               \
-    }                                                                                                          \
+static inline __attribute__((always_inline)) void lanes8_f16(const float *const qh[4], const void *tile, int64_t hd, int half,
+                                                             int l, const int NH, __m256 *a) {
+    __m256 lo[4], hi[4];
+    _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) lo[j] = hi[j] = _mm256_setzero_ps();
+    if (l < hd) {
+        __m256 k0 = kt8_f16(tile, hd, l, half);
+        _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) lo[j] = _mm256_mul_ps(_mm256_set1_ps(qh[j][l]), k0);
+    }
+    if (l + 8 < hd) {
+        __m256 k1 = kt8_f16(tile, hd, l + 8, half);
+        _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) hi[j] = _mm256_mul_ps(_mm256_set1_ps(qh[j][l + 8]), k1);
+    }
+    for (int64_t i = l + 16; i < hd; i += 16) {
+        __m256 k0 = kt8_f16(tile, hd, i, half);
+        _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) lo[j] = _mm256_add_ps(lo[j], _mm256_mul_ps(_mm256_set1_ps(qh[j][i]), k0));
+        if (i + 8 < hd) {
+            __m256 k1 = kt8_f16(tile, hd, i + 8, half);
+            _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++)
+                hi[j] = _mm256_add_ps(hi[j], _mm256_mul_ps(_mm256_set1_ps(qh[j][i + 8]), k1));
+        }
+    }
+    _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) a[j] = _mm256_add_ps(lo[j], hi[j]);
+}
+/* the 8 scores of positions p0 .. p0 + 7 into sc (fewer past n_pos) */
+static inline void kv_store8(float *sc, int p0, int n_pos, __m256 s) {
+    if (n_pos - p0 >= 8) {
+        _mm256_storeu_ps(sc + p0, s);
+    } else {
+        float ss[8];
+        _mm256_storeu_ps(ss, s);
+        memcpy(sc + p0, ss, (size_t)(n_pos - p0) * sizeof(float));
+    }
+}
+static inline __attribute__((always_inline)) void scores8_f16(const float *q, int h0, const int NH, int64_t hd, const void *k,
+                                                              int n_pos, float scale, float *sc) {
+    size_t tile_bytes = desk_kv_tile_bytes(DESK_TYPE_F16, hd);
+    const float *qh[4];
+    for (int j = 0; j < 4; j++) qh[j] = q + (size_t)(h0 + (j < NH ? j : 0)) * hd;
+    for (int p0 = 0; p0 < n_pos; p0 += 8) {
+        const void *tile = (const char *)k + (size_t)(p0 / 16) * tile_bytes;
+        __m256 a[8][4];
+        _Pragma("GCC unroll 1") for (int l = 0; l < 8; l++) {
+            const float *qq[4];
+            _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) {
+                qq[j] = qh[j];
+                __asm__("" : "+r"(qq[j]));
+            }
+            for (size_t off = (size_t)(p0 % 16 + l) * tile_bytes / 16; off < (size_t)(p0 % 16 + l + 1) * tile_bytes / 16; off += 64)
+                _mm_prefetch((const char *)tile + KV_AHEAD_TILES * tile_bytes + off, _MM_HINT_T0); /* a 16th of the tile KV_AHEAD_TILES on */
+            lanes8_f16(qq, tile, hd, p0 % 16, l, NH, a[l]);
+        }
+        _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) {
+            __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a[0][j], a[1][j]), _mm256_add_ps(a[2][j], a[3][j])),
+                                     _mm256_add_ps(_mm256_add_ps(a[4][j], a[5][j]), _mm256_add_ps(a[6][j], a[7][j])));
+            kv_store8(sc + (size_t)(h0 + j) * n_pos, p0, n_pos, _mm256_mul_ps(s, _mm256_set1_ps(scale)));
+        }
+    }
+}
+/* Q8_0 scores of heads h0 .. h0 + NH - 1, half a tile at a time: per
+ * block, the integer sums of 8 positions, 4 elements a lane, with the
+ * cache's bytes back to int8 (the bias flipped off) and the sign trick of
+ * maddubs: |kq| (unsigned) times the query's int8 values carrying kq's
+ * sign; a pair's sum is at most 2 * 127 * 127, short of int16 saturation.
+ * Then the contract's float steps, lane by lane. */
+static inline __attribute__((always_inline)) void scores8_q8(const float *q, int h0, const int NH, int64_t hd, const void *k,
+                                                             int n_pos, float scale, float *sc) {
+    desk_q8a qa[4][DESK_MAX_HEAD / QK];
+    for (int j = 0; j < NH; j++) desk_act_quantize(ACT_Q8A, q + (size_t)(h0 + j) * hd, qa[j], hd);
+    size_t tile_bytes = desk_kv_tile_bytes(DESK_TYPE_Q8_0, hd);
+    int64_t nb = hd / QK;
+    const __m256i bias = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
+    for (int p0 = 0; p0 < n_pos; p0 += 8) {
+        const uint8_t *tile = (const uint8_t *)k + (size_t)(p0 / 16) * tile_bytes, *kq = tile + nb * 32 + (p0 % 16) * 4;
+        for (size_t off = (size_t)(p0 % 16) * tile_bytes / 16; off < (size_t)(p0 % 16 + 8) * tile_bytes / 16; off += 64)
+            _mm_prefetch((const char *)tile + KV_AHEAD_TILES * tile_bytes + off, _MM_HINT_T0); /* half the tile KV_AHEAD_TILES on */
+        __m256 s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()}; /* nb >= 1 sets them */
+        for (int64_t b = 0; b < nb; b++) {
+            __m256 dk = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(tile + b * 32 + (p0 % 16) * 2)));
+            __m256i n[4];
+            _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) n[j] = _mm256_setzero_si256();
+            _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++) {
+                __m256i kv = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(kq + (b * 8 + g) * 64)), bias);
+                __m256i ka = _mm256_abs_epi8(kv);
+                _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) {
+                    int32_t q4;
+                    memcpy(&q4, qa[j][b].qs + 4 * g, 4);
+                    __m256i qs = _mm256_sign_epi8(_mm256_set1_epi32(q4), kv);
+                    n[j] = _mm256_add_epi32(n[j], _mm256_madd_epi16(_mm256_maddubs_epi16(ka, qs), ones));
+                }
+            }
+            _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) {
+                __m256 u = _mm256_mul_ps(_mm256_cvtepi32_ps(n[j]), _mm256_mul_ps(_mm256_set1_ps(qa[j][b].d), dk));
+                s[j] = b ? _mm256_add_ps(s[j], u) : u;
+            }
+        }
+        _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++)
+            kv_store8(sc + (size_t)(h0 + j) * n_pos, p0, n_pos, _mm256_mul_ps(s[j], _mm256_set1_ps(scale)));
+    }
+}
+
+/* Up to four heads per pass, so each K or V load is converted once for all
+ * of them; a pass is compiled for each head count 1-4 (NH, a constant after
+ * inlining): SCORES, the softmax, then the weighted sum in blocks of
+ * KV_VBLOCK positions. */
+#define KV_ATTEND(NAME, SCORES, LOAD8, ELEM)                                                                  \
     static inline __attribute__((always_inline)) void NAME##_pass(const float *q, int h0, const int NH, int64_t hd, \
                                                                   const void *k, const void *v, size_t stride, \
                                                                   int n_pos, float scale, float *sc, float *out) { \
         int64_t hd16 = hd / 16 * 16;                                                                           \
-        size_t tile_bytes = desk_kv_tile_bytes(TYPE, hd);                                                      \
-        const float *qh[4];                                                                                    \
-        for (int j = 0; j < 4; j++) qh[j] = q + (size_t)(h0 + (j < NH ? j : 0)) * hd;                          \
-        for (int p0 = 0; p0 < n_pos; p0 += 8) {                                                                \
-            const void *tile = (const char *)k + (size_t)(p0 / 16) * tile_bytes;                               \
-            __m256 a[8][4];                                                                                    \
-            _Pragma("GCC unroll 1") for (int l = 0; l < 8; l++) {                                              \
-                const float *qq[4];                                                                            \
-                _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) {                                         \
-                    qq[j] = qh[j];                                                                             \
-                    __asm__("" : "+r"(qq[j]));                                                                 \
-                }                                                                                              \
-                for (size_t off = (size_t)(p0 % 16 + l) * tile_bytes / 16; off < (size_t)(p0 % 16 + l + 1) * tile_bytes / 16; off += 64) \
-                    _mm_prefetch((const char *)tile + KV_AHEAD_TILES * tile_bytes + off, _MM_HINT_T0); /* a 16th of the tile KV_AHEAD_TILES on */ \
-                NAME##_lanes(qq, tile, hd, p0 % 16, l, NH, a[l]);                                              \
-            }                                                                                                  \
-            _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) {                                             \
-                __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a[0][j], a[1][j]), _mm256_add_ps(a[2][j], a[3][j])), \
-                                         _mm256_add_ps(_mm256_add_ps(a[4][j], a[5][j]), _mm256_add_ps(a[6][j], a[7][j]))); \
-                s = _mm256_mul_ps(s, _mm256_set1_ps(scale));                                                   \
-                float *dst = sc + (size_t)(h0 + j) * n_pos + p0;                                               \
-                if (n_pos - p0 >= 8) {                                                                         \
-                    _mm256_storeu_ps(dst, s);                                                                  \
-                } else {                                                                                       \
-                    float ss[8];                                                                               \
-                    _mm256_storeu_ps(ss, s);                                                                   \
-                    memcpy(dst, ss, (size_t)(n_pos - p0) * sizeof(float));                                    \
-                }                                                                                              \
-            }                                                                                                  \
-        }                                                                                                      \
+        SCORES(q, h0, NH, hd, k, n_pos, scale, sc);                                                            \
         for (int j = 0; j < NH; j++) softmax16(sc + (size_t)(h0 + j) * n_pos, n_pos);                          \
         const float *w[4];                                                                                     \
         for (int j = 0; j < 4; j++) w[j] = sc + (size_t)(h0 + (j < NH ? j : 0)) * n_pos;                       \
@@ -666,8 +708,8 @@ static void glu_x86(float *g, const float *u, int64_t n) {
 }
 
 #ifndef ACC_U8S8_FULL /* the AVX-512 build has its own, with 16-float registers (attend_avx512.h) */
-KV_ATTEND(attend_f16, DESK_TYPE_F16, kt8_f16, kv_load8_f16, kv_elem_f16)
-KV_ATTEND(attend_q8, DESK_TYPE_Q8_0, kt8_q8, kv_load8_q8, kv_elem_q8)
+KV_ATTEND(attend_f16, scores8_f16, kv_load8_f16, kv_elem_f16)
+KV_ATTEND(attend_q8, scores8_q8, kv_load8_q8, kv_elem_q8)
 #define X86_KV {attend_f16, attend_q8}
 #endif
 
