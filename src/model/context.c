@@ -248,6 +248,23 @@ static void prepare_job(void *arg, int ith, int nth) {
     for (int64_t i = total * ith / nth; i < total * (ith + 1) / nth; i++) prepare_item(j->c, j->b, j->layer, (int)(i / nkv), i % nkv);
 }
 
+/* The first item that starts at or after `target` units of work, counting
+ * an item's work as the positions it attends (pos + 1) and items in their
+ * order: (token 0, KV head 0), (token 0, KV head 1), ... Thread ith takes
+ * the items from target W * ith / nth to W * (ith + 1) / nth of the total
+ * W. Equal counts of items would leave the thread with a prompt's early
+ * tokens idle: in a first chunk of 512, the later half attends three times
+ * the positions. Which thread runs an item changes no result. */
+static int64_t first_item_from(const desk_batch *b, int64_t nkv, int64_t target) {
+    int64_t done = 0;
+    for (int t = 0; t < b->n_tokens; t++) {
+        int64_t w = b->pos[t] + 1;
+        if (done + (nkv - 1) * w >= target) return t * nkv + (target <= done ? 0 : (target - done + w - 1) / w);
+        done += nkv * w;
+    }
+    return (int64_t)b->n_tokens * nkv;
+}
+
 /* Work items are (token, KV head) pairs; the query heads of a GQA group go
  * to the attention kernel together, which reads each K and V row once for
  * all of them. Every kernel set gives the same bits (quant.h). Unless
@@ -261,8 +278,9 @@ static void attention_job(void *arg, int ith, int nth) {
     desk_ctx *c = j->c;
     const desk_model_info *in = &c->m->info;
     int64_t hd = in->head_dim, nh = in->n_head, nkv = in->n_head_kv, group = nh / nkv;
-    int64_t total = (int64_t)j->b->n_tokens * nkv;
-    int64_t i0 = total * ith / nth, i1 = total * (ith + 1) / nth;
+    int64_t work = 0;
+    for (int t = 0; t < j->b->n_tokens; t++) work += (j->b->pos[t] + 1) * nkv;
+    int64_t i0 = first_item_from(j->b, nkv, work * ith / nth), i1 = first_item_from(j->b, nkv, work * (ith + 1) / nth);
     float *sc = c->scores + (size_t)ith * (size_t)c->p.n_ctx * (size_t)group; /* [group][n_pos] */
     float scale = 1.0f / sqrtf((float)hd);
     desk_kv_fns kv = desk_kv_kernels();
