@@ -68,34 +68,34 @@ static void softmax16x16(float *s, int n) {
     for (; p < n; p++) s[p] *= inv;
 }
 
-/* The weighted sum of NH heads (1-4) over positions p0 .. p1 - 1 and output
- * elements e .. e + 16 * C - 1: NH x C accumulators, continuing the sums in
- * outh unless `first`; each V row loaded and converted once for all heads.
- * The group that runs first over a block (`fetch`) prefetches the rows
- * KV_AHEAD_ROWS on. */
+/* The weighted sum of NH heads (1-8) over positions p0 .. p1 - 1 and output
+ * elements e .. e + 16 * C - 1 (C 4 for up to 4 heads, else 2 or 1: at
+ * most 16 accumulators), continuing the sums in outh unless `first`; each
+ * V chunk loaded and converted once for all heads (with 5-7 heads, two
+ * passes over 4 heads and then the rest made Q8_0's 7-head kernel 4-8%
+ * slower). Prefetches the rows KV_AHEAD_ROWS on. */
 #define KV_VSUM16(NAME, LOAD16)                                                                               \
-    static inline __attribute__((always_inline)) void NAME##_vsum(const float *const w[4], const int NH, const int C, \
+    static inline __attribute__((always_inline)) void NAME##_vsum(const float *const w[8], const int NH, const int C, \
                                                                   const void *v, size_t stride, int p0, int p1, \
-                                                                  int64_t hd, int64_t e, float *const outh[4], \
-                                                                  bool first, const bool fetch) {              \
-        __m512 a[4][4];                                                                                        \
-        _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++)                                                   \
+                                                                  int64_t hd, int64_t e, float *const outh[8], \
+                                                                  bool first) {                                \
+        __m512 a[8][4];                                                                                        \
+        _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++)                                                   \
             _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)                                                \
                 a[j][c] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(outh[j] + e + 16 * c);                 \
         for (int p = p0; p < p1; p++) {                                                                        \
             const void *row = (const char *)v + (size_t)p * stride;                                            \
-            if (fetch)                                                                                         \
-                _Pragma("GCC unroll 4") for (int c = 0; c < C; c += 2)                                         \
-                    _mm_prefetch((const char *)row + KV_AHEAD_ROWS * stride + (size_t)(e + 16 * c) * stride / (size_t)hd, _MM_HINT_T0); \
+            _Pragma("GCC unroll 4") for (int c = 0; c < C; c += 2)                                             \
+                _mm_prefetch((const char *)row + KV_AHEAD_ROWS * stride + (size_t)(e + 16 * c) * stride / (size_t)hd, _MM_HINT_T0); \
             __m512 vv[4];                                                                                      \
             _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) vv[c] = LOAD16(row, e + 16 * c);               \
-            _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++) {                                             \
+            _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++) {                                             \
                 __m512 wp = _mm512_set1_ps(w[j][p]);                                                           \
                 _Pragma("GCC unroll 4") for (int c = 0; c < C; c++)                                            \
                     a[j][c] = _mm512_add_ps(a[j][c], _mm512_mul_ps(wp, vv[c]));                                \
             }                                                                                                  \
         }                                                                                                      \
-        _Pragma("GCC unroll 4") for (int j = 0; j < NH; j++)                                                   \
+        _Pragma("GCC unroll 8") for (int j = 0; j < NH; j++)                                                   \
             _Pragma("GCC unroll 4") for (int c = 0; c < C; c++) _mm512_storeu_ps(outh[j] + e + 16 * c, a[j][c]); \
     }
 
@@ -218,17 +218,14 @@ static inline __attribute__((always_inline)) void scores16_q8(const float *q, in
             outh[j] = out + (size_t)(h0 + (j < NH ? j : 0)) * hd;                                              \
         }                                                                                                      \
         int64_t hd16 = hd / 16 * 16;                                                                           \
-        for (int p0 = 0; p0 < n_pos; p0 += KV_VBLOCK) { /* heads 0-3, then 4 .. NH - 1 */                    \
+        for (int p0 = 0; p0 < n_pos; p0 += KV_VBLOCK) {                                                       \
             int p1 = n_pos - p0 < KV_VBLOCK ? n_pos : p0 + KV_VBLOCK;                                          \
             int64_t e = 0;                                                                                     \
-            for (; e + 64 <= hd16; e += 64) {                                                                  \
-                NAME##_vsum(w, NH < 4 ? NH : 4, 4, v, stride, p0, p1, hd, e, outh, p0 == 0, true);             \
-                if (NH > 4) NAME##_vsum(w + 4, NH > 4 ? NH - 4 : 1, 4, v, stride, p0, p1, hd, e, outh + 4, p0 == 0, false); \
-            }                                                                                                  \
-            for (; e < hd16; e += 16) {                                                                        \
-                NAME##_vsum(w, NH < 4 ? NH : 4, 1, v, stride, p0, p1, hd, e, outh, p0 == 0, true);             \
-                if (NH > 4) NAME##_vsum(w + 4, NH > 4 ? NH - 4 : 1, 1, v, stride, p0, p1, hd, e, outh + 4, p0 == 0, false); \
-            }                                                                                                  \
+            if (NH <= 4) /* 4 chunks of 16 outputs a pass */                                                   \
+                for (; e + 64 <= hd16; e += 64) NAME##_vsum(w, NH, 4, v, stride, p0, p1, hd, e, outh, p0 == 0); \
+            else /* 5-8 heads: 2 chunks, so each V chunk is still converted once */                            \
+                for (; e + 32 <= hd16; e += 32) NAME##_vsum(w, NH, 2, v, stride, p0, p1, hd, e, outh, p0 == 0); \
+            for (; e < hd16; e += 16) NAME##_vsum(w, NH, 1, v, stride, p0, p1, hd, e, outh, p0 == 0);   \
         }                                                                                                      \
         KV_ATTEND_TAIL(NH, ELEM)                                                                               \
     }                                                                                                          \
