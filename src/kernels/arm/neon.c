@@ -199,86 +199,158 @@ static void softmax16(float *s, int n) {
     for (p = 0; p < n; p++) s[p] *= inv;
 }
 
-/* One head's F16 scores: four positions of a K tile at a time, each of the
- * contract's 16 lanes a chain of vertical products (starting from its
- * first product, see quant.h), reduced as reduce16 across the chains. */
-static void scores4_f16(const float *qh, int64_t hd, const void *k, int n_pos, float scale, float *s) {
+/* Attention, up to four query heads of a GQA group per pass (NH 1-4, a
+ * constant after inlining), so each K and V load is converted once for all
+ * of them, as in the x86 kernels. F16 scores: four positions of a K tile at
+ * a time; lane l and lane l + 8 of the contract as two chains of vertical
+ * products per head (the first starting from its first product, see
+ * quant.h), their sum being reduce16's first step; the eight sums reduce as
+ * reduce8 once the lanes are done. */
+static inline __attribute__((always_inline)) void scores4_f16(const float *q, int h0, const int NH, int64_t hd, const void *k,
+                                                              int n_pos, float scale, float *sc) {
     size_t tile_bytes = desk_kv_tile_bytes(DESK_TYPE_F16, hd);
+    const float *qh[4];
+    for (int j = 0; j < 4; j++) qh[j] = q + (size_t)(h0 + (j < NH ? j : 0)) * hd;
     for (int p0 = 0; p0 < n_pos; p0 += 4) {
         const void *tile = (const char *)k + (size_t)(p0 / 16) * tile_bytes;
-        float32x4_t l[16];
-        for (int c = 0; c < 16; c++) {
-            l[c] = vdupq_n_f32(0);
-            if (c < hd) l[c] = vmulq_f32(vdupq_n_f32(qh[c]), kt4_f16(tile, hd, c, p0 % 16));
-            for (int64_t i = c + 16; i < hd; i += 16) l[c] = vaddq_f32(l[c], vmulq_f32(vdupq_n_f32(qh[i]), kt4_f16(tile, hd, i, p0 % 16)));
+        float32x4_t a[8][4];
+        for (int l = 0; l < 8; l++) {
+            float32x4_t lo[4], hi[4];
+            for (int j = 0; j < NH; j++) lo[j] = hi[j] = vdupq_n_f32(0);
+            if (l < hd) {
+                float32x4_t k0 = kt4_f16(tile, hd, l, p0 % 16);
+                for (int j = 0; j < NH; j++) lo[j] = vmulq_f32(vdupq_n_f32(qh[j][l]), k0);
+            }
+            if (l + 8 < hd) {
+                float32x4_t k1 = kt4_f16(tile, hd, l + 8, p0 % 16);
+                for (int j = 0; j < NH; j++) hi[j] = vmulq_f32(vdupq_n_f32(qh[j][l + 8]), k1);
+            }
+            for (int64_t i = l + 16; i < hd; i += 16) {
+                float32x4_t k0 = kt4_f16(tile, hd, i, p0 % 16);
+                for (int j = 0; j < NH; j++) lo[j] = vaddq_f32(lo[j], vmulq_f32(vdupq_n_f32(qh[j][i]), k0));
+                if (i + 8 < hd) {
+                    float32x4_t k1 = kt4_f16(tile, hd, i + 8, p0 % 16);
+                    for (int j = 0; j < NH; j++) hi[j] = vaddq_f32(hi[j], vmulq_f32(vdupq_n_f32(qh[j][i + 8]), k1));
+                }
+            }
+            for (int j = 0; j < NH; j++) a[l][j] = vaddq_f32(lo[j], hi[j]);
         }
-        float32x4_t a[8];
-        for (int c = 0; c < 8; c++) a[c] = vaddq_f32(l[c], l[c + 8]);
-        float32x4_t r = vaddq_f32(vaddq_f32(vaddq_f32(a[0], a[1]), vaddq_f32(a[2], a[3])),
-                                  vaddq_f32(vaddq_f32(a[4], a[5]), vaddq_f32(a[6], a[7])));
-        float rr[4];
-        vst1q_f32(rr, vmulq_f32(r, vdupq_n_f32(scale)));
-        for (int j = 0; j < 4 && p0 + j < n_pos; j++) s[p0 + j] = rr[j];
+        for (int j = 0; j < NH; j++) {
+            float32x4_t r = vaddq_f32(vaddq_f32(vaddq_f32(a[0][j], a[1][j]), vaddq_f32(a[2][j], a[3][j])),
+                                      vaddq_f32(vaddq_f32(a[4][j], a[5][j]), vaddq_f32(a[6][j], a[7][j])));
+            float rr[4];
+            vst1q_f32(rr, vmulq_f32(r, vdupq_n_f32(scale)));
+            for (int u = 0; u < 4 && p0 + u < n_pos; u++) sc[(size_t)(h0 + j) * n_pos + p0 + u] = rr[u];
+        }
     }
 }
-/* One head's Q8_0 scores: four positions at a time, per block the integer
- * sums by sdot (the cache's bytes back to int8 by flipping the bias bit,
- * 4 elements a lane), then the contract's float steps lane by lane. */
-static void scores4_q8(const float *qh, int64_t hd, const void *k, int n_pos, float scale, float *s) {
-    desk_q8a qa[DESK_MAX_HEAD / QK];
-    desk_act_quantize(ACT_Q8A, qh, qa, hd);
+/* Q8_0 scores: four positions at a time, per block the integer sums by sdot
+ * (the cache's bytes back to int8 by flipping the bias bit, 4 elements a
+ * lane; each K load serves every head), then the contract's float steps
+ * lane by lane. */
+static inline __attribute__((always_inline)) void scores4_q8(const float *q, int h0, const int NH, int64_t hd, const void *k,
+                                                             int n_pos, float scale, float *sc) {
+    desk_q8a qa[4][DESK_MAX_HEAD / QK];
+    for (int j = 0; j < NH; j++) desk_act_quantize(ACT_Q8A, q + (size_t)(h0 + j) * hd, qa[j], hd);
     size_t tile_bytes = desk_kv_tile_bytes(DESK_TYPE_Q8_0, hd);
     int64_t nb = hd / QK;
     for (int p0 = 0; p0 < n_pos; p0 += 4) {
         const uint8_t *tile = (const uint8_t *)k + (size_t)(p0 / 16) * tile_bytes, *kq = tile + nb * 32 + (p0 % 16) * 4;
-        float32x4_t acc = vdupq_n_f32(0);
+        float32x4_t acc[4] = {vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0), vdupq_n_f32(0)};
         for (int64_t b = 0; b < nb; b++) {
             float32x4_t dk = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(tile + b * 32) + p0 % 16)));
-            int8x16_t q16[2] = {vld1q_s8(qa[b].qs), vld1q_s8(qa[b].qs + 16)};
-            int32x4_t n = vdupq_n_s32(0);
-#define KQ4(g) vreinterpretq_s8_u8(veorq_u8(vld1q_u8(kq + (b * 8 + (g)) * 64), vdupq_n_u8(0x80)))
+            int32x4_t n[4];
+            for (int j = 0; j < NH; j++) n[j] = vdupq_n_s32(0);
             for (int g = 0; g < 8; g += 4) {
-                n = vdotq_laneq_s32(n, KQ4(g), q16[g / 4], 0);
-                n = vdotq_laneq_s32(n, KQ4(g + 1), q16[g / 4], 1);
-                n = vdotq_laneq_s32(n, KQ4(g + 2), q16[g / 4], 2);
-                n = vdotq_laneq_s32(n, KQ4(g + 3), q16[g / 4], 3);
+                int8x16_t k0 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(kq + (b * 8 + g) * 64), vdupq_n_u8(0x80)));
+                int8x16_t k1 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(kq + (b * 8 + g + 1) * 64), vdupq_n_u8(0x80)));
+                int8x16_t k2 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(kq + (b * 8 + g + 2) * 64), vdupq_n_u8(0x80)));
+                int8x16_t k3 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(kq + (b * 8 + g + 3) * 64), vdupq_n_u8(0x80)));
+                for (int j = 0; j < NH; j++) {
+                    int8x16_t q16 = vld1q_s8(qa[j][b].qs + 4 * g);
+                    n[j] = vdotq_laneq_s32(n[j], k0, q16, 0);
+                    n[j] = vdotq_laneq_s32(n[j], k1, q16, 1);
+                    n[j] = vdotq_laneq_s32(n[j], k2, q16, 2);
+                    n[j] = vdotq_laneq_s32(n[j], k3, q16, 3);
+                }
             }
-#undef KQ4
-            float32x4_t u = vmulq_f32(vcvtq_f32_s32(n), vmulq_f32(vdupq_n_f32(qa[b].d), dk));
-            acc = b ? vaddq_f32(acc, u) : u;
+            for (int j = 0; j < NH; j++) {
+                float32x4_t u = vmulq_f32(vcvtq_f32_s32(n[j]), vmulq_f32(vdupq_n_f32(qa[j][b].d), dk));
+                acc[j] = b ? vaddq_f32(acc[j], u) : u;
+            }
         }
-        float rr[4];
-        vst1q_f32(rr, vmulq_f32(acc, vdupq_n_f32(scale)));
-        for (int j = 0; j < 4 && p0 + j < n_pos; j++) s[p0 + j] = rr[j];
+        for (int j = 0; j < NH; j++) {
+            float rr[4];
+            vst1q_f32(rr, vmulq_f32(acc[j], vdupq_n_f32(scale)));
+            for (int u = 0; u < 4 && p0 + u < n_pos; u++) sc[(size_t)(h0 + j) * n_pos + p0 + u] = rr[u];
+        }
     }
 }
 
-/* One head at a time: SCORES, the softmax, then the weighted sum with
- * eight independent chains per position. */
-#define KV_ATTEND(NAME, SCORES, LOAD4, ELEM)                                                                  \
-    static void NAME(const float *q, int nh, int64_t hd, const void *k, const void *v, size_t stride, int n_pos,  \
-                     float scale, float *sc, float *out) {                                                     \
-        for (int h = 0; h < nh; h++) {                                                                         \
-            float *s = sc + (size_t)h * n_pos, *o = out + (size_t)h * hd;                                      \
-            SCORES(q + (size_t)h * hd, hd, k, n_pos, scale, s);                                                \
-            softmax16(s, n_pos);                                                                               \
-            int64_t e = 0;                                                                                     \
-            for (; e + 32 <= hd; e += 32) {                                                                    \
-                float32x4_t acc[8];                                                                            \
-                for (int c = 0; c < 8; c++) acc[c] = vdupq_n_f32(0);                                           \
-                for (int p = 0; p < n_pos; p++) {                                                              \
-                    const void *row = (const char *)v + (size_t)p * stride;                                    \
-                    float32x4_t wp = vdupq_n_f32(s[p]);                                                        \
-                    for (int c = 0; c < 8; c++) acc[c] = vaddq_f32(acc[c], vmulq_f32(wp, LOAD4(row, e + 4 * c))); \
-                }                                                                                              \
-                for (int c = 0; c < 8; c++) vst1q_f32(o + e + 4 * c, acc[c]);                                  \
-            }                                                                                                  \
-            for (; e < hd; e++) {                                                                              \
-                float acc = 0;                                                                                 \
-                for (int p = 0; p < n_pos; p++) acc += s[p] * ELEM((const char *)v + (size_t)p * stride, e);   \
-                o[e] = acc;                                                                                    \
+/* Positions per block of the weighted sum: a block's V rows stay in L1
+ * while every chunk of output elements runs over them (as in dot_x86.h). */
+#define KV_VBLOCK 128
+/* The weighted sum of NH heads over positions p0 .. p1 - 1 and output
+ * elements e .. e + 4 * C - 1, continuing the sums in out unless `first`;
+ * each V load converted once for all heads. */
+#define KV_VSUM4(NAME, LOAD4)                                                                                 \
+    static inline __attribute__((always_inline)) void NAME##_vsum(const float *const w[4], const int NH, const int C, \
+                                                                  const void *v, size_t stride, int p0, int p1, \
+                                                                  int64_t e, float *const outh[4], bool first) { \
+        float32x4_t a[4][4];                                                                                   \
+        for (int j = 0; j < NH; j++)                                                                           \
+            for (int c = 0; c < C; c++) a[j][c] = first ? vdupq_n_f32(0) : vld1q_f32(outh[j] + e + 4 * c);     \
+        for (int p = p0; p < p1; p++) {                                                                        \
+            const void *row = (const char *)v + (size_t)p * stride;                                            \
+            float32x4_t vv[4];                                                                                 \
+            for (int c = 0; c < C; c++) vv[c] = LOAD4(row, e + 4 * c);                                         \
+            for (int j = 0; j < NH; j++) {                                                                     \
+                float32x4_t wp = vdupq_n_f32(w[j][p]);                                                         \
+                for (int c = 0; c < C; c++) a[j][c] = vaddq_f32(a[j][c], vmulq_f32(wp, vv[c]));                \
             }                                                                                                  \
         }                                                                                                      \
+        for (int j = 0; j < NH; j++)                                                                           \
+            for (int c = 0; c < C; c++) vst1q_f32(outh[j] + e + 4 * c, a[j][c]);                               \
+    }
+
+/* A pass over heads h0 .. h0 + NH - 1: SCORES, the softmax, then the
+ * weighted sum in blocks of KV_VBLOCK positions (16 outputs at a time, then
+ * 4, then the last hd % 4 in plain C). */
+#define KV_ATTEND(NAME, SCORES, LOAD4, ELEM)                                                                  \
+    KV_VSUM4(NAME, LOAD4)                                                                                     \
+    static inline __attribute__((always_inline)) void NAME##_pass(const float *q, int h0, const int NH, int64_t hd, \
+                                                                  const void *k, const void *v, size_t stride, \
+                                                                  int n_pos, float scale, float *sc, float *out) { \
+        SCORES(q, h0, NH, hd, k, n_pos, scale, sc);                                                            \
+        const float *w[4];                                                                                     \
+        float *outh[4];                                                                                        \
+        for (int j = 0; j < 4; j++) {                                                                          \
+            w[j] = sc + (size_t)(h0 + (j < NH ? j : 0)) * n_pos;                                               \
+            outh[j] = out + (size_t)(h0 + (j < NH ? j : 0)) * hd;                                              \
+        }                                                                                                      \
+        for (int j = 0; j < NH; j++) softmax16(sc + (size_t)(h0 + j) * n_pos, n_pos);                          \
+        int64_t hd4 = hd / 4 * 4;                                                                              \
+        for (int p0 = 0; p0 < n_pos; p0 += KV_VBLOCK) {                                                       \
+            int p1 = n_pos - p0 < KV_VBLOCK ? n_pos : p0 + KV_VBLOCK;                                          \
+            int64_t e = 0;                                                                                     \
+            for (; e + 16 <= hd4; e += 16) NAME##_vsum(w, NH, 4, v, stride, p0, p1, e, outh, p0 == 0);         \
+            for (; e < hd4; e += 4) NAME##_vsum(w, NH, 1, v, stride, p0, p1, e, outh, p0 == 0);               \
+        }                                                                                                      \
+        for (int j = 0; j < NH; j++)                                                                           \
+            for (int64_t e2 = hd4; e2 < hd; e2++) {                                                            \
+                float o = 0;                                                                                   \
+                for (int p = 0; p < n_pos; p++) o += w[j][p] * ELEM((const char *)v + (size_t)p * stride, e2); \
+                outh[j][e2] = o;                                                                               \
+            }                                                                                                  \
+    }                                                                                                          \
+    static void NAME(const float *q, int nh, int64_t hd, const void *k, const void *v, size_t stride, int n_pos, \
+                     float scale, float *sc, float *out) {                                                     \
+        for (int h0 = 0; h0 < nh; h0 += 4) switch (nh - h0) {                                                 \
+            case 1: NAME##_pass(q, h0, 1, hd, k, v, stride, n_pos, scale, sc, out); break;                     \
+            case 2: NAME##_pass(q, h0, 2, hd, k, v, stride, n_pos, scale, sc, out); break;                     \
+            case 3: NAME##_pass(q, h0, 3, hd, k, v, stride, n_pos, scale, sc, out); break;                     \
+            default: NAME##_pass(q, h0, 4, hd, k, v, stride, n_pos, scale, sc, out); break;                    \
+        }                                                                                                     \
     }
 KV_ATTEND(attend_f16, scores4_f16, kv_load4_f16, kv_elem_f16)
 KV_ATTEND(attend_q8, scores4_q8, kv_load4_q8, kv_elem_q8)
