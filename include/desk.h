@@ -321,6 +321,18 @@ const float *desk_ctx_logits(const desk_ctx *c, int seq);
 int  desk_ctx_seq_len(const desk_ctx *c, int seq);
 /* Forgets positions >= n of a slot (0 clears it). */
 void desk_ctx_seq_truncate(desk_ctx *c, int seq, int n);
+/* Where the context's forward passes spent their wall time since it was
+ * made or last reset: prompt batches (a sequence has more than one token in
+ * the batch) and generation steps (one token per sequence) apart, each with
+ * the share spent in attention (from the scores to the weighted sum; the
+ * rest is mostly the weight matrices). Two clock reads a layer. */
+typedef struct {
+    int64_t prompt_batches, gen_steps;   /* desk_ctx_decode calls of each kind */
+    double prompt_s, prompt_attention_s; /* seconds in them, and in their attention */
+    double gen_s, gen_attention_s;
+} desk_ctx_timing;
+desk_ctx_timing desk_ctx_timing_get(const desk_ctx *c);
+void desk_ctx_timing_reset(desk_ctx *c);
 
 /* -------------------------------------------------------------- 7. sampling */
 

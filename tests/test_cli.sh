@@ -72,6 +72,12 @@ $D bench -m "$M2" -p 8 -n 4 -r 2 > "$TMP/bench.txt" && grep -Eq \
     "$TMP/bench.txt" && ok || bad "bench table: $(cat "$TMP/bench.txt")"
 awk -F'"bandwidth_fraction":' 'NF == 2 { split($2, v, /[,}]/); exit !(v[1] > 0 && v[1] < 3) } NF != 2 { exit 1 }' \
     "$TMP/bench.json" && ok || bad "bench --json bandwidth_fraction out of range: $(cat "$TMP/bench.json")"
+# attention's share of the prefill and decode time (desk_ctx_timing): some, never all of it
+for k in prefill_attention_fraction decode_attention_fraction; do
+    awk -F"\"$k\":" 'NF == 2 { split($2, v, /[,}]/); exit !(v[1] > 0 && v[1] < 1) } NF != 2 { exit 1 }' \
+        "$TMP/bench.json" && ok || bad "bench --json $k missing or out of (0, 1): $(cat "$TMP/bench.json")"
+done
+grep -Eq "^attention +[0-9]+% of prefill time, [0-9]+% of decode time" "$TMP/bench.txt" && ok || bad "bench table: attention line"
 $D doctor --no-probe -c 4096 > "$TMP/doc" && grep -q "Llama 3.1 70B Instruct" "$TMP/doc" && grep -q "Qwen2.5-Coder 32B" "$TMP/doc" && ok || bad "doctor table"
 expect_fail 2 "-m MODEL is required" $D bench -p 8
 expect_fail 2 "-r: '0'" $D bench -m "$M2" -r 0

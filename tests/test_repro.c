@@ -164,6 +164,27 @@ int main(int argc, char **argv) {
         ran++;
     }
     CHECK(ran >= 1, "no kernel set ran");
+    /* desk_ctx_timing: prompt batches and generation steps counted apart, attention inside each, reset */
+    {
+        desk_ctx_params p = desk_ctx_default_params();
+        p.n_ctx = 64; p.n_batch = 16; p.n_threads = 2; p.kv_type = kv_type;
+        desk_ctx *c;
+        if (desk_ctx_new(m, &p, &c, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+        desk_ctx_timing t = desk_ctx_timing_get(c);
+        CHECK(t.prompt_batches == 0 && t.gen_steps == 0 && t.prompt_s == 0 && t.gen_s == 0, "a new context's timing is not zero");
+        if (desk_ctx_eval(c, 0, toks_a, 20, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; } /* 16 + 4 */
+        for (int i = 0; i < 3; i++)
+            if (desk_ctx_eval(c, 0, toks_a + 20 + i, 1, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
+        t = desk_ctx_timing_get(c);
+        CHECK(t.prompt_batches == 2 && t.gen_steps == 3, "timing counted %lld prompt batches and %lld steps, not 2 and 3",
+              (long long)t.prompt_batches, (long long)t.gen_steps);
+        CHECK(t.prompt_attention_s > 0 && t.prompt_attention_s < t.prompt_s, "prompt attention %g s of %g", t.prompt_attention_s, t.prompt_s);
+        CHECK(t.gen_attention_s > 0 && t.gen_attention_s < t.gen_s, "step attention %g s of %g", t.gen_attention_s, t.gen_s);
+        desk_ctx_timing_reset(c);
+        t = desk_ctx_timing_get(c);
+        CHECK(t.prompt_batches == 0 && t.gen_steps == 0 && t.prompt_s == 0 && t.gen_attention_s == 0, "timing after a reset is not zero");
+        desk_ctx_free(c);
+    }
     printf("%s (KV cache %s): threads 1-4, batches of 1/3/7/16/24, shared batches, desk_ctx_eval, layouts for 1/3/7 threads, %d kernel sets: identical\n", argv[1],
            desk_type_name(kv_type), ran);
     free(base);

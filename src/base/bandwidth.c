@@ -41,17 +41,11 @@ static void probe_read(void *arg, int ith, int nth) {
     j->sink[ith % 64] = a[0] ^ a[1] ^ a[2] ^ a[3];
 }
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 double desk_read_pass(desk_pool *pool, const void *buf, size_t bytes, size_t prefetch) {
     probe_job j = {buf, bytes / sizeof(probe_vec), prefetch, {0}};
-    double t0 = now();
+    double t0 = desk_now_s();
     desk_pool_run(pool, probe_read, &j);
-    return now() - t0;
+    return desk_now_s() - t0;
 }
 
 double desk_probe_bandwidth(int n_threads, size_t bytes, int passes) {

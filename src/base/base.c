@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 desk_status desk_fail(desk_error *err, desk_status s, const char *fmt, ...) {
@@ -21,6 +22,12 @@ desk_status desk_fail(desk_error *err, desk_status s, const char *fmt, ...) {
         err->status = s;
     }
     return s;
+}
+
+double desk_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 const char *desk_status_name(desk_status s) {

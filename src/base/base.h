@@ -36,6 +36,9 @@ static inline bool desk_add_ok(uint64_t a, uint64_t b, uint64_t *r) {
     return !__builtin_add_overflow(a, b, r);
 }
 
+/* Seconds on the monotonic clock (for intervals). */
+double desk_now_s(void);
+
 /* ---- half precision (IEEE binary16) and bfloat16 ---- */
 float    desk_fp16_to_fp32(uint16_t h);
 uint16_t desk_fp32_to_fp16(float f);      /* round to nearest even */

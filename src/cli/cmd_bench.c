@@ -161,7 +161,10 @@ int cmd_bench(int argc, char **argv) {
      * second to the next, so a probe minutes away says little, and a phase
      * change mid-repetition can only make the fraction look worse. */
     for (long r = -1; r < reps; r++) { /* r = -1: warm-up, not counted */
-        if (r == 0) probe[0] = probe_in_child(n_threads);
+        if (r == 0) {
+            probe[0] = probe_in_child(n_threads);
+            desk_ctx_timing_reset(c); /* attention's share, over the counted repetitions */
+        }
         desk_ctx_seq_truncate(c, 0, 0);
         double t0 = now_s();
         if (desk_ctx_eval(c, 0, toks, (int)np, &err)) { fprintf(stderr, "desk bench: %s\n", err.msg); goto done; }
@@ -190,6 +193,9 @@ int cmd_bench(int argc, char **argv) {
     for (long k = 0; k < nd; k++) kv_tok += (double)desk_model_kv_bytes(m, np + k + 1, kv_type);
     kv_tok = nd ? kv_tok / (double)nd : 0;
     double total_bps = sd.mean * ((double)in.bytes_per_token + kv_tok), total_fr = bw > 0 ? total_bps / (bw * 1e9) : 0;
+    desk_ctx_timing tm = desk_ctx_timing_get(c);
+    double att_pre = tm.prompt_s > 0 ? tm.prompt_attention_s / tm.prompt_s : 0;
+    double att_dec = tm.gen_s > 0 ? tm.gen_attention_s / tm.gen_s : 0;
     desk_cpu_info ci;
     desk_cpu_features(&ci);
     const char *name = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
@@ -199,18 +205,19 @@ int cmd_bench(int argc, char **argv) {
                "\"prefill_tok_s\":{\"mean\":%.2f,\"sd\":%.2f},\"decode_tok_s\":{\"mean\":%.2f,\"sd\":%.2f},"
                "\"ttft_ms\":{\"mean\":%.2f,\"sd\":%.2f},\"decode_gb_s\":%.3f,\"read_bandwidth_gb_s\":%.3f,"
                "\"bandwidth_fraction\":%.4f,\"kv_bytes_per_token\":%.0f,\"decode_total_gb_s\":%.3f,"
-               "\"total_bandwidth_fraction\":%.4f,\"peak_rss_bytes\":%llu}\n",
+               "\"total_bandwidth_fraction\":%.4f,\"prefill_attention_fraction\":%.4f,\"decode_attention_fraction\":%.4f,"
+               "\"peak_rss_bytes\":%llu}\n",
                name, in.arch, (long long)in.n_params, (unsigned long long)in.bytes_per_token, n_threads, ci.kernel,
                desk_type_name(kv_type), np, nd, reps,
                sp.mean, sp.sd, sd.mean, sd.sd, st.mean, st.sd, bps / 1e9, bw, fr, kv_tok, total_bps / 1e9, total_fr,
-               (unsigned long long)rss);
+               att_pre, att_dec, (unsigned long long)rss);
     } else if (fmt == 2) {
         printf("model,threads,kernels,prompt_tokens,decode_tokens,reps,prefill_tok_s,prefill_sd,decode_tok_s,decode_sd,ttft_ms,"
                "decode_gb_s,read_bandwidth_gb_s,bandwidth_fraction,peak_rss_bytes,kv_bytes_per_token,decode_total_gb_s,"
-               "total_bandwidth_fraction\n");
-        printf("%s,%d,%s,%ld,%ld,%ld,%.2f,%.2f,%.2f,%.2f,%.2f,%.3f,%.3f,%.4f,%llu,%.0f,%.3f,%.4f\n", name, n_threads, ci.kernel,
-               np, nd, reps, sp.mean, sp.sd, sd.mean, sd.sd, st.mean, bps / 1e9, bw, fr, (unsigned long long)rss, kv_tok,
-               total_bps / 1e9, total_fr);
+               "total_bandwidth_fraction,prefill_attention_fraction,decode_attention_fraction\n");
+        printf("%s,%d,%s,%ld,%ld,%ld,%.2f,%.2f,%.2f,%.2f,%.2f,%.3f,%.3f,%.4f,%llu,%.0f,%.3f,%.4f,%.4f,%.4f\n", name, n_threads,
+               ci.kernel, np, nd, reps, sp.mean, sp.sd, sd.mean, sd.sd, st.mean, bps / 1e9, bw, fr, (unsigned long long)rss, kv_tok,
+               total_bps / 1e9, total_fr, att_pre, att_dec);
     } else {
         char b1[32], b2[32];
         printf("model            %s (%s, %.2f B parameters, %s read per token)\n", name, in.arch, (double)in.n_params / 1e9,
@@ -224,6 +231,8 @@ int cmd_bench(int argc, char **argv) {
         printf("%s)\n", reps > 9 ? ", ..." : "");
         printf("KV cache read    %s per decoded token (mean); with the weights %.1f GB/s, %.0f%% of the read bandwidth\n",
                cli_bytes((uint64_t)kv_tok, b1, sizeof b1), total_bps / 1e9, total_fr * 100);
+        printf("attention        %.0f%% of prefill time, %.0f%% of decode time (scores, softmax, weighted sum over the KV cache)\n",
+               att_pre * 100, att_dec * 100);
         printf("peak RSS         %s (weights are mapped: resident pages of the file count)\n", cli_bytes(rss, b2, sizeof b2));
     }
     rc = 0;

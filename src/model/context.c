@@ -25,6 +25,7 @@ struct desk_ctx {
                                     * rows of head_dim elements of p.kv_type; each head's positions are contiguous
                                     * for the attention scan */
     int *seq_len;
+    desk_ctx_timing timing;        /* desk_ctx_timing_get */
     /* scratch for n_batch tokens */
     float *x, *xb, *q, *k, *v, *att, *ff1, *ff2;
     void *act;
@@ -339,6 +340,7 @@ desk_status desk_ctx_decode(desk_ctx *c, const desk_batch *b, desk_error *err) {
      * first one continues the sequence, the next ones come after it */
     bool shared_seq = false;
     for (int t = 0; t < T; t++) shared_seq |= b->pos[t] != c->seq_len[b->seq[t]];
+    double t_start = desk_now_s(), t_attention = 0;
     int64_t d = in->n_embd;
     for (int t = 0; t < T; t++)
         desk_dequantize_row(m->tok_embd.type, (const char *)m->tok_embd.data + (size_t)b->tokens[t] * m->tok_embd.row_bytes,
@@ -352,8 +354,10 @@ desk_status desk_ctx_decode(desk_ctx *c, const desk_batch *b, desk_error *err) {
         float *qkv_out[3] = {c->q, c->k, c->v};
         desk_matmul_n(c->pool, 3, qkv, qkv_out, c->xb, T, c->act, false);
         attn_job aj = {c, b, l, shared_seq};
+        double ta = desk_now_s();
         if (shared_seq) desk_pool_run(c->pool, prepare_job, &aj);
         desk_pool_run(c->pool, attention_job, &aj);
+        t_attention += desk_now_s() - ta;
         desk_matmul(c->pool, &L->wo, c->att, T, c->xb, c->act);
         for (size_t i = 0; i < (size_t)T * d; i++) c->x[i] += c->xb[i];
         for (int t = 0; t < T; t++)
@@ -375,8 +379,21 @@ desk_status desk_ctx_decode(desk_ctx *c, const desk_batch *b, desk_error *err) {
         desk_matmul(c->pool, &m->output, c->xn_out, n_out, rows, c->act);
         c->logits_rows = rows;
     }
+    double t_all = desk_now_s() - t_start;
+    if (shared_seq) {
+        c->timing.prompt_batches++;
+        c->timing.prompt_s += t_all;
+        c->timing.prompt_attention_s += t_attention;
+    } else {
+        c->timing.gen_steps++;
+        c->timing.gen_s += t_all;
+        c->timing.gen_attention_s += t_attention;
+    }
     return DESK_OK;
 }
+
+desk_ctx_timing desk_ctx_timing_get(const desk_ctx *c) { return c->timing; }
+void desk_ctx_timing_reset(desk_ctx *c) { memset(&c->timing, 0, sizeof c->timing); }
 
 const float *desk_ctx_batch_logits(const desk_ctx *c, int i) {
     if (i < 0 || i >= c->p.n_batch || c->out_index[i] < 0) return NULL;
