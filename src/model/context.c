@@ -219,6 +219,7 @@ typedef struct {
     const desk_batch *b;
     int layer;
     bool prepared;   /* prepare_item already ran for every item (its own job) */
+    int64_t work;    /* positions the batch's items attend, all together (first_item_from) */
 } attn_job;
 
 /* One work item of a layer's attention, (token t, KV head kvh), prepared:
@@ -279,9 +280,7 @@ static void attention_job(void *arg, int ith, int nth) {
     desk_ctx *c = j->c;
     const desk_model_info *in = &c->m->info;
     int64_t hd = in->head_dim, nh = in->n_head, nkv = in->n_head_kv, group = nh / nkv;
-    int64_t work = 0;
-    for (int t = 0; t < j->b->n_tokens; t++) work += (j->b->pos[t] + 1) * nkv;
-    int64_t i0 = first_item_from(j->b, nkv, work * ith / nth), i1 = first_item_from(j->b, nkv, work * (ith + 1) / nth);
+    int64_t i0 = first_item_from(j->b, nkv, j->work * ith / nth), i1 = first_item_from(j->b, nkv, j->work * (ith + 1) / nth);
     float *sc = c->scores + (size_t)ith * (size_t)c->p.n_ctx * (size_t)group; /* [group][n_pos] */
     float scale = 1.0f / sqrtf((float)hd);
     desk_kv_fns kv = desk_kv_kernels();
@@ -339,7 +338,11 @@ desk_status desk_ctx_decode(desk_ctx *c, const desk_batch *b, desk_error *err) {
     /* does a sequence have two tokens in this batch (attention_job)? Its
      * first one continues the sequence, the next ones come after it */
     bool shared_seq = false;
-    for (int t = 0; t < T; t++) shared_seq |= b->pos[t] != c->seq_len[b->seq[t]];
+    int64_t attn_work = 0; /* the same split for every layer */
+    for (int t = 0; t < T; t++) {
+        shared_seq |= b->pos[t] != c->seq_len[b->seq[t]];
+        attn_work += ((int64_t)b->pos[t] + 1) * in->n_head_kv;
+    }
     double t_start = desk_now_s(), t_attention = 0;
     int64_t d = in->n_embd;
     for (int t = 0; t < T; t++)
@@ -353,7 +356,7 @@ desk_status desk_ctx_decode(desk_ctx *c, const desk_batch *b, desk_error *err) {
         const desk_mat *qkv[3] = {&L->wq, &L->wk, &L->wv};
         float *qkv_out[3] = {c->q, c->k, c->v};
         desk_matmul_n(c->pool, 3, qkv, qkv_out, c->xb, T, c->act, false);
-        attn_job aj = {c, b, l, shared_seq};
+        attn_job aj = {c, b, l, shared_seq, attn_work};
         double ta = desk_now_s();
         if (shared_seq) desk_pool_run(c->pool, prepare_job, &aj);
         desk_pool_run(c->pool, attention_job, &aj);
