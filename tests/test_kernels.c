@@ -107,7 +107,9 @@ int main(void) {
      * type so, else as the two groups: bit-identical to the reference per
      * row. 1 to 11 tokens (2 to 11 on two groups): tiles of 8 and of 1-7. */
     int gemv_checked = 0, gemm_checked = 0;
-    for (int64_t gn = n; gn >= 896; gn -= 128) { /* 896: a block count that is not a multiple of 8 */
+    /* 896: a block count that is not a multiple of 8; 928: an odd one (a
+     * pair's last block alone) */
+    for (int64_t gn = n; gn >= 896; gn = gn == 896 ? 0 : gn == 928 ? 896 : gn - 96) {
         for (int type = 0; type < DESK_TYPE_COUNT; type++) {
             if (!desk_repack8_supported(type) || gn % desk_traits(type)->blck) continue;
             const desk_type_traits *tr = desk_traits(type);

@@ -976,15 +976,35 @@ void desk_repack8(int type, const void *rows, size_t row_bytes, int64_t n, void 
 }
 
 /* Each block of the x8 layout depends only on that block of its 8 rows, so
- * a pair is two one-block repacks per block. */
+ * a pair is built from one-block repacks of each group (quant.h). */
 void desk_repack16(int type, const void *rows, size_t row_bytes, int64_t n, void *dst) {
     const desk_type_traits *tr = desk_traits(type);
     size_t block = desk_repack8_bytes(type, tr->blck), src_block = (size_t)tr->bytes;
     const uint8_t *src = rows;
     uint8_t *o = dst;
-    for (int64_t b = 0; b < n / tr->blck; b++, o += 2 * block) {
-        desk_repack8(type, src + (size_t)b * src_block, row_bytes, tr->blck, o);
-        desk_repack8(type, src + 8 * row_bytes + (size_t)b * src_block, row_bytes, tr->blck, o + block);
+    int64_t nb = n / tr->blck;
+    if (tr->blck != QK) { /* K-quants: no pair kernel reads them; block by block */
+        for (int64_t b = 0; b < nb; b++, o += 2 * block) {
+            desk_repack8(type, src + (size_t)b * src_block, row_bytes, tr->blck, o);
+            desk_repack8(type, src + 8 * row_bytes + (size_t)b * src_block, row_bytes, tr->blck, o + block);
+        }
+        return;
+    }
+    size_t extra = type == DESK_TYPE_Q5_0 ? 32 : 0, qs = block - 16 - extra; /* an x8 block: d, qs, extra */
+    uint8_t g[2][2][272];                                                  /* [block j][group] x8 blocks */
+    for (int64_t b = 0; b < nb; b += 2) {
+        int nj = nb - b >= 2 ? 2 : 1;
+        for (int j = 0; j < nj; j++)
+            for (int h = 0; h < 2; h++)
+                desk_repack8(type, src + (size_t)(8 * h) * row_bytes + (size_t)(b + j) * src_block, row_bytes, QK, g[j][h]);
+        for (int j = 0; j < nj; j++) /* quants: 32-byte groups */
+            for (size_t k = 0; k < qs / 32; k++)
+                for (int h = 0; h < 2; h++, o += 32) memcpy(o, g[j][h] + 16 + 32 * k, 32);
+        for (int j = 0; j < nj; j++) /* Q5_0 masks: 4 bytes each */
+            for (size_t m = 0; m < extra / 4; m++)
+                for (int h = 0; h < 2; h++, o += 4) memcpy(o, g[j][h] + 16 + qs + 4 * m, 4);
+        for (int j = 0; j < nj; j++) /* scales */
+            for (int h = 0; h < 2; h++, o += 16) memcpy(o, g[j][h], 16);
     }
 }
 

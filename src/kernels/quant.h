@@ -166,13 +166,20 @@ static inline int desk_q3k_scale(int i, const uint8_t *s) {
 bool desk_repack8_supported(int type);
 uint64_t desk_repack8_bytes(int type, int64_t n);    /* bytes of one packed group of 8 rows */
 void desk_repack8(int type, const void *rows, size_t row_bytes, int64_t n, void *dst);
-/* Pairs ("x16"): 16 rows as two x8 groups (rows 0-7, rows 8-15) interleaved
- * block by block: block b of the first group's x8 layout, then block b of
- * the second's (a block being what the x8 layout above lays out per block
- * or super-block: 144 bytes for Q4_0, 176 Q5_0, 272 Q8_0, 1184 Q4_K, 1680
- * Q6_K). The same bytes as two groups; a kernel that computes all 16 rows
- * at once (desk_gemm16_fn) then reads one stream of memory instead of two
- * that are a group apart. 2 * desk_repack8_bytes(type, n) bytes. */
+/* Pairs ("x16") of the 32-element formats (Q4_0, Q5_0, Q8_0): 16 rows, a
+ * run of memory per two blocks (the last block alone when the count is
+ * odd), made of the two x8 groups' blocks (rows 0-7 = G0, rows 8-15 = G1)
+ * regrouped so that every 64-byte piece is one 512-bit load:
+ *   for each block j of the two, each 4-byte group k: G0's 32 bytes, then G1's;
+ *   Q5_0: for each block j, each of its 8 masks: G0's 4 bytes, then G1's
+ *         (one 64-bit mask, bit i for byte i of the 64 above);
+ *   for each block j: G0's 8 scales, then G1's (16 fp16).
+ * The same bytes as the two groups: 576 bytes per two Q4_0 blocks, 704 Q5_0,
+ * 1088 Q8_0, so with an even block count every piece is 64-byte aligned.
+ * A kernel that computes all 16 rows at once (desk_gemm16_fn) reads one
+ * stream of memory instead of two that are a group apart. Other types are
+ * never read as pairs; for them this is the two groups interleaved block by
+ * block. 2 * desk_repack8_bytes(type, n) bytes. */
 void desk_repack16(int type, const void *rows, size_t row_bytes, int64_t n, void *dst);
 /* One unit of the matrix product driver (ops.h): `groups` (1 or 2) whole
  * groups of 8 rows from `rows`, as a pair when `pairs` and there are two,

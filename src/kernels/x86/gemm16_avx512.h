@@ -6,15 +6,21 @@
  * vpdpbusd instructions (64 products each) dominate. Included only by
  * avx512.c.
  *
- * The 32-element formats (Q4_0, Q5_0, Q8_0) read pairs (x16, quant.h: two
- * x8 groups interleaved block by block) and serve single tokens too: where
+ * The 32-element formats (Q4_0, Q5_0, Q8_0) read pairs (x16, quant.h: the
+ * two x8 groups' blocks regrouped two blocks at a time into 64-byte pieces,
+ * one aligned 512-bit load each) and serve single tokens too: where
  * the eight-row kernels (dot_x86.h) do each product in a 256-bit register,
  * these do two rows' blocks per 512-bit instruction, and a decode step,
  * whose arithmetic has to hide behind its reads, comes closer to the read
  * bandwidth (bench/RESULTS.md, ninth session). With the weights in L2, one
  * core: Q4_0 52 -> 93 GB/s, Q5_0 45-47 -> 62-63, Q8_0 95 -> 108. The layout
  * matters: the same kernel on two separate groups (two streams of memory a
- * group apart) streamed 10-15% slower than the eight-row kernel.
+ * group apart) streamed 10-15% slower than the eight-row kernel. The first
+ * pair layout (the groups interleaved block by block) needed two 256-bit
+ * loads and an insert per 64 bytes, half of them across a cache line; the
+ * 64-byte pieces do without (thirteenth session, one core, L2, medians of
+ * 400 alternating rounds: one token Q5_0 53 -> 68 GB/s, Q8_0 94 -> 101,
+ * Q4_0 74 -> 78 on 896-wide rows).
  * The K-quants (Q4_K, Q6_K) read two separate x8 groups `gb` bytes apart
  * and serve batches only: on pairs their single-token speed was higher in L2
  * (Q4_K 50 -> 76 GB/s) but lower streaming from memory (1B shape in decode
@@ -144,67 +150,83 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
         }                                                                                                    \
     }
 
-/* One tile of `tt` tokens for the simple 32-element formats. UNPACK fills
- * w[0..NW-1] for a block (`wp`: the first group's block, the second's gb
- * bytes after it); each
- * vpdpbusd pairs w[k] with the activation's 4-byte group k. OFF is the
- * weight offset (the integer sum starts at -OFF * sum(a)). */
-#define GEMM16_BLOCK32(NAME, BLOCK_BYTES, NW, OFF, UNPACK)                                                  \
+/* One tile of `tt` tokens for the 32-element formats, on pairs (quant.h):
+ * a run of memory holds two blocks, their quants as 64-byte pieces (one
+ * aligned load for both groups), then Q5_0's masks, then the scales. UNPACK
+ * fills w[0..NW-1] for one block from its quants at `qp` (and masks at `mp`);
+ * each vpdpbusd pairs w[k] with the activation's 4-byte group k. OFF is the
+ * weight offset (the integer sum starts at -OFF * sum(a)). With HI16, for
+ * one or two tokens, Q4_0's high nibbles stay in place (w ^ low nibbles:
+ * 16 times their value) and their sum, a multiple of 16 and exact, is
+ * shifted down once per token: one operation per token instead of two per
+ * 64 bytes; for more tokens the shift per 64 bytes is the cheaper. */
+#define GEMM16_BLOCK32(NAME, BLOCK_BYTES, EXTRA, NW, OFF, HI16, UNPACK)                                     \
     static inline __attribute__((always_inline)) void NAME##_tile(int64_t nb, const uint8_t *w8, size_t unused, \
                                                                   const char *act, size_t act_row, int tt,   \
                                                                   float *y, size_t ys) {                     \
-        const size_t gb = (BLOCK_BYTES); /* a pair: the second group's block follows the first's */          \
+        const size_t qb = 2 * ((BLOCK_BYTES) - 16 - (EXTRA)), xb = 2 * (EXTRA); /* per block of a pair */    \
+        const bool hi16 = (HI16) && tt <= 2;                                                                 \
+        const __m512i m4 = _mm512_set1_epi8(0xF);                                                            \
         __m512 lanes[GEMM_TILE][8];                                                                          \
         for (int t = 0; t < tt; t++)                                                                         \
             for (int L = (int)(nb < 8 ? nb : 8); L < 8; L++) lanes[t][L] = _mm512_setzero_ps(); /* LANE_ADD */ \
-        for (int64_t b = 0; b < nb; b++) { /* blocks in memory order, which the prefetchers follow */       \
-            const uint8_t *wp = w8 + (size_t)b * 2 * (BLOCK_BYTES);                                          \
-            prefetch_pair(wp, (BLOCK_BYTES), PAIR_PF_DIST(tt));                                              \
-            __m512i w[NW];                                                                                   \
-            UNPACK;                                                                                          \
-            __m512 dw = h2f16(wp, gb);                                                                       \
-            _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) {                                           \
-                const desk_q8a *a = (const desk_q8a *)(act + (size_t)t * act_row) + b;                       \
-                __m512i s = _mm512_set1_epi32(-(OFF) * a->sum);                                              \
-                _Pragma("GCC unroll 8") for (int k = 0; k < (NW); k++)                                       \
-                    s = dpbusd_bcast(s, w[k], a->qs + 4 * (k % 8));                                           \
-                __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(a->d));                                      \
-                LANE_ADD(lanes[t], b, _mm512_mul_ps(scale, _mm512_cvtepi32_ps(s)));                          \
+        for (int64_t b = 0; b < nb; b += 2) { /* blocks in memory order, which the prefetchers follow */    \
+            const int nj = nb - b >= 2 ? 2 : 1;                                                              \
+            const uint8_t *wp = w8 + (size_t)b * 2 * (BLOCK_BYTES), *xp = wp + nj * qb, *dp = xp + nj * xb;  \
+            if (nj == 2) prefetch_pair(wp, 2 * (BLOCK_BYTES), PAIR_PF_DIST(tt));                             \
+            else prefetch_pair(wp, (BLOCK_BYTES), PAIR_PF_DIST(tt));                                         \
+            _Pragma("GCC unroll 2") for (int j = 0; j < 2; j++) {                                            \
+                if (j == nj) break;                                                                          \
+                const uint8_t *qp = wp + j * qb, *mp = xp + j * xb;                                          \
+                __m512i w[NW];                                                                               \
+                (void)mp, (void)m4;                                                                          \
+                UNPACK;                                                                                      \
+                __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dp + 32 * j)));             \
+                _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) {                                       \
+                    const desk_q8a *a = (const desk_q8a *)(act + (size_t)t * act_row) + b + j;               \
+                    __m512i s = _mm512_set1_epi32(-(OFF) * a->sum), s16 = _mm512_setzero_si512();            \
+                    _Pragma("GCC unroll 8") for (int k = 0; k < (NW); k++) {                                 \
+                        if (hi16 && k >= (NW) / 2) s16 = dpbusd_bcast(s16, w[k], a->qs + 4 * k);             \
+                        else s = dpbusd_bcast(s, w[k], a->qs + 4 * k);                                       \
+                    }                                                                                        \
+                    if (hi16) s = _mm512_add_epi32(s, _mm512_srai_epi32(s16, 4));                            \
+                    __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(a->d));                                  \
+                    LANE_ADD(lanes[t], b + j, _mm512_mul_ps(scale, _mm512_cvtepi32_ps(s)));                  \
+                }                                                                                            \
             }                                                                                                \
         }                                                                                                    \
         for (int t = 0; t < tt; t++) store_lanes16(lanes[t], y + (size_t)t * ys);                            \
     }                                                                                                        \
     GEMM16_DRIVER(NAME, GEMM_TILE, QK)
 
-/* Q4_0 x8: per block 16 scale bytes, then 4 x 32 bytes of packed nibbles;
- * low nibbles pair with activation groups 0-3, high nibbles with 4-7 */
-#define UNPACK_Q4_0                                                                 \
-    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                           \
-        __m512i v = ld16(wp + 16 + 32 * k, gb);                                     \
-        w[k] = _mm512_and_si512(v, _mm512_set1_epi8(0xF));                          \
-        w[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0xF)); \
+/* Q4_0: four pieces; low nibbles pair with activation groups 0-3, high
+ * nibbles with 4-7 */
+#define UNPACK_Q4_0                                                                                   \
+    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                                             \
+        __m512i v = _mm512_loadu_si512((const void *)(qp + 64 * k));                                  \
+        w[k] = _mm512_and_si512(v, m4);                                                               \
+        w[k + 4] = hi16 ? _mm512_xor_si512(v, w[k]) : _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);  \
     }
-/* Q8_0 x8: 8 x 32 bytes of w + 128 */
+/* Q8_0: eight pieces of w + 128 */
 #define UNPACK_Q8_0 \
-    _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) w[k] = ld16(wp + 16 + 32 * k, gb);
+    _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) w[k] = _mm512_loadu_si512((const void *)(qp + 64 * k));
 
-/* Q5_0 x8: as Q4_0, then the fifth bits as 32-bit masks, bit j for byte j
- * of a qs group (quant.h); the two groups' masks make one 64-bit mask and a
- * masked add sets bit 4. */
-static inline __mmask64 q5_mask16(const uint8_t *p, size_t gb) {
-    return _cvtu64_mask64((uint64_t)(uint32_t)ld_i32(p) | (uint64_t)(uint32_t)ld_i32(p + gb) << 32);
-}
+/* Q5_0: as Q4_0, then a masked add sets bit 4 where the 64-bit mask of
+ * the piece's low (high) nibbles has its bit */
 #define UNPACK_Q5_0                                                                                          \
     _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                                                    \
-        __m512i v = ld16(wp + 16 + 32 * k, gb), lo = _mm512_and_si512(v, _mm512_set1_epi8(0xF));             \
-        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(0xF));                       \
-        w[k] = _mm512_mask_add_epi8(lo, q5_mask16(wp + 144 + 8 * k, gb), lo, _mm512_set1_epi8(0x10));        \
-        w[k + 4] = _mm512_mask_add_epi8(hi, q5_mask16(wp + 148 + 8 * k, gb), hi, _mm512_set1_epi8(0x10));    \
+        __m512i v = _mm512_loadu_si512((const void *)(qp + 64 * k)), lo = _mm512_and_si512(v, m4);           \
+        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);                                          \
+        uint64_t ml, mh;                                                                                     \
+        memcpy(&ml, mp + 16 * k, 8);                                                                         \
+        memcpy(&mh, mp + 16 * k + 8, 8);                                                                     \
+        w[k] = _mm512_mask_add_epi8(lo, _cvtu64_mask64(ml), lo, _mm512_set1_epi8(0x10));                     \
+        w[k + 4] = _mm512_mask_add_epi8(hi, _cvtu64_mask64(mh), hi, _mm512_set1_epi8(0x10));                 \
     }
 
-GEMM16_BLOCK32(gemm16_q4_0, 144, 8, 8, UNPACK_Q4_0)
-GEMM16_BLOCK32(gemm16_q5_0, 176, 8, 16, UNPACK_Q5_0)
-GEMM16_BLOCK32(gemm16_q8_0, 272, 8, 128, UNPACK_Q8_0)
+GEMM16_BLOCK32(gemm16_q4_0, 144, 0, 8, 8, true, UNPACK_Q4_0)
+GEMM16_BLOCK32(gemm16_q5_0, 176, 32, 8, 16, false, UNPACK_Q5_0)
+GEMM16_BLOCK32(gemm16_q8_0, 272, 0, 8, 128, false, UNPACK_Q8_0)
 
 /* ---- K-quants: one super-block at a time, the token accumulators of the
  * eight lanes kept in memory (they change once per super-block) ---- */
