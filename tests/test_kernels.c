@@ -122,6 +122,8 @@ int main(void) {
             for (int i = 0; i < 16; i++) {
                 for (int64_t e = 0; e < gn; e++) xs[e] = t_randf(&rng) * (float)(i % 8 + 1);
                 if (i == 3 || i == 12) xs[5] = -1000.0f; /* a -128 and a 127 in Q8_0 */
+                if (i == 7 || i == 15) /* every quant at the top of its range (Q4_0 15, Q5_0 31, ...) */
+                    for (int64_t e = 0; e < gn; e++) xs[e] = -1.0f;
                 desk_quantize_row(type, xs, rows + (size_t)i * rs, gn);
             }
             if (type == DESK_TYPE_Q8_0) { /* the extreme unsigned value 0 */
@@ -134,7 +136,7 @@ int main(void) {
                 for (int j = 0; j < 16; j++)
                     ((block_q6_K *)(rows + 6 * rs))[1].scales[j] = ((block_q6_K *)(rows + 15 * rs))[0].scales[j] = (int8_t)(j % 2 ? -128 : 127);
             for (int t = 0; t < T; t++) {
-                for (int64_t e = 0; e < gn; e++) xs[e] = t_randf(&rng) * 2.0f;
+                for (int64_t e = 0; e < gn; e++) xs[e] = t == 10 ? 1.0f : t_randf(&rng) * 2.0f; /* token 10: all 127 */
                 desk_act_quantize(tr->act, xs, acts + (size_t)t * ar, gn);
             }
             desk_repack8(type, rows, rs, gn, packed);

@@ -1,5 +1,6 @@
 /*
- * avx2.c - AVX2 (+FMA, F16C) vec_dot variants. Built with -mavx2 and only
+ * avx2.c - AVX2 (+FMA, F16C) vec_dot variants and batch kernels (16 rows x
+ * a tile of tokens). Built with -mavx2 and only
  * called after the CPU reported AVX2. The kernels live in dot_x86.h; each
  * reproduces the scalar reference in quant.c bit for bit.
  */
@@ -16,11 +17,117 @@
 #define FLOAT_LANES_STORE(l) (_mm256_storeu_ps((l), acc0), _mm256_storeu_ps((l) + 8, acc1))
 /* u8 (at most 15 here) x s8 pairs stay far from int16 saturation */
 #define ACC_U8S8(acc, u, s) _mm256_add_epi32((acc), DOT_PAIRS_I32((u), (s)))
+#define ACC_U8S8_SHORT(acc, u, s) _mm256_add_epi16((acc), _mm256_maddubs_epi16((u), (s)))
+#define ACC_SHORT_END(acc) _mm256_madd_epi16((acc), _mm256_set1_epi16(1))
 #include "kernels/x86/dot_x86.h"
+
+/* ---- batches: 16 rows (two x8 groups `gb` bytes apart) x any number of
+ * tokens ----
+ * The single-token kernels above, called once per token, load and unpack
+ * every block again for each token. Here a tile of up to GEMM8_TILE tokens
+ * goes through a group's blocks together: each block's BLOCK calls for the
+ * tile's tokens are inlined one after another on the same bytes, so the
+ * compiler loads and unpacks them once (the unpacking is the same pure
+ * function of the same loads; Q4_0 and Q5_0, whose blocks unroll fully)
+ * and only the products differ. Each token's
+ * eight lane accumulators live in memory (they change once per block),
+ * block b into lane b % 8 as in the single-token kernels: the same float
+ * operations per row, so the same bits as the reference (quant.h). */
+#define GEMM8_TILE 8
+#define GEMM8_TILE_FN(NAME, BYTES, BLOCK, ACT)                                                                   \
+    static inline __attribute__((always_inline)) void NAME##_tile(int64_t nb, const uint8_t *w, const char *act,  \
+                                                                  size_t act_row, int tt, float *y, size_t ys) {  \
+        __m256 lanes[GEMM8_TILE][8];                                                                              \
+        for (int t = 0; t < tt; t++)                                                                              \
+            for (int j = 0; j < 8; j++) lanes[t][j] = _mm256_setzero_ps();                                        \
+        for (int64_t b = 0; b < nb; b++) {                                                                        \
+            const uint8_t *wp = w + (size_t)b * (BYTES);                                                          \
+            _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++)                                                  \
+                lanes[t][b % 8] = BLOCK(wp, (const ACT *)(act + (size_t)t * act_row) + b, lanes[t][b % 8]);       \
+        }                                                                                                         \
+        for (int t = 0; t < tt; t++) store_rows8(lanes[t], y + (size_t)t * ys);                                   \
+    }                                                                                                             \
+    GEMM8_DRIVER(NAME, ACT)
+/* 16 rows: each of the two groups in tiles of tokens, then the rest as one
+ * tile of a constant size */
+#define GEMM8_TAIL(NAME, K)                                                                                       \
+    case K:                                                                                                       \
+        NAME##_tile(nb, w, a + (size_t)t * act_row, act_row, K, y + (size_t)t * ys + 8 * g, ys);                 \
+        break;
+#define GEMM8_DRIVER(NAME, ACT)                                                                                   \
+    static void NAME(int64_t n, const void *w8, size_t gb, const void *act, size_t act_row, int T, float *y,      \
+                     size_t ys) {                                                                                 \
+        const char *a = act;                                                                                      \
+        int64_t nb = n / (int64_t)(sizeof(((ACT *)0)->qs));                                                       \
+        for (int g = 0; g < 2; g++) {                                                                             \
+            const uint8_t *w = (const uint8_t *)w8 + (size_t)g * gb;                                              \
+            int t = 0;                                                                                            \
+            for (; t + GEMM8_TILE <= T; t += GEMM8_TILE)                                                          \
+                NAME##_tile(nb, w, a + (size_t)t * act_row, act_row, GEMM8_TILE, y + (size_t)t * ys + 8 * g, ys); \
+            _Static_assert(GEMM8_TILE == 8, "the cases below cover 1..7 tokens");                                 \
+            switch (T - t) { /* a constant token count each, so the tile's loop unrolls */                        \
+                GEMM8_TAIL(NAME, 7) GEMM8_TAIL(NAME, 6) GEMM8_TAIL(NAME, 5) GEMM8_TAIL(NAME, 4)                   \
+                GEMM8_TAIL(NAME, 3) GEMM8_TAIL(NAME, 2) GEMM8_TAIL(NAME, 1)                                       \
+            default: break;                                                                                       \
+            }                                                                                                     \
+        }                                                                                                         \
+    }
+GEMM8_TILE_FN(gemm16_q4_0_avx2, 144, q4_0_block8, desk_q8a)
+GEMM8_TILE_FN(gemm16_q5_0_avx2, 176, q5_0_block8, desk_q8a)
+/* Q4_K: the inlined super-block is a loop the compiler does not unpack
+ * once for the tile, so this does: each 32-byte chunk's nibbles of the 8
+ * rows are unpacked into registers spilled to L1 once, then every token
+ * takes them through maddubs (16-bit chains of 8, ACC_U8S8_SHORT). The same
+ * integer sums and float steps as q4_K_block8. */
+static inline __attribute__((always_inline)) void q4_K_tile_block(const uint8_t *wp, const desk_q8k *const *a, int tt,
+                                                                  __m256 *acc, int lane) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    const uint8_t *qp = wp + 160;
+    __m256i sumi[GEMM8_TILE];
+    for (int t = 0; t < tt; t++) sumi[t] = _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++, qp += 256) {
+        __m256i lo[8], hi[8];
+        _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(qp + 32 * k));
+            lo[k] = _mm256_and_si256(v, m4);
+            hi[k] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        }
+        _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) {
+            const int8_t *aq = a[t]->qs + 64 * c;
+            __m256i plo = _mm256_setzero_si256(), phi = _mm256_setzero_si256();
+            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
+                plo = ACC_U8S8_SHORT(plo, lo[k], _mm256_set1_epi32(ld_i32(aq + 4 * k)));
+                phi = ACC_U8S8_SHORT(phi, hi[k], _mm256_set1_epi32(ld_i32(aq + 32 + 4 * k)));
+            }
+            sumi[t] = _mm256_add_epi32(sumi[t], q4_K_scaled(wp, c, ACC_SHORT_END(plo), ACC_SHORT_END(phi)));
+        }
+    }
+    for (int t = 0; t < tt; t++) acc[t * 8 + lane] = q4_K_finish(wp, a[t], sumi[t], acc[t * 8 + lane]);
+}
+static inline __attribute__((always_inline)) void gemm16_q4_K_avx2_tile(int64_t nb, const uint8_t *w, const char *act,
+                                                                       size_t act_row, int tt, float *y, size_t ys) {
+    __m256 lanes[GEMM8_TILE][8];
+    for (int t = 0; t < tt; t++)
+        for (int j = 0; j < 8; j++) lanes[t][j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const desk_q8k *a[GEMM8_TILE];
+        for (int t = 0; t < tt; t++) a[t] = (const desk_q8k *)(act + (size_t)t * act_row) + b;
+        q4_K_tile_block(w + (size_t)b * 1184, a, tt, &lanes[0][0], (int)(b % 8));
+    }
+    for (int t = 0; t < tt; t++) store_rows8(lanes[t], y + (size_t)t * ys);
+}
+GEMM8_DRIVER(gemm16_q4_K_avx2, desk_q8k)
+/* Q6_K: q6_K_block8 stays a call (GCC does not inline it here), so the
+ * tile only reorders the work: a block's bytes come from L1 for every
+ * token after the first. */
+GEMM8_TILE_FN(gemm16_q6_K_avx2, 1680, q6_K_block8, desk_q8k)
 
 static bool avx2_usable(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && desk_x86_f16c();
 }
 
-const desk_kernel_set desk_kernels_avx2 = {"avx2", avx2_usable, X86_KERNEL_TABLE, X86_GEMV8_TABLE, X86_KV, {0}, NULL, NULL, glu_x86, {0}};
+const desk_kernel_set desk_kernels_avx2 = {"avx2", avx2_usable, X86_KERNEL_TABLE, X86_GEMV8_TABLE, X86_KV,
+                                         {[DESK_TYPE_Q4_0] = gemm16_q4_0_avx2, [DESK_TYPE_Q5_0] = gemm16_q5_0_avx2,
+                                          [DESK_TYPE_Q4_K] = gemm16_q4_K_avx2, [DESK_TYPE_Q6_K] = gemm16_q6_K_avx2},
+                                         NULL, NULL, glu_x86, {0}};

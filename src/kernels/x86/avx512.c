@@ -11,6 +11,8 @@
 #define FLOAT_LANES_STORE(l) _mm512_storeu_ps((l), acc)
 #define ACC_U8S8(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
 #define ACC_U8S8_FULL 1
+#define ACC_U8S8_SHORT(acc, u, s) ACC_U8S8((acc), (u), (s))
+#define ACC_SHORT_END(acc) (acc)
 /* bit 4 into byte j of v where bit j of the 32-bit mask m is set (AVX-512BW) */
 #define Q5_SET_BIT4(v, m) _mm256_mask_add_epi8((v), _cvtu32_mask32(m), (v), _mm256_set1_epi8(0x10))
 #define GEMV8_Q4_K gemv8_q4_K_zmm

@@ -198,7 +198,12 @@ FLOAT_DOT(dot_f32, LOAD8_F32, LOAD16_F32)
 FLOAT_DOT(dot_f16, LOAD8_F16, LOAD16_F16)
 
 /* ---- row groups (x8 layouts, see quant.h): one lane per row ----
- * ACC_U8S8(acc, u, s): acc + the 4-byte dot products of unsigned u and signed s per lane. */
+ * ACC_U8S8(acc, u, s): acc + the 4-byte dot products of unsigned u and signed s per lane.
+ * ACC_U8S8_SHORT / ACC_SHORT_END: the same for a chain of products whose
+ * 2-byte partial sums stay below 2^15 in magnitude (at most 8 steps with
+ * u <= 15, 4 with u <= 31, against activations in [-127, 127]): without
+ * VNNI (avx2.c) the chain adds in 16 bits and ACC_SHORT_END widens it to
+ * the 32-bit lane sums once; with VNNI the two are ACC_U8S8 and nothing. */
 
 /* y[i] = desk_reduce8 of lane i of the eight accumulators: the same tree of
  * additions, done lane-wise on whole registers */
@@ -256,13 +261,13 @@ static inline __m256 rows8_block_float(__m256 acc, const uint8_t *wp, const desk
 
 static inline __m256 q4_0_block8(const uint8_t *wp, const desk_q8a *a, __m256 acc) {
     const __m256i m4 = _mm256_set1_epi8(0xF);
-    __m256i s = _mm256_setzero_si256(), s2 = _mm256_setzero_si256(); /* two chains */
+    __m256i s = _mm256_setzero_si256(), s2 = _mm256_setzero_si256(); /* two chains of 4 (ACC_U8S8_SHORT) */
     _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
         __m256i v = _mm256_loadu_si256((const __m256i *)(wp + 16 + 32 * k));
-        s = ACC_U8S8(s, _mm256_and_si256(v, m4), _mm256_set1_epi32(ld_i32(a->qs + 4 * k)));
-        s2 = ACC_U8S8(s2, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), _mm256_set1_epi32(ld_i32(a->qs + 16 + 4 * k)));
+        s = ACC_U8S8_SHORT(s, _mm256_and_si256(v, m4), _mm256_set1_epi32(ld_i32(a->qs + 4 * k)));
+        s2 = ACC_U8S8_SHORT(s2, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), _mm256_set1_epi32(ld_i32(a->qs + 16 + 4 * k)));
     }
-    return rows8_block_float(acc, wp, a, _mm256_add_epi32(s, s2), 8);
+    return rows8_block_float(acc, wp, a, _mm256_add_epi32(ACC_SHORT_END(s), ACC_SHORT_END(s2)), 8);
 }
 GEMV8_LOOP(gemv8_q4_0, 144, q4_0_block8)
 
@@ -286,10 +291,10 @@ static inline __m256 q5_0_block8(const uint8_t *wp, const desk_q8a *a, __m256 ac
         __m256i v = _mm256_loadu_si256((const __m256i *)(wp + 16 + 32 * k));
         __m256i lo = Q5_SET_BIT4(_mm256_and_si256(v, m4), (uint32_t)ld_i32(wp + 144 + 8 * k));
         __m256i hi = Q5_SET_BIT4(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), (uint32_t)ld_i32(wp + 148 + 8 * k));
-        s = ACC_U8S8(s, lo, _mm256_set1_epi32(ld_i32(a->qs + 4 * k)));
-        s2 = ACC_U8S8(s2, hi, _mm256_set1_epi32(ld_i32(a->qs + 16 + 4 * k)));
+        s = ACC_U8S8_SHORT(s, lo, _mm256_set1_epi32(ld_i32(a->qs + 4 * k))); /* chains of 4 */
+        s2 = ACC_U8S8_SHORT(s2, hi, _mm256_set1_epi32(ld_i32(a->qs + 16 + 4 * k)));
     }
-    return rows8_block_float(acc, wp, a, _mm256_add_epi32(s, s2), 16);
+    return rows8_block_float(acc, wp, a, _mm256_add_epi32(ACC_SHORT_END(s), ACC_SHORT_END(s2)), 16);
 }
 GEMV8_LOOP(gemv8_q5_0, 176, q5_0_block8)
 
@@ -372,12 +377,12 @@ static inline __m256 q4_K_block8(const uint8_t *wp, const desk_q8k *a, __m256 ac
     for (int c = 0; c < 4; c++) {
         const int8_t *aq = a->qs + 64 * c;
         __m256i plo = _mm256_setzero_si256(), phi = _mm256_setzero_si256();
-        _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++, qp += 32) {
+        _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++, qp += 32) { /* chains of 8 (ACC_U8S8_SHORT) */
             __m256i v = _mm256_loadu_si256((const __m256i *)qp);
-            plo = ACC_U8S8(plo, _mm256_and_si256(v, m4), _mm256_set1_epi32(ld_i32(aq + 4 * k)));
-            phi = ACC_U8S8(phi, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), _mm256_set1_epi32(ld_i32(aq + 32 + 4 * k)));
+            plo = ACC_U8S8_SHORT(plo, _mm256_and_si256(v, m4), _mm256_set1_epi32(ld_i32(aq + 4 * k)));
+            phi = ACC_U8S8_SHORT(phi, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), _mm256_set1_epi32(ld_i32(aq + 32 + 4 * k)));
         }
-        sumi = _mm256_add_epi32(sumi, q4_K_scaled(wp, c, plo, phi));
+        sumi = _mm256_add_epi32(sumi, q4_K_scaled(wp, c, ACC_SHORT_END(plo), ACC_SHORT_END(phi)));
     }
     return q4_K_finish(wp, a, sumi, acc);
 }

@@ -88,10 +88,11 @@ static inline void prefetch16(const uint8_t *w8, size_t off, size_t gb, int byte
     }
 }
 
-/* A pair: `dist` bytes ahead of its block at wp (2 * bytes long); the pairs
- * of a run of memory follow one another, so this runs on into the next. */
+/* Pairs: the `bytes` at wp (the blocks about to be read), `dist` bytes
+ * ahead; the pairs of a run of memory follow one another, so this runs on
+ * into the next. */
 static inline void prefetch_pair(const uint8_t *wp, int bytes, size_t dist) {
-    for (int l = 0; l < 2 * bytes; l += 64) __asm__ volatile("prefetchnta %0" : : "m"(wp[dist + (size_t)l]));
+    for (int l = 0; l < bytes; l += 64) __asm__ volatile("prefetchnta %0" : : "m"(wp[dist + (size_t)l]));
 }
 
 /* s + the unsigned bytes of w times the 4 signed bytes at p (broadcast to
@@ -173,8 +174,8 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
         for (int64_t b = 0; b < nb; b += 2) { /* blocks in memory order, which the prefetchers follow */    \
             const int nj = nb - b >= 2 ? 2 : 1;                                                              \
             const uint8_t *wp = w8 + (size_t)b * 2 * (BLOCK_BYTES), *xp = wp + nj * qb, *dp = xp + nj * xb;  \
-            if (nj == 2) prefetch_pair(wp, 2 * (BLOCK_BYTES), PAIR_PF_DIST(tt));                             \
-            else prefetch_pair(wp, (BLOCK_BYTES), PAIR_PF_DIST(tt));                                         \
+            if (nj == 2) prefetch_pair(wp, 4 * (BLOCK_BYTES), PAIR_PF_DIST(tt)); /* constant: unrolled */    \
+            else prefetch_pair(wp, 2 * (BLOCK_BYTES), PAIR_PF_DIST(tt));                                     \
             _Pragma("GCC unroll 2") for (int j = 0; j < 2; j++) {                                            \
                 if (j == nj) break;                                                                          \
                 const uint8_t *qp = wp + j * qb, *mp = xp + j * xb;                                          \
