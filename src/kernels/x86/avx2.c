@@ -74,6 +74,7 @@
     }
 GEMM8_TILE_FN(gemm16_q4_0_avx2, 144, q4_0_block8, desk_q8a)
 GEMM8_TILE_FN(gemm16_q5_0_avx2, 176, q5_0_block8, desk_q8a)
+GEMM8_TILE_FN(gemm16_q8_0_avx2, 272, q8_0_block8, desk_q8a)
 /* Q4_K: the inlined super-block is a loop the compiler does not unpack
  * once for the tile, so this does: each 32-byte chunk's nibbles of the 8
  * rows are unpacked into registers spilled to L1 once, then every token
@@ -128,6 +129,6 @@ static bool avx2_usable(void) {
 }
 
 const desk_kernel_set desk_kernels_avx2 = {"avx2", avx2_usable, X86_KERNEL_TABLE, X86_GEMV8_TABLE, X86_KV,
-                                         {[DESK_TYPE_Q4_0] = gemm16_q4_0_avx2, [DESK_TYPE_Q5_0] = gemm16_q5_0_avx2,
+                                         {[DESK_TYPE_Q4_0] = gemm16_q4_0_avx2, [DESK_TYPE_Q5_0] = gemm16_q5_0_avx2, [DESK_TYPE_Q8_0] = gemm16_q8_0_avx2,
                                           [DESK_TYPE_Q4_K] = gemm16_q4_K_avx2, [DESK_TYPE_Q6_K] = gemm16_q6_K_avx2},
                                          NULL, NULL, glu_x86, {0}};

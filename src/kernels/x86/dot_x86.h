@@ -298,7 +298,7 @@ static inline __m256 q5_0_block8(const uint8_t *wp, const desk_q8a *a, __m256 ac
 }
 GEMV8_LOOP(gemv8_q5_0, 176, q5_0_block8)
 
-#ifdef ACC_U8S8_FULL /* unsigned weights up to 255: VNNI only (maddubs would saturate) */
+#ifdef ACC_U8S8_FULL /* VNNI: the unsigned bytes w + 128 as they are, 128 * sum(a) off the sum */
 static inline __m256 q8_0_block8(const uint8_t *wp, const desk_q8a *a, __m256 acc) {
     __m256i s = _mm256_setzero_si256(), s2 = _mm256_setzero_si256();
     _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
@@ -307,11 +307,26 @@ static inline __m256 q8_0_block8(const uint8_t *wp, const desk_q8a *a, __m256 ac
     }
     return rows8_block_float(acc, wp, a, _mm256_add_epi32(s, s2), 128);
 }
+#else
+/* Without VNNI, maddubs would saturate on unsigned bytes up to 255, so the
+ * bytes go back to signed (w = (w + 128) ^ 0x80) and |w| multiplies a with
+ * w's sign: a pair is at most 2 * 128 * 127 < 2^15. The same exact sum. */
+static inline __m256i q8_0_dot8(__m256i u, const int8_t *ap) {
+    __m256i w = _mm256_xor_si256(u, _mm256_set1_epi8((char)0x80));
+    __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(_mm256_set1_epi32(ld_i32(ap)), w));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+static inline __m256 q8_0_block8(const uint8_t *wp, const desk_q8a *a, __m256 acc) {
+    __m256i s = _mm256_setzero_si256(), s2 = _mm256_setzero_si256();
+    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+        s = _mm256_add_epi32(s, q8_0_dot8(_mm256_loadu_si256((const __m256i *)(wp + 16 + 32 * k)), a->qs + 4 * k));
+        s2 = _mm256_add_epi32(s2, q8_0_dot8(_mm256_loadu_si256((const __m256i *)(wp + 144 + 32 * k)), a->qs + 16 + 4 * k));
+    }
+    return rows8_block_float(acc, wp, a, _mm256_add_epi32(s, s2), 0);
+}
+#endif
 GEMV8_LOOP(gemv8_q8_0, 272, q8_0_block8)
 #define GEMV8_Q8_0 gemv8_q8_0
-#else
-#define GEMV8_Q8_0 NULL
-#endif
 
 /* The same for the K-quants, whose super-blocks are large enough that the
  * accumulators can live in memory: unrolling eight of them made the loop
