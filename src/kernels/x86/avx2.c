@@ -15,7 +15,7 @@
         acc1 = _mm256_add_ps(acc1, _mm256_mul_ps(LOAD8(i + 8), _mm256_loadu_ps(a + i + 8))); \
     } while (0)
 #define FLOAT_LANES_STORE(l) (_mm256_storeu_ps((l), acc0), _mm256_storeu_ps((l) + 8, acc1))
-/* u8 (at most 15 here) x s8 pairs stay far from int16 saturation */
+/* u8 (at most 63 here: Q6_K) x s8 pairs stay below int16 saturation */
 #define ACC_U8S8(acc, u, s) _mm256_add_epi32((acc), DOT_PAIRS_I32((u), (s)))
 #define ACC_U8S8_SHORT(acc, u, s) _mm256_add_epi16((acc), _mm256_maddubs_epi16((u), (s)))
 #define ACC_SHORT_END(acc) _mm256_madd_epi16((acc), _mm256_set1_epi16(1))
@@ -28,9 +28,9 @@
  * goes through a group's blocks together: each block's BLOCK calls for the
  * tile's tokens are inlined one after another on the same bytes, so the
  * compiler loads and unpacks them once (the unpacking is the same pure
- * function of the same loads; Q4_0 and Q5_0, whose blocks unroll fully)
- * and only the products differ. Each token's
- * eight lane accumulators live in memory (they change once per block),
+ * function of the same loads; Q4_0, Q5_0 and Q8_0, whose blocks unroll
+ * fully) and only the products differ. Each token's eight lane
+ * accumulators live in memory (they change once per block),
  * block b into lane b % 8 as in the single-token kernels: the same float
  * operations per row, so the same bits as the reference (quant.h). */
 #define GEMM8_TILE 8
