@@ -118,10 +118,62 @@ static inline __attribute__((always_inline)) void gemm16_q4_K_avx2_tile(int64_t 
     for (int t = 0; t < tt; t++) store_rows8(lanes[t], y + (size_t)t * ys);
 }
 GEMM8_DRIVER(gemm16_q4_K_avx2, desk_q8k)
-/* Q6_K: q6_K_block8 stays a call (GCC does not inline it here), so the
- * tile only reorders the work: a block's bytes come from L1 for every
- * token after the first. */
-GEMM8_TILE_FN(gemm16_q6_K_avx2, 1680, q6_K_block8, desk_q8k)
+/* Q6_K the same way: for each half h and each of its two sub-block
+ * columns kk, the four groups' quants of all four quarters (16 registers,
+ * spilled to L1) are unpacked once, and every token multiplies them
+ * (pairs at most 2 * 63 * 127, so 32-bit sums as in q6_K_block8) and
+ * scales its four sub-block sums. The same integer sums and float steps. */
+static inline __attribute__((always_inline)) void q6_K_tile_block(const uint8_t *wp, const desk_q8k *const *a, int tt,
+                                                                  __m256 *acc, int lane) {
+    const __m256i m4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);
+    const uint8_t *qp = wp + 144;
+    __m256i isum[GEMM8_TILE];
+    for (int t = 0; t < tt; t++) isum[t] = _mm256_setzero_si256();
+    for (int h = 0; h < 2; h++)
+        for (int kk = 0; kk < 2; kk++) {
+            __m256i q[4][4], sc[4]; /* [group k - 4kk][quarter] */
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+                const uint8_t *gp = qp + 96 * (8 * h + 4 * kk + j);
+                __m256i l0 = _mm256_loadu_si256((const __m256i *)gp), l1 = _mm256_loadu_si256((const __m256i *)(gp + 32));
+                __m256i hh = _mm256_loadu_si256((const __m256i *)(gp + 64));
+                q[j][0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m3), 4));
+                q[j][1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m3), 4));
+                q[j][2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m3), 4));
+                q[j][3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m3), 4));
+            }
+            _Pragma("GCC unroll 4") for (int qu = 0; qu < 4; qu++) /* sub-block 8h + 2qu + kk */
+                sc[qu] = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(wp + 16 + 8 * (8 * h + 2 * qu + kk))));
+            _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) {
+                const int8_t *g = a[t]->qs + 128 * h;
+                _Pragma("GCC unroll 4") for (int qu = 0; qu < 4; qu++) {
+                    __m256i p = _mm256_setzero_si256();
+                    _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)
+                        p = ACC_U8S8(p, q[j][qu], _mm256_set1_epi32(ld_i32(g + 32 * qu + 4 * (4 * kk + j))));
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(p, sc[qu]));
+                }
+            }
+        }
+    for (int t = 0; t < tt; t++) {
+        __m256i is = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(q6_K_offset8(wp, a[t]), 5));
+        __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)wp)), _mm256_set1_ps(a[t]->d));
+        acc[t * 8 + lane] = _mm256_add_ps(acc[t * 8 + lane], _mm256_mul_ps(d, _mm256_cvtepi32_ps(is)));
+    }
+}
+static inline __attribute__((always_inline)) void gemm16_q6_K_avx2_tile(int64_t nb, const uint8_t *w, const char *act,
+                                                                       size_t act_row, int tt, float *y, size_t ys) {
+    __m256 lanes[GEMM8_TILE][8];
+    for (int t = 0; t < tt; t++)
+        for (int j = 0; j < 8; j++) lanes[t][j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const desk_q8k *a[GEMM8_TILE];
+        for (int t = 0; t < tt; t++) a[t] = (const desk_q8k *)(act + (size_t)t * act_row) + b;
+        q6_K_tile_block(w + (size_t)b * 1680, a, tt, &lanes[0][0], (int)(b % 8));
+    }
+    for (int t = 0; t < tt; t++) store_rows8(lanes[t], y + (size_t)t * ys);
+}
+GEMM8_DRIVER(gemm16_q6_K_avx2, desk_q8k)
 
 static bool avx2_usable(void) {
     __builtin_cpu_init();
