@@ -75,6 +75,23 @@
 GEMM8_TILE_FN(gemm16_q4_0_avx2, 144, q4_0_block8, desk_q8a)
 GEMM8_TILE_FN(gemm16_q5_0_avx2, 176, q5_0_block8, desk_q8a)
 GEMM8_TILE_FN(gemm16_q8_0_avx2, 272, q8_0_block8, desk_q8a)
+/* The K-quants' tiles: TILE_BLOCK(wp, a, tt, acc, lane) takes one
+ * super-block of the group through every token of the tile at once. */
+#define GEMM8_TILE_K(NAME, BYTES, TILE_BLOCK)                                                                     \
+    static inline __attribute__((always_inline)) void NAME##_tile(int64_t nb, const uint8_t *w, const char *act,  \
+                                                                  size_t act_row, int tt, float *y, size_t ys) {  \
+        __m256 lanes[GEMM8_TILE][8];                                                                              \
+        for (int t = 0; t < tt; t++)                                                                              \
+            for (int j = 0; j < 8; j++) lanes[t][j] = _mm256_setzero_ps();                                        \
+        for (int64_t b = 0; b < nb; b++) {                                                                        \
+            const desk_q8k *a[GEMM8_TILE];                                                                        \
+            for (int t = 0; t < tt; t++) a[t] = (const desk_q8k *)(act + (size_t)t * act_row) + b;                \
+            TILE_BLOCK(w + (size_t)b * (BYTES), a, tt, &lanes[0][0], (int)(b % 8));                               \
+        }                                                                                                         \
+        for (int t = 0; t < tt; t++) store_rows8(lanes[t], y + (size_t)t * ys);                                   \
+    }                                                                                                             \
+    GEMM8_DRIVER(NAME, desk_q8k)
+
 /* Q4_K: the inlined super-block is a loop the compiler does not unpack
  * once for the tile, so this does: each 32-byte chunk's nibbles of the 8
  * rows are unpacked into registers spilled to L1 once, then every token
@@ -105,19 +122,7 @@ static inline __attribute__((always_inline)) void q4_K_tile_block(const uint8_t 
     }
     for (int t = 0; t < tt; t++) acc[t * 8 + lane] = q4_K_finish(wp, a[t], sumi[t], acc[t * 8 + lane]);
 }
-static inline __attribute__((always_inline)) void gemm16_q4_K_avx2_tile(int64_t nb, const uint8_t *w, const char *act,
-                                                                       size_t act_row, int tt, float *y, size_t ys) {
-    __m256 lanes[GEMM8_TILE][8];
-    for (int t = 0; t < tt; t++)
-        for (int j = 0; j < 8; j++) lanes[t][j] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        const desk_q8k *a[GEMM8_TILE];
-        for (int t = 0; t < tt; t++) a[t] = (const desk_q8k *)(act + (size_t)t * act_row) + b;
-        q4_K_tile_block(w + (size_t)b * 1184, a, tt, &lanes[0][0], (int)(b % 8));
-    }
-    for (int t = 0; t < tt; t++) store_rows8(lanes[t], y + (size_t)t * ys);
-}
-GEMM8_DRIVER(gemm16_q4_K_avx2, desk_q8k)
+GEMM8_TILE_K(gemm16_q4_K_avx2, 1184, q4_K_tile_block)
 /* Q6_K the same way: for each half h and each of its two sub-block
  * columns kk, the four groups' quants of all four quarters (16 registers,
  * spilled to L1) are unpacked once, and every token multiplies them
@@ -161,19 +166,7 @@ static inline __attribute__((always_inline)) void q6_K_tile_block(const uint8_t 
         acc[t * 8 + lane] = _mm256_add_ps(acc[t * 8 + lane], _mm256_mul_ps(d, _mm256_cvtepi32_ps(is)));
     }
 }
-static inline __attribute__((always_inline)) void gemm16_q6_K_avx2_tile(int64_t nb, const uint8_t *w, const char *act,
-                                                                       size_t act_row, int tt, float *y, size_t ys) {
-    __m256 lanes[GEMM8_TILE][8];
-    for (int t = 0; t < tt; t++)
-        for (int j = 0; j < 8; j++) lanes[t][j] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        const desk_q8k *a[GEMM8_TILE];
-        for (int t = 0; t < tt; t++) a[t] = (const desk_q8k *)(act + (size_t)t * act_row) + b;
-        q6_K_tile_block(w + (size_t)b * 1680, a, tt, &lanes[0][0], (int)(b % 8));
-    }
-    for (int t = 0; t < tt; t++) store_rows8(lanes[t], y + (size_t)t * ys);
-}
-GEMM8_DRIVER(gemm16_q6_K_avx2, desk_q8k)
+GEMM8_TILE_K(gemm16_q6_K_avx2, 1680, q6_K_tile_block)
 
 static bool avx2_usable(void) {
     __builtin_cpu_init();
