@@ -54,6 +54,30 @@ static float dot_q4_0(int64_t n, const void *vw, const void *va) {
     return desk_reduce8(l);
 }
 
+/* 16 bytes of 0x10 where bits 0-15 of the little-endian mask at m are set
+ * (byte j: bit j), else 0 */
+static inline uint8x16_t bit4_16(const uint8_t *m) {
+    static const uint8_t sel[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    uint8x16_t b = vcombine_u8(vdup_n_u8(m[0]), vdup_n_u8(m[1]));
+    return vandq_u8(vtstq_u8(b, vld1q_u8(sel)), vdupq_n_u8(0x10));
+}
+
+static float dot_q5_0(int64_t n, const void *vw, const void *va) {
+    const block_q5_0 *w = vw;
+    const desk_q8a *a = va;
+    float l[8] = {0};
+    const uint8x16_t m4 = vdupq_n_u8(0xF);
+    for (int64_t b = 0; b < n / QK; b++) {
+        /* 5-bit quants (0..31) times a, minus 16 * sum(a): the same integer as sum((q - 16) * a) */
+        uint8x16_t q = vld1q_u8(w[b].qs);
+        int8x16_t lo = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q, m4), bit4_16(w[b].qh)));
+        int8x16_t hi = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q, 4), bit4_16(w[b].qh + 2)));
+        int s = dot32(lo, hi, a[b].qs) - 16 * a[b].sum;
+        l[b % 8] += (desk_h2f(w[b].d) * a[b].d) * (float)s;
+    }
+    return desk_reduce8(l);
+}
+
 /* Q4_K and Q5_K share everything but the fifth bit: `qhp` is the Q5_K
  * high-bit array, or NULL for Q4_K. The scaled integer sum of a super-block. */
 static inline int sumi_q45_K(const uint8_t *qs, const uint8_t *qhp, const uint8_t *sc, const int8_t *aq) {
@@ -386,72 +410,65 @@ static inline void rows8_block_float(rows8f *acc, const uint8_t *dp, float da, r
 
 #define SDOT_LANE(acc, w, a4, lane) vdotq_laneq_s32((acc), (w), (a4), (lane))
 
-/* One block of 8 rows and one token: acc (the block's lane accumulator)
- * plus the reference's float step for each row. */
-static inline void q4_0_block8(const uint8_t *wp, const desk_q8a *a, rows8f *acc) {
+/* The 32-element formats (Q4_0, Q5_0, Q8_0) as eight 4-byte groups g of
+ * the 8 rows: w[g][0] rows 0-3, w[g][1] rows 4-7, signed bytes. Group g
+ * multiplies the activations' bytes 4g..4g+3, so one sdot by lane does a
+ * group for 4 rows. A block is unpacked once and dot_block8 takes it
+ * through each token. */
+typedef int8x16_t block8w[8][2];
+
+/* Q4_0: groups 0-3 the low nibbles of bytes 4k.. (elements 4k..), 4-7 the
+ * high nibbles (elements 16 + 4k..), raw 0..15 (8 * sum(a) comes off) */
+static inline void q4_0_unpack8(const uint8_t *wp, block8w w) {
     const uint8x16_t m4 = vdupq_n_u8(0xF);
-    int8x16_t a0 = vld1q_s8(a->qs), a1 = vld1q_s8(a->qs + 16); /* groups 0-3 and 4-7 */
-    rows8i s = {vdupq_n_s32(0), vdupq_n_s32(0)};
-    for (int k = 0; k < 4; k++) {
-        uint8x16_t v0 = vld1q_u8(wp + 16 + 32 * k), v1 = vld1q_u8(wp + 16 + 32 * k + 16);
-        int8x16_t l0 = vreinterpretq_s8_u8(vandq_u8(v0, m4)), l1 = vreinterpretq_s8_u8(vandq_u8(v1, m4));
-        int8x16_t h0 = vreinterpretq_s8_u8(vshrq_n_u8(v0, 4)), h1 = vreinterpretq_s8_u8(vshrq_n_u8(v1, 4));
-        switch (k) { /* the lane index must be a constant */
-#define Q40_K(K)                                                                              \
-    case K:                                                                                   \
-        s.lo = SDOT_LANE(s.lo, l0, a0, K); s.hi = SDOT_LANE(s.hi, l1, a0, K);                 \
-        s.lo = SDOT_LANE(s.lo, h0, a1, K); s.hi = SDOT_LANE(s.hi, h1, a1, K);                 \
-        break;
-            Q40_K(0) Q40_K(1) Q40_K(2) Q40_K(3)
-#undef Q40_K
+    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
+        _Pragma("GCC unroll 2") for (int r = 0; r < 2; r++) {
+            uint8x16_t v = vld1q_u8(wp + 16 + 32 * k + 16 * r);
+            w[k][r] = vreinterpretq_s8_u8(vandq_u8(v, m4));
+            w[4 + k][r] = vreinterpretq_s8_u8(vshrq_n_u8(v, 4));
         }
-    }
-    rows8_block_float(acc, wp, a->d, s, 8 * a->sum);
 }
 
-static inline void q8_0_block8(const uint8_t *wp, const desk_q8a *a, rows8f *acc) {
+/* Q5_0: the Q4_0 nibbles with bit 4 from the group's masks (quant.h: for
+ * each k the low nibbles' 32-bit mask, then the high nibbles'; bit j for
+ * byte j), raw 0..31 (16 * sum(a) comes off) */
+static inline void q5_0_unpack8(const uint8_t *wp, block8w w) {
+    const uint8x16_t m4 = vdupq_n_u8(0xF);
+    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)
+        _Pragma("GCC unroll 2") for (int r = 0; r < 2; r++) {
+            const uint8_t *mk = wp + 144 + 8 * k + 2 * r;
+            uint8x16_t v = vld1q_u8(wp + 16 + 32 * k + 16 * r);
+            w[k][r] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(v, m4), bit4_16(mk)));
+            w[4 + k][r] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(v, 4), bit4_16(mk + 4)));
+        }
+}
+
+/* Q8_0: group k's bytes xor 0x80 give back the signed quants */
+static inline void q8_0_unpack8(const uint8_t *wp, block8w w) {
     const uint8x16_t flip = vdupq_n_u8(0x80);
-    int8x16_t a0 = vld1q_s8(a->qs), a1 = vld1q_s8(a->qs + 16);
-    rows8i s = {vdupq_n_s32(0), vdupq_n_s32(0)};
-#define Q80_K(K, A, L)                                                                                            \
-    do {                                                                                                          \
-        int8x16_t w0 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(wp + 16 + 32 * (K)), flip));                         \
-        int8x16_t w1 = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(wp + 16 + 32 * (K) + 16), flip));                    \
-        s.lo = SDOT_LANE(s.lo, w0, A, L); s.hi = SDOT_LANE(s.hi, w1, A, L);                                       \
-    } while (0)
-    Q80_K(0, a0, 0); Q80_K(1, a0, 1); Q80_K(2, a0, 2); Q80_K(3, a0, 3);
-    Q80_K(4, a1, 0); Q80_K(5, a1, 1); Q80_K(6, a1, 2); Q80_K(7, a1, 3);
-#undef Q80_K
-    rows8_block_float(acc, wp, a->d, s, 0);
+    _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++)
+        _Pragma("GCC unroll 2") for (int r = 0; r < 2; r++) w[k][r] = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(wp + 16 + 32 * k + 16 * r), flip));
 }
 
-/* One token at a time over a group's blocks, block b into lane b % 8. */
-#define GEMV8_LOOP(NAME, BYTES, BLOCK)                                                                         \
-    static void NAME(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) { \
-        int64_t nb = n / QK;                                                                                  \
-        for (int t = 0; t < T; t++) {                                                                         \
-            const desk_q8a *a = (const desk_q8a *)((const char *)act + (size_t)t * act_row);                  \
-            rows8f acc[8];                                                                                    \
-            for (int j = 0; j < 8; j++) acc[j].lo = acc[j].hi = vdupq_n_f32(0);                               \
-            for (int64_t b = 0; b < nb; b++) BLOCK((const uint8_t *)w8 + (size_t)b * (BYTES), &a[b], &acc[b % 8]); \
-            rows8_store(acc, y + (size_t)t * ys);                                                             \
-        }                                                                                                     \
-    }
-GEMV8_LOOP(gemv8_q4_0, 144, q4_0_block8)
-GEMV8_LOOP(gemv8_q8_0, 272, q8_0_block8)
+/* the 8 rows' integer sums of an unpacked block against 32 activations */
+static inline rows8i dot_block8(const block8w w, const int8_t *aq) {
+    int8x16_t a0 = vld1q_s8(aq), a1 = vld1q_s8(aq + 16);
+    rows8i s = {vdupq_n_s32(0), vdupq_n_s32(0)};
+#define DOT_G(G, A, L) s.lo = SDOT_LANE(s.lo, w[G][0], A, L); s.hi = SDOT_LANE(s.hi, w[G][1], A, L);
+    DOT_G(0, a0, 0) DOT_G(1, a0, 1) DOT_G(2, a0, 2) DOT_G(3, a0, 3)
+    DOT_G(4, a1, 0) DOT_G(5, a1, 1) DOT_G(6, a1, 2) DOT_G(7, a1, 3)
+#undef DOT_G
+    return s;
+}
 
 /* Batches: 16 rows (two x8 groups `gb` bytes apart) x any number of tokens.
- * A tile of up to 8 tokens goes through a group's blocks together; each
- * block's BLOCK calls for the tile's tokens are inlined one after another
- * on the same bytes, so the weights are loaded and unpacked once per tile
- * instead of once per token (the same scheme as avx2.c, where it made
- * prompts 1.6-3x faster). The same float steps per row, so the same bits. */
+ * A tile of up to 8 tokens goes through a group's blocks together, each
+ * block unpacked once for all of them; block b into lane b % 8 of each
+ * token's accumulators with the reference's float step per row (OFF times
+ * the activations' sum comes off the raw quants' sum), so the same bits.
+ * Single tokens are a tile of one. */
 #define GEMM8_TILE 8
-#define GEMM8_TAIL(NAME, K)                                                                   \
-    case K:                                                                                   \
-        NAME##_tile(nb, w, a + (size_t)t * act_row, act_row, K, y + (size_t)t * ys + 8 * g, ys); \
-        break;
-#define GEMM8_TILE_FN(NAME, BYTES, BLOCK)                                                                         \
+#define GEMM8_TILE_FN(NAME, GEMV8, BYTES, UNPACK, OFF)                                                                   \
     static inline __attribute__((always_inline)) void NAME##_tile(int64_t nb, const uint8_t *w, const char *act,  \
                                                                   size_t act_row, int tt, float *y, size_t ys) {  \
         rows8f lanes[GEMM8_TILE][8];                                                                              \
@@ -459,20 +476,37 @@ GEMV8_LOOP(gemv8_q8_0, 272, q8_0_block8)
             for (int j = 0; j < 8; j++) lanes[t][j].lo = lanes[t][j].hi = vdupq_n_f32(0);                         \
         for (int64_t b = 0; b < nb; b++) {                                                                        \
             const uint8_t *wp = w + (size_t)b * (BYTES);                                                          \
-            _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++)                                                  \
-                BLOCK(wp, (const desk_q8a *)(act + (size_t)t * act_row) + b, &lanes[t][b % 8]);                   \
+            block8w wv;                                                                                           \
+            UNPACK(wp, wv);                                                                                       \
+            _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) {                                                \
+                const desk_q8a *a = (const desk_q8a *)(act + (size_t)t * act_row) + b;                            \
+                rows8_block_float(&lanes[t][b % 8], wp, a->d, dot_block8(wv, a->qs), (OFF) * a->sum);             \
+            }                                                                                                     \
         }                                                                                                         \
         for (int t = 0; t < tt; t++) rows8_store(lanes[t], y + (size_t)t * ys);                                   \
     }                                                                                                             \
+    GEMM8_DRIVER(NAME, desk_q8a)                                                                                  \
+    static void GEMV8(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {   \
+        for (int t = 0; t < T; t++)                                                                               \
+            NAME##_tile(n / QK, w8, (const char *)act + (size_t)t * act_row, act_row, 1, y + (size_t)t * ys, ys);  \
+    }
+/* 16 rows: each of the two groups in tiles of tokens, then the rest as one
+ * tile of a constant size */
+#define GEMM8_TAIL(NAME, K)                                                                   \
+    case K:                                                                                   \
+        NAME##_tile(nb, w, a + (size_t)t * act_row, act_row, K, y + (size_t)t * ys + 8 * g, ys); \
+        break;
+#define GEMM8_DRIVER(NAME, ACT)                                                                                   \
     static void NAME(int64_t n, const void *w8, size_t gb, const void *act, size_t act_row, int T, float *y,      \
                      size_t ys) {                                                                                 \
         const char *a = act;                                                                                      \
-        int64_t nb = n / QK;                                                                                      \
+        int64_t nb = n / (int64_t)(sizeof(((ACT *)0)->qs));                                                       \
         for (int g = 0; g < 2; g++) {                                                                             \
             const uint8_t *w = (const uint8_t *)w8 + (size_t)g * gb;                                              \
             int t = 0;                                                                                            \
             for (; t + GEMM8_TILE <= T; t += GEMM8_TILE)                                                          \
                 NAME##_tile(nb, w, a + (size_t)t * act_row, act_row, GEMM8_TILE, y + (size_t)t * ys + 8 * g, ys); \
+            _Static_assert(GEMM8_TILE == 8, "the cases below cover 1..7 tokens");                                 \
             switch (T - t) { /* a constant token count each, so the tile's loop unrolls */                        \
                 GEMM8_TAIL(NAME, 7) GEMM8_TAIL(NAME, 6) GEMM8_TAIL(NAME, 5) GEMM8_TAIL(NAME, 4)                   \
                 GEMM8_TAIL(NAME, 3) GEMM8_TAIL(NAME, 2) GEMM8_TAIL(NAME, 1)                                       \
@@ -480,8 +514,9 @@ GEMV8_LOOP(gemv8_q8_0, 272, q8_0_block8)
             }                                                                                                     \
         }                                                                                                         \
     }
-GEMM8_TILE_FN(gemm16_q4_0, 144, q4_0_block8)
-GEMM8_TILE_FN(gemm16_q8_0, 272, q8_0_block8)
+GEMM8_TILE_FN(gemm16_q4_0, gemv8_q4_0, 144, q4_0_unpack8, 8)
+GEMM8_TILE_FN(gemm16_q5_0, gemv8_q5_0, 176, q5_0_unpack8, 16)
+GEMM8_TILE_FN(gemm16_q8_0, gemv8_q8_0, 272, q8_0_unpack8, 0)
 
 /* 8 unsigned bytes (one per row) as two int32 vectors */
 static inline rows8i u8x8_to_i32(const uint8_t *p) {
@@ -491,6 +526,46 @@ static inline rows8i u8x8_to_i32(const uint8_t *p) {
 static inline rows8i s8x8_to_i32(const uint8_t *p) {
     int16x8_t w = vmovl_s8(vld1_s8((const int8_t *)p));
     return (rows8i){vmovl_s16(vget_low_s16(w)), vmovl_s16(vget_high_s16(w))};
+}
+
+/* Q4_K, one 32-byte chunk c of 8 groups: the low nibbles' sums times
+ * sub-block 2c's scales, the high nibbles' times 2c+1's, into sumi */
+static inline void q4_K_scaled8(const uint8_t *wp, int c, rows8i plo, rows8i phi, rows8i *sumi) {
+    rows8i s0 = u8x8_to_i32(wp + 32 + 8 * (2 * c)), s1 = u8x8_to_i32(wp + 32 + 8 * (2 * c + 1));
+    sumi->lo = vmlaq_s32(vmlaq_s32(sumi->lo, plo.lo, s0.lo), phi.lo, s1.lo);
+    sumi->hi = vmlaq_s32(vmlaq_s32(sumi->hi, plo.hi, s0.hi), phi.hi, s1.hi);
+}
+
+/* Q4_K, the super-block's mins of sub-block j as rows8i mn[j] */
+static inline void q4_K_mins8(const uint8_t *wp, rows8i mn[8]) {
+    for (int j = 0; j < 8; j++) mn[j] = u8x8_to_i32(wp + 96 + 8 * j);
+}
+
+/* Q4_K, the end of a super-block: the mins (mn, widened by q4_K_mins8 for
+ * a tile's tokens, or NULL: read here) against the activations' block sums
+ * (pairs of the 16-element sums, lane j for sub-block j), then
+ * desk_q45k_combine's float step for each row into acc. Integer sums, in
+ * any order the same. */
+static inline __attribute__((always_inline)) void q4_K_finish8(const uint8_t *wp, const rows8i *mn, const desk_q8k *a,
+                                                               rows8i sumi, rows8f *acc) {
+    int32x4_t bs0 = vpaddlq_s16(vld1q_s16(a->bsums)), bs1 = vpaddlq_s16(vld1q_s16(a->bsums + 8));
+    rows8i summ = {vdupq_n_s32(0), vdupq_n_s32(0)};
+#define Q4K_MIN(J, BS, L)                                                 \
+    do {                                                                  \
+        rows8i m = mn ? mn[J] : u8x8_to_i32(wp + 96 + 8 * (J));           \
+        summ.lo = vmlaq_laneq_s32(summ.lo, m.lo, BS, L);                  \
+        summ.hi = vmlaq_laneq_s32(summ.hi, m.hi, BS, L);                  \
+    } while (0)
+    Q4K_MIN(0, bs0, 0); Q4K_MIN(1, bs0, 1); Q4K_MIN(2, bs0, 2); Q4K_MIN(3, bs0, 3);
+    Q4K_MIN(4, bs1, 0); Q4K_MIN(5, bs1, 1); Q4K_MIN(6, bs1, 2); Q4K_MIN(7, bs1, 3);
+#undef Q4K_MIN
+    float32x4_t da = vdupq_n_f32(a->d);
+    float32x4_t plo_f = vsubq_f32(vmulq_f32(vmulq_f32(f16x4(wp), da), vcvtq_f32_s32(sumi.lo)),
+                                  vmulq_f32(vmulq_f32(f16x4(wp + 16), da), vcvtq_f32_s32(summ.lo)));
+    float32x4_t phi_f = vsubq_f32(vmulq_f32(vmulq_f32(f16x4(wp + 8), da), vcvtq_f32_s32(sumi.hi)),
+                                  vmulq_f32(vmulq_f32(f16x4(wp + 24), da), vcvtq_f32_s32(summ.hi)));
+    acc->lo = vaddq_f32(acc->lo, plo_f);
+    acc->hi = vaddq_f32(acc->hi, phi_f);
 }
 
 static void gemv8_q4_K(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {
@@ -503,7 +578,7 @@ static void gemv8_q4_K(int64_t n, const void *w8, const void *act, size_t act_ro
         const uint8_t *wp = w8;
         for (int64_t b = 0; b < nb; b++, wp += 1184) {
             const uint8_t *qp = wp + 160;
-            rows8i sumi = {vdupq_n_s32(0), vdupq_n_s32(0)}, summ = {vdupq_n_s32(0), vdupq_n_s32(0)};
+            rows8i sumi = {vdupq_n_s32(0), vdupq_n_s32(0)};
             for (int c = 0; c < 4; c++, qp += 256) {
                 const int8_t *aq = a[b].qs + 64 * c;
                 int8x16_t gl0 = vld1q_s8(aq), gl1 = vld1q_s8(aq + 16), gh0 = vld1q_s8(aq + 32), gh1 = vld1q_s8(aq + 48);
@@ -519,87 +594,143 @@ static void gemv8_q4_K(int64_t n, const void *w8, const void *act, size_t act_ro
                 Q4K_K(0, gl0, gh0, 0); Q4K_K(1, gl0, gh0, 1); Q4K_K(2, gl0, gh0, 2); Q4K_K(3, gl0, gh0, 3);
                 Q4K_K(4, gl1, gh1, 0); Q4K_K(5, gl1, gh1, 1); Q4K_K(6, gl1, gh1, 2); Q4K_K(7, gl1, gh1, 3);
 #undef Q4K_K
-                rows8i s0 = u8x8_to_i32(wp + 32 + 8 * (2 * c)), s1 = u8x8_to_i32(wp + 32 + 8 * (2 * c + 1));
-                sumi.lo = vaddq_s32(sumi.lo, vaddq_s32(vmulq_s32(plo.lo, s0.lo), vmulq_s32(phi.lo, s1.lo)));
-                sumi.hi = vaddq_s32(sumi.hi, vaddq_s32(vmulq_s32(plo.hi, s0.hi), vmulq_s32(phi.hi, s1.hi)));
+                q4_K_scaled8(wp, c, plo, phi, &sumi);
             }
-            for (int j = 0; j < 8; j++) {
-                rows8i mn = u8x8_to_i32(wp + 96 + 8 * j);
-                int32x4_t bs = vdupq_n_s32(a[b].bsums[2 * j] + a[b].bsums[2 * j + 1]);
-                summ.lo = vaddq_s32(summ.lo, vmulq_s32(mn.lo, bs));
-                summ.hi = vaddq_s32(summ.hi, vmulq_s32(mn.hi, bs));
-            }
-            float32x4_t da = vdupq_n_f32(a[b].d);
-            float32x4_t plo_f = vsubq_f32(vmulq_f32(vmulq_f32(f16x4(wp), da), vcvtq_f32_s32(sumi.lo)),
-                                          vmulq_f32(vmulq_f32(f16x4(wp + 16), da), vcvtq_f32_s32(summ.lo)));
-            float32x4_t phi_f = vsubq_f32(vmulq_f32(vmulq_f32(f16x4(wp + 8), da), vcvtq_f32_s32(sumi.hi)),
-                                          vmulq_f32(vmulq_f32(f16x4(wp + 24), da), vcvtq_f32_s32(summ.hi)));
-            acc[b % 8].lo = vaddq_f32(acc[b % 8].lo, plo_f);
-            acc[b % 8].hi = vaddq_f32(acc[b % 8].hi, phi_f);
+            q4_K_finish8(wp, NULL, &a[b], sumi, &acc[b % 8]);
         }
         rows8_store(acc, y + (size_t)t * ys);
     }
 }
 
-static void gemv8_q6_K(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {
+static inline void q6_K_finish8(const uint8_t *wp, const desk_q8k *a, rows8i isum, rows8f *acc) {
+    float32x4_t da = vdupq_n_f32(a->d);
+    acc->lo = vaddq_f32(acc->lo, vmulq_f32(vmulq_f32(f16x4(wp), da), vcvtq_f32_s32(isum.lo)));
+    acc->hi = vaddq_f32(acc->hi, vmulq_f32(vmulq_f32(f16x4(wp + 8), da), vcvtq_f32_s32(isum.hi)));
+}
+
+/* Q6_K, 16 bytes (4 rows) of group gp's ql pair and qh as the 6-bit quants
+ * of the four quarters */
+static inline void q6_K_unpack16(const uint8_t *gp, int half, int8x16_t q[4]) {
     const uint8x16_t m4 = vdupq_n_u8(0xF), m3 = vdupq_n_u8(3);
-    int64_t nb = n / QKK;
-    for (int t = 0; t < T; t++) {
-        const desk_q8k *a = (const desk_q8k *)((const char *)act + (size_t)t * act_row);
-        rows8f acc[8];
-        for (int j = 0; j < 8; j++) acc[j].lo = acc[j].hi = vdupq_n_f32(0);
-        const uint8_t *wp = w8;
-        for (int64_t b = 0; b < nb; b++, wp += 1680) {
-            const uint8_t *qp = wp + 144;
-            rows8i isum = {vdupq_n_s32(0), vdupq_n_s32(0)};
-            for (int h = 0; h < 2; h++) {
-                const int8_t *aq = a[b].qs + 128 * h;
-                for (int kk = 0; kk < 2; kk++) { /* k = 4kk..4kk+3: one 16-element sub-block per quarter */
-                    /* activation groups 4kk..4kk+3 of each 32-element quarter */
-                    int8x16_t g0 = vld1q_s8(aq + 16 * kk), g1 = vld1q_s8(aq + 32 + 16 * kk);
-                    int8x16_t g2 = vld1q_s8(aq + 64 + 16 * kk), g3 = vld1q_s8(aq + 96 + 16 * kk);
-                    rows8i p[4];
-                    for (int qq = 0; qq < 4; qq++) p[qq].lo = p[qq].hi = vdupq_n_s32(0);
-#define Q6K_K(L)                                                                                                   \
-    do {                                                                                                           \
-        const uint8_t *gp = qp + 96 * (8 * h + 4 * kk + (L));                                                      \
-        for (int half = 0; half < 2; half++) {                                                                     \
-            uint8x16_t l0 = vld1q_u8(gp + 16 * half), l1 = vld1q_u8(gp + 32 + 16 * half), hh = vld1q_u8(gp + 64 + 16 * half); \
-            int8x16_t q0 = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(l0, m4), vshlq_n_u8(vandq_u8(hh, m3), 4)));      \
-            int8x16_t q1 = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(l1, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hh, 2), m3), 4))); \
-            int8x16_t q2 = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(l0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hh, 4), m3), 4))); \
-            int8x16_t q3 = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(l1, 4), vshlq_n_u8(vshrq_n_u8(hh, 6), 4)));    \
-            int32x4_t *d0 = half ? &p[0].hi : &p[0].lo, *d1 = half ? &p[1].hi : &p[1].lo;                       \
-            int32x4_t *d2 = half ? &p[2].hi : &p[2].lo, *d3 = half ? &p[3].hi : &p[3].lo;                       \
-            *d0 = SDOT_LANE(*d0, q0, g0, L); *d1 = SDOT_LANE(*d1, q1, g1, L);                                      \
-            *d2 = SDOT_LANE(*d2, q2, g2, L); *d3 = SDOT_LANE(*d3, q3, g3, L);                                      \
-        }                                                                                                          \
-    } while (0)
-                    Q6K_K(0); Q6K_K(1); Q6K_K(2); Q6K_K(3);
-#undef Q6K_K
-                    for (int qq = 0; qq < 4; qq++) {
-                        int sb = 8 * h + 2 * qq + kk;
-                        int32x4_t off = vdupq_n_s32(32 * a[b].bsums[sb]);
-                        rows8i sc = s8x8_to_i32(wp + 16 + 8 * sb);
-                        isum.lo = vaddq_s32(isum.lo, vmulq_s32(vsubq_s32(p[qq].lo, off), sc.lo));
-                        isum.hi = vaddq_s32(isum.hi, vmulq_s32(vsubq_s32(p[qq].hi, off), sc.hi));
-                    }
+    uint8x16_t l0 = vld1q_u8(gp + 16 * half), l1 = vld1q_u8(gp + 32 + 16 * half), hh = vld1q_u8(gp + 64 + 16 * half);
+    q[0] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(l0, m4), vshlq_n_u8(vandq_u8(hh, m3), 4)));
+    q[1] = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(l1, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hh, 2), m3), 4)));
+    q[2] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(l0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hh, 4), m3), 4)));
+    q[3] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(l1, 4), vshlq_n_u8(vshrq_n_u8(hh, 6), 4)));
+}
+
+/* The K-quants' batch tiles: TILE_BLOCK(wp, a, tt, acc, lane) takes one
+ * super-block of the group through every token of the tile at once, the
+ * weights unpacked once for all of them (as in avx2.c). */
+#define GEMM8_TILE_K(NAME, BYTES, TILE_BLOCK)                                                                     \
+    static inline __attribute__((always_inline)) void NAME##_tile(int64_t nb, const uint8_t *w, const char *act,  \
+                                                                  size_t act_row, int tt, float *y, size_t ys) {  \
+        rows8f lanes[GEMM8_TILE][8];                                                                              \
+        for (int t = 0; t < tt; t++)                                                                              \
+            for (int j = 0; j < 8; j++) lanes[t][j].lo = lanes[t][j].hi = vdupq_n_f32(0);                         \
+        for (int64_t b = 0; b < nb; b++) {                                                                        \
+            const desk_q8k *a[GEMM8_TILE];                                                                        \
+            for (int t = 0; t < tt; t++) a[t] = (const desk_q8k *)(act + (size_t)t * act_row) + b;                \
+            TILE_BLOCK(w + (size_t)b * (BYTES), a, tt, &lanes[0][0], (int)(b % 8));                               \
+        }                                                                                                         \
+        for (int t = 0; t < tt; t++) rows8_store(lanes[t], y + (size_t)t * ys);                                   \
+    }                                                                                                             \
+    GEMM8_DRIVER(NAME, desk_q8k)
+
+/* Q4_K: each chunk's nibbles for rows 0-3, then for rows 4-7 (16
+ * registers) are unpacked once, then every token's sdots take them, its two
+ * sums complete in registers. Integer sums, so the order of the additions
+ * does not change them: the same sums and float steps as gemv8_q4_K. */
+static inline __attribute__((always_inline)) void q4_K_tile_block(const uint8_t *wp, const desk_q8k *const *a, int tt,
+                                                                  rows8f *acc, int lane) {
+    const uint8x16_t m4 = vdupq_n_u8(0xF);
+    const uint8_t *qp = wp + 160;
+    rows8i sumi[GEMM8_TILE];
+    for (int t = 0; t < tt; t++) sumi[t].lo = sumi[t].hi = vdupq_n_s32(0);
+    for (int r = 0; r < 2; r++)
+        for (int c = 0; c < 4; c++) {
+            int8x16_t lo[8], hi[8]; /* group k's low and high nibbles, rows 4r..4r+3 */
+            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
+                uint8x16_t v = vld1q_u8(qp + 256 * c + 32 * k + 16 * r);
+                lo[k] = vreinterpretq_s8_u8(vandq_u8(v, m4));
+                hi[k] = vreinterpretq_s8_u8(vshrq_n_u8(v, 4));
+            }
+            rows8i s0 = u8x8_to_i32(wp + 32 + 8 * (2 * c)), s1 = u8x8_to_i32(wp + 32 + 8 * (2 * c + 1));
+            int32x4_t sl = r ? s0.hi : s0.lo, sh = r ? s1.hi : s1.lo;
+            _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) {
+                const int8_t *aq = a[t]->qs + 64 * c;
+                int8x16_t gl0 = vld1q_s8(aq), gl1 = vld1q_s8(aq + 16), gh0 = vld1q_s8(aq + 32), gh1 = vld1q_s8(aq + 48);
+                int32x4_t pl = vdupq_n_s32(0), ph = vdupq_n_s32(0);
+#define Q4K_T(K, GL, GH, L) pl = SDOT_LANE(pl, lo[K], GL, L); ph = SDOT_LANE(ph, hi[K], GH, L);
+                Q4K_T(0, gl0, gh0, 0) Q4K_T(1, gl0, gh0, 1) Q4K_T(2, gl0, gh0, 2) Q4K_T(3, gl0, gh0, 3)
+                Q4K_T(4, gl1, gh1, 0) Q4K_T(5, gl1, gh1, 1) Q4K_T(6, gl1, gh1, 2) Q4K_T(7, gl1, gh1, 3)
+#undef Q4K_T
+                int32x4_t *d = r ? &sumi[t].hi : &sumi[t].lo;
+                *d = vmlaq_s32(vmlaq_s32(*d, pl, sl), ph, sh);
+            }
+        }
+    rows8i mn[8];
+    q4_K_mins8(wp, mn);
+    for (int t = 0; t < tt; t++) q4_K_finish8(wp, mn, a[t], sumi[t], &acc[t * 8 + lane]);
+}
+GEMM8_TILE_K(gemm16_q4_K, 1184, q4_K_tile_block)
+
+/* Q6_K: for rows 0-3, then 4-7, and each half h and sub-block column kk,
+ * the four groups' quants of all four quarters (16 registers) are unpacked
+ * once, and every token's sdots take them, its four sub-block sums complete
+ * in registers; the same integer sums and float steps as gemv8_q6_K. */
+static inline __attribute__((always_inline)) void q6_K_tile_block(const uint8_t *wp, const desk_q8k *const *a, int tt,
+                                                                  rows8f *acc, int lane) {
+    const uint8_t *qp = wp + 144;
+    rows8i isum[GEMM8_TILE];
+    for (int t = 0; t < tt; t++) isum[t].lo = isum[t].hi = vdupq_n_s32(0);
+    for (int r = 0; r < 2; r++)
+        for (int h = 0; h < 2; h++)
+            for (int kk = 0; kk < 2; kk++) {
+                int8x16_t q[4][4]; /* [group 4kk + j][quarter] */
+                _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) q6_K_unpack16(qp + 96 * (8 * h + 4 * kk + j), r, q[j]);
+                int32x4_t sc[4]; /* sub-block 8h + 2qq + kk's scales, rows 4r..4r+3 */
+                _Pragma("GCC unroll 4") for (int qq = 0; qq < 4; qq++) {
+                    rows8i s8 = s8x8_to_i32(wp + 16 + 8 * (8 * h + 2 * qq + kk));
+                    sc[qq] = r ? s8.hi : s8.lo;
+                }
+                _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) {
+                    const int8_t *aq = a[t]->qs + 128 * h + 16 * kk;
+                    /* 32 x the activation sums of sub-blocks 8h + kk, +2, +4, +6 (the -32 offset) */
+                    int16x8_t bs = vld1q_s16(a[t]->bsums + 8 * h);
+                    int32x4_t off = vshlq_n_s32(vmovl_s16(vget_low_s16(kk ? vuzp2q_s16(bs, bs) : vuzp1q_s16(bs, bs))), 5);
+                    int32x4_t d = r ? isum[t].hi : isum[t].lo;
+#define Q6K_T(QQ)                                                                                          \
+    {                                                                                                      \
+        int8x16_t g = vld1q_s8(aq + 32 * (QQ));                                                            \
+        int32x4_t p = vdupq_n_s32(0);                                                                      \
+        p = SDOT_LANE(p, q[0][QQ], g, 0); p = SDOT_LANE(p, q[1][QQ], g, 1);                                \
+        p = SDOT_LANE(p, q[2][QQ], g, 2); p = SDOT_LANE(p, q[3][QQ], g, 3);                                \
+        d = vmlsq_laneq_s32(vmlaq_s32(d, p, sc[QQ]), sc[QQ], off, QQ);                                     \
+    }
+                    Q6K_T(0) Q6K_T(1) Q6K_T(2) Q6K_T(3)
+#undef Q6K_T
+                    if (r) isum[t].hi = d;
+                    else isum[t].lo = d;
                 }
             }
-            float32x4_t da = vdupq_n_f32(a[b].d);
-            acc[b % 8].lo = vaddq_f32(acc[b % 8].lo, vmulq_f32(vmulq_f32(f16x4(wp), da), vcvtq_f32_s32(isum.lo)));
-            acc[b % 8].hi = vaddq_f32(acc[b % 8].hi, vmulq_f32(vmulq_f32(f16x4(wp + 8), da), vcvtq_f32_s32(isum.hi)));
-        }
-        rows8_store(acc, y + (size_t)t * ys);
-    }
+    for (int t = 0; t < tt; t++) q6_K_finish8(wp, a[t], isum[t], &acc[t * 8 + lane]);
+}
+GEMM8_TILE_K(gemm16_q6_K, 1680, q6_K_tile_block)
+/* single tokens: the tile of one (fewer instructions than unpacking the
+ * four quarters per group, qemu's count) */
+static void gemv8_q6_K(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {
+    for (int t = 0; t < T; t++)
+        gemm16_q6_K_tile(n / QKK, w8, (const char *)act + (size_t)t * act_row, act_row, 1, y + (size_t)t * ys, ys);
 }
 
 const desk_kernel_set desk_kernels_neon = {
     "neon", neon_usable,
     {[DESK_TYPE_F32] = dot_f32, [DESK_TYPE_F16] = dot_f16, [DESK_TYPE_Q8_0] = dot_q8_0, [DESK_TYPE_Q4_0] = dot_q4_0,
-     [DESK_TYPE_Q4_K] = dot_q4_K, [DESK_TYPE_Q5_K] = dot_q5_K, [DESK_TYPE_Q6_K] = dot_q6_K},
-    {[DESK_TYPE_Q4_0] = gemv8_q4_0, [DESK_TYPE_Q8_0] = gemv8_q8_0, [DESK_TYPE_Q4_K] = gemv8_q4_K,
-     [DESK_TYPE_Q6_K] = gemv8_q6_K},
+     [DESK_TYPE_Q5_0] = dot_q5_0, [DESK_TYPE_Q4_K] = dot_q4_K, [DESK_TYPE_Q5_K] = dot_q5_K, [DESK_TYPE_Q6_K] = dot_q6_K},
+    {[DESK_TYPE_Q4_0] = gemv8_q4_0, [DESK_TYPE_Q5_0] = gemv8_q5_0, [DESK_TYPE_Q8_0] = gemv8_q8_0,
+     [DESK_TYPE_Q4_K] = gemv8_q4_K, [DESK_TYPE_Q6_K] = gemv8_q6_K},
     {attend_f16, attend_q8},
-    {[DESK_TYPE_Q4_0] = gemm16_q4_0, [DESK_TYPE_Q8_0] = gemm16_q8_0}, /* batches; the K-quants token by token */
+    {[DESK_TYPE_Q4_0] = gemm16_q4_0, [DESK_TYPE_Q5_0] = gemm16_q5_0, [DESK_TYPE_Q8_0] = gemm16_q8_0,
+     [DESK_TYPE_Q4_K] = gemm16_q4_K, [DESK_TYPE_Q6_K] = gemm16_q6_K}, /* batches */
     NULL, NULL, NULL, {0}};
