@@ -40,20 +40,6 @@ static float dot_q8_0(int64_t n, const void *vw, const void *va) {
     return desk_reduce8(l);
 }
 
-static float dot_q4_0(int64_t n, const void *vw, const void *va) {
-    const block_q4_0 *w = vw;
-    const desk_q8a *a = va;
-    float l[8] = {0};
-    const uint8x16_t m4 = vdupq_n_u8(0xF);
-    for (int64_t b = 0; b < n / QK; b++) {
-        /* raw nibbles (0..15) times a, minus 8 * sum(a): the same integer as sum((q - 8) * a) */
-        uint8x16_t q = vld1q_u8(w[b].qs);
-        int s = dot32(vreinterpretq_s8_u8(vandq_u8(q, m4)), vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), a[b].qs) - 8 * a[b].sum;
-        l[b % 8] += (desk_h2f(w[b].d) * a[b].d) * (float)s;
-    }
-    return desk_reduce8(l);
-}
-
 /* 16 bytes of 0x10 where bits 0-15 of the little-endian mask at m are set
  * (byte j: bit j), else 0 */
 static inline uint8x16_t bit4_16(const uint8_t *m) {
@@ -62,21 +48,26 @@ static inline uint8x16_t bit4_16(const uint8_t *m) {
     return vandq_u8(vtstq_u8(b, vld1q_u8(sel)), vdupq_n_u8(0x10));
 }
 
-static float dot_q5_0(int64_t n, const void *vw, const void *va) {
-    const block_q5_0 *w = vw;
-    const desk_q8a *a = va;
-    float l[8] = {0};
-    const uint8x16_t m4 = vdupq_n_u8(0xF);
-    for (int64_t b = 0; b < n / QK; b++) {
-        /* 5-bit quants (0..31) times a, minus 16 * sum(a): the same integer as sum((q - 16) * a) */
-        uint8x16_t q = vld1q_u8(w[b].qs);
-        int8x16_t lo = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q, m4), bit4_16(w[b].qh)));
-        int8x16_t hi = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q, 4), bit4_16(w[b].qh + 2)));
-        int s = dot32(lo, hi, a[b].qs) - 16 * a[b].sum;
-        l[b % 8] += (desk_h2f(w[b].d) * a[b].d) * (float)s;
+/* Q4_0 and Q5_0: the raw quants (0..15, or 0..31 with bit 4 from qh) times
+ * a, minus OFF * sum(a): the same integer as sum((q - OFF) * a) */
+#define NO_BIT4(m) vdupq_n_u8(0)
+#define DOT_Q45_0(NAME, BLOCK, OFF, BIT4, QH)                                                                  \
+    static float NAME(int64_t n, const void *vw, const void *va) {                                             \
+        const BLOCK *w = vw;                                                                                   \
+        const desk_q8a *a = va;                                                                                \
+        float l[8] = {0};                                                                                      \
+        const uint8x16_t m4 = vdupq_n_u8(0xF);                                                                 \
+        for (int64_t b = 0; b < n / QK; b++) {                                                                 \
+            uint8x16_t q = vld1q_u8(w[b].qs);                                                                  \
+            int8x16_t lo = vreinterpretq_s8_u8(vorrq_u8(vandq_u8(q, m4), BIT4(QH)));                           \
+            int8x16_t hi = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(q, 4), BIT4(QH + 2)));                      \
+            int s = dot32(lo, hi, a[b].qs) - (OFF) * a[b].sum;                                                 \
+            l[b % 8] += (desk_h2f(w[b].d) * a[b].d) * (float)s;                                                \
+        }                                                                                                      \
+        return desk_reduce8(l);                                                                                \
     }
-    return desk_reduce8(l);
-}
+DOT_Q45_0(dot_q4_0, block_q4_0, 8, NO_BIT4, 0)
+DOT_Q45_0(dot_q5_0, block_q5_0, 16, bit4_16, w[b].qh)
 
 /* Q4_K and Q5_K share everything but the fifth bit: `qhp` is the Q5_K
  * high-bit array, or NULL for Q4_K. The scaled integer sum of a super-block. */
