@@ -35,7 +35,10 @@ int main(int argc, char **argv) {
     const int64_t n = 2048;
     desk_base_init();
     const desk_type_traits *tr = desk_traits(type);
-    if (!tr || !desk_repack8_supported(type) || T < 1 || T > 64) { fprintf(stderr, "neon_count: unsupported type or T\n"); return 2; }
+    if (!tr || !desk_repack8_supported(type) || T < 1 || T > 64) {
+        fprintf(stderr, "neon_count: unsupported type or T\n");
+        return 2;
+    }
     const char *set = getenv("DESK_KERNELS") ? getenv("DESK_KERNELS") : "neon";
     size_t rs = desk_type_row_size(type, n), gb = desk_repack8_bytes(type, n), ar = desk_act_row_size(tr->act, n);
     uint8_t *rows = malloc(16 * rs), *packed = malloc(2 * gb), *acts = malloc((size_t)T * ar);

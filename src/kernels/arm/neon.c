@@ -438,7 +438,8 @@ static inline void q5_0_unpack8(const uint8_t *wp, block8w w) {
 static inline void q8_0_unpack8(const uint8_t *wp, block8w w) {
     const uint8x16_t flip = vdupq_n_u8(0x80);
     _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++)
-        _Pragma("GCC unroll 2") for (int r = 0; r < 2; r++) w[k][r] = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(wp + 16 + 32 * k + 16 * r), flip));
+        _Pragma("GCC unroll 2") for (int r = 0; r < 2; r++)
+            w[k][r] = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(wp + 16 + 32 * k + 16 * r), flip));
 }
 
 /* the 8 rows' integer sums of an unpacked block against 32 activations */
@@ -459,7 +460,7 @@ static inline rows8i dot_block8(const block8w w, const int8_t *aq) {
  * the activations' sum comes off the raw quants' sum), so the same bits.
  * Single tokens are a tile of one. */
 #define GEMM8_TILE 8
-#define GEMM8_TILE_FN(NAME, GEMV8, BYTES, UNPACK, OFF)                                                                   \
+#define GEMM8_TILE_FN(NAME, GEMV8, BYTES, UNPACK, OFF)                                                            \
     static inline __attribute__((always_inline)) void NAME##_tile(int64_t nb, const uint8_t *w, const char *act,  \
                                                                   size_t act_row, int tt, float *y, size_t ys) {  \
         rows8f lanes[GEMM8_TILE][8];                                                                              \
