@@ -453,62 +453,33 @@ static inline rows8i dot_block8(const block8w w, const int8_t *aq) {
     return s;
 }
 
-/* Batches: 16 rows (two x8 groups `gb` bytes apart) x any number of tokens.
- * A tile of up to 8 tokens goes through a group's blocks together, each
- * block unpacked once for all of them; block b into lane b % 8 of each
- * token's accumulators with the reference's float step per row (OFF times
- * the activations' sum comes off the raw quants' sum), so the same bits.
- * Single tokens are a tile of one. */
-#define GEMM8_TILE 8
-#define GEMM8_TILE_FN(NAME, GEMV8, BYTES, UNPACK, OFF)                                                            \
-    static inline __attribute__((always_inline)) void NAME##_tile(int64_t nb, const uint8_t *w, const char *act,  \
-                                                                  size_t act_row, int tt, float *y, size_t ys) {  \
-        rows8f lanes[GEMM8_TILE][8];                                                                              \
-        for (int t = 0; t < tt; t++)                                                                              \
-            for (int j = 0; j < 8; j++) lanes[t][j].lo = lanes[t][j].hi = vdupq_n_f32(0);                         \
-        for (int64_t b = 0; b < nb; b++) {                                                                        \
-            const uint8_t *wp = w + (size_t)b * (BYTES);                                                          \
-            block8w wv;                                                                                           \
-            UNPACK(wp, wv);                                                                                       \
-            _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) {                                                \
-                const desk_q8a *a = (const desk_q8a *)(act + (size_t)t * act_row) + b;                            \
-                rows8_block_float(&lanes[t][b % 8], wp, a->d, dot_block8(wv, a->qs), (OFF) * a->sum);             \
-            }                                                                                                     \
-        }                                                                                                         \
-        for (int t = 0; t < tt; t++) rows8_store(lanes[t], y + (size_t)t * ys);                                   \
-    }                                                                                                             \
-    GEMM8_DRIVER(NAME, desk_q8a)                                                                                  \
-    static void GEMV8(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {   \
-        for (int t = 0; t < T; t++)                                                                               \
-            NAME##_tile(n / QK, w8, (const char *)act + (size_t)t * act_row, act_row, 1, y + (size_t)t * ys, ys);  \
-    }
-/* 16 rows: each of the two groups in tiles of tokens, then the rest as one
- * tile of a constant size */
-#define GEMM8_TAIL(NAME, K)                                                                   \
-    case K:                                                                                   \
-        NAME##_tile(nb, w, a + (size_t)t * act_row, act_row, K, y + (size_t)t * ys + 8 * g, ys); \
-        break;
-#define GEMM8_DRIVER(NAME, ACT)                                                                                   \
-    static void NAME(int64_t n, const void *w8, size_t gb, const void *act, size_t act_row, int T, float *y,      \
-                     size_t ys) {                                                                                 \
-        const char *a = act;                                                                                      \
-        int64_t nb = n / (int64_t)(sizeof(((ACT *)0)->qs));                                                       \
-        for (int g = 0; g < 2; g++) {                                                                             \
-            const uint8_t *w = (const uint8_t *)w8 + (size_t)g * gb;                                              \
-            int t = 0;                                                                                            \
-            for (; t + GEMM8_TILE <= T; t += GEMM8_TILE)                                                          \
-                NAME##_tile(nb, w, a + (size_t)t * act_row, act_row, GEMM8_TILE, y + (size_t)t * ys + 8 * g, ys); \
-            _Static_assert(GEMM8_TILE == 8, "the cases below cover 1..7 tokens");                                 \
-            switch (T - t) { /* a constant token count each, so the tile's loop unrolls */                        \
-                GEMM8_TAIL(NAME, 7) GEMM8_TAIL(NAME, 6) GEMM8_TAIL(NAME, 5) GEMM8_TAIL(NAME, 4)                   \
-                GEMM8_TAIL(NAME, 3) GEMM8_TAIL(NAME, 2) GEMM8_TAIL(NAME, 1)                                       \
-            default: break;                                                                                       \
-            }                                                                                                     \
+/* Batches (tile8.h): a 32-element block is unpacked once for the tile's
+ * tokens; block b into lane b % 8 of each token's accumulators with the
+ * reference's float step per row (OFF times the activations' sum comes off
+ * the raw quants' sum), so the same bits. Single tokens are a tile of one. */
+#define LANES8 rows8f
+#define LANES8_ZERO(l) ((l).lo = (l).hi = vdupq_n_f32(0))
+#define LANES8_STORE(l8, y) rows8_store((l8), (y))
+#include "kernels/tile8.h"
+#define Q32_TILE_BLOCK(NAME, UNPACK, OFF)                                                                         \
+    static inline __attribute__((always_inline)) void NAME(const uint8_t *wp, const char *ab, size_t act_row,    \
+                                                           int tt, rows8f *acc, int lane) {                       \
+        block8w wv;                                                                                               \
+        UNPACK(wp, wv);                                                                                           \
+        _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++) {                                                    \
+            const desk_q8a *a = TILE8_ACT(desk_q8a, t);                                                           \
+            rows8_block_float(&acc[t * 8 + lane], wp, a->d, dot_block8(wv, a->qs), (OFF) * a->sum);               \
         }                                                                                                         \
     }
-GEMM8_TILE_FN(gemm16_q4_0, gemv8_q4_0, 144, q4_0_unpack8, 8)
-GEMM8_TILE_FN(gemm16_q5_0, gemv8_q5_0, 176, q5_0_unpack8, 16)
-GEMM8_TILE_FN(gemm16_q8_0, gemv8_q8_0, 272, q8_0_unpack8, 0)
+Q32_TILE_BLOCK(q4_0_tile_block, q4_0_unpack8, 8)
+Q32_TILE_BLOCK(q5_0_tile_block, q5_0_unpack8, 16)
+Q32_TILE_BLOCK(q8_0_tile_block, q8_0_unpack8, 0)
+GEMM8_TILE_FN(gemm16_q4_0, 144, desk_q8a, q4_0_tile_block)
+GEMM8_TILE_FN(gemm16_q5_0, 176, desk_q8a, q5_0_tile_block)
+GEMM8_TILE_FN(gemm16_q8_0, 272, desk_q8a, q8_0_tile_block)
+GEMV8_AS_TILE(gemv8_q4_0, gemm16_q4_0, desk_q8a)
+GEMV8_AS_TILE(gemv8_q5_0, gemm16_q5_0, desk_q8a)
+GEMV8_AS_TILE(gemv8_q8_0, gemm16_q8_0, desk_q8a)
 
 /* 8 unsigned bytes (one per row) as two int32 vectors */
 static inline rows8i u8x8_to_i32(const uint8_t *p) {
@@ -611,30 +582,14 @@ static inline void q6_K_unpack16(const uint8_t *gp, int half, int8x16_t q[4]) {
     q[3] = vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(l1, 4), vshlq_n_u8(vshrq_n_u8(hh, 6), 4)));
 }
 
-/* The K-quants' batch tiles: TILE_BLOCK(wp, a, tt, acc, lane) takes one
- * super-block of the group through every token of the tile at once, the
- * weights unpacked once for all of them (as in avx2.c). */
-#define GEMM8_TILE_K(NAME, BYTES, TILE_BLOCK)                                                                     \
-    static inline __attribute__((always_inline)) void NAME##_tile(int64_t nb, const uint8_t *w, const char *act,  \
-                                                                  size_t act_row, int tt, float *y, size_t ys) {  \
-        rows8f lanes[GEMM8_TILE][8];                                                                              \
-        for (int t = 0; t < tt; t++)                                                                              \
-            for (int j = 0; j < 8; j++) lanes[t][j].lo = lanes[t][j].hi = vdupq_n_f32(0);                         \
-        for (int64_t b = 0; b < nb; b++) {                                                                        \
-            const desk_q8k *a[GEMM8_TILE];                                                                        \
-            for (int t = 0; t < tt; t++) a[t] = (const desk_q8k *)(act + (size_t)t * act_row) + b;                \
-            TILE_BLOCK(w + (size_t)b * (BYTES), a, tt, &lanes[0][0], (int)(b % 8));                               \
-        }                                                                                                         \
-        for (int t = 0; t < tt; t++) rows8_store(lanes[t], y + (size_t)t * ys);                                   \
-    }                                                                                                             \
-    GEMM8_DRIVER(NAME, desk_q8k)
-
 /* Q4_K: each chunk's nibbles for rows 0-3, then for rows 4-7 (16
  * registers) are unpacked once, then every token's sdots take them, its two
  * sums complete in registers. Integer sums, so the order of the additions
  * does not change them: the same sums and float steps as gemv8_q4_K. */
-static inline __attribute__((always_inline)) void q4_K_tile_block(const uint8_t *wp, const desk_q8k *const *a, int tt,
+static inline __attribute__((always_inline)) void q4_K_tile_block(const uint8_t *wp, const char *ab, size_t act_row, int tt,
                                                                   rows8f *acc, int lane) {
+    const desk_q8k *a[GEMM8_TILE];
+    for (int t = 0; t < tt; t++) a[t] = TILE8_ACT(desk_q8k, t);
     const uint8x16_t m4 = vdupq_n_u8(0xF);
     const uint8_t *qp = wp + 160;
     rows8i sumi[GEMM8_TILE];
@@ -665,14 +620,16 @@ static inline __attribute__((always_inline)) void q4_K_tile_block(const uint8_t 
     q4_K_mins8(wp, mn);
     for (int t = 0; t < tt; t++) q4_K_finish8(wp, mn, a[t], sumi[t], &acc[t * 8 + lane]);
 }
-GEMM8_TILE_K(gemm16_q4_K, 1184, q4_K_tile_block)
+GEMM8_TILE_FN(gemm16_q4_K, 1184, desk_q8k, q4_K_tile_block)
 
 /* Q6_K: for rows 0-3, then 4-7, and each half h and sub-block column kk,
  * the four groups' quants of all four quarters (16 registers) are unpacked
  * once, and every token's sdots take them, its four sub-block sums complete
  * in registers; the same integer sums and float steps as gemv8_q6_K. */
-static inline __attribute__((always_inline)) void q6_K_tile_block(const uint8_t *wp, const desk_q8k *const *a, int tt,
+static inline __attribute__((always_inline)) void q6_K_tile_block(const uint8_t *wp, const char *ab, size_t act_row, int tt,
                                                                   rows8f *acc, int lane) {
+    const desk_q8k *a[GEMM8_TILE];
+    for (int t = 0; t < tt; t++) a[t] = TILE8_ACT(desk_q8k, t);
     const uint8_t *qp = wp + 144;
     rows8i isum[GEMM8_TILE];
     for (int t = 0; t < tt; t++) isum[t].lo = isum[t].hi = vdupq_n_s32(0);
@@ -708,13 +665,10 @@ static inline __attribute__((always_inline)) void q6_K_tile_block(const uint8_t 
             }
     for (int t = 0; t < tt; t++) q6_K_finish8(wp, a[t], isum[t], &acc[t * 8 + lane]);
 }
-GEMM8_TILE_K(gemm16_q6_K, 1680, q6_K_tile_block)
+GEMM8_TILE_FN(gemm16_q6_K, 1680, desk_q8k, q6_K_tile_block)
 /* single tokens: the tile of one (fewer instructions than unpacking the
  * four quarters per group, qemu's count) */
-static void gemv8_q6_K(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) {
-    for (int t = 0; t < T; t++)
-        gemm16_q6_K_tile(n / QKK, w8, (const char *)act + (size_t)t * act_row, act_row, 1, y + (size_t)t * ys, ys);
-}
+GEMV8_AS_TILE(gemv8_q6_K, gemm16_q6_K, desk_q8k)
 
 const desk_kernel_set desk_kernels_neon = {
     "neon", neon_usable,

@@ -21,84 +21,40 @@
 #define ACC_SHORT_END(acc) _mm256_madd_epi16((acc), _mm256_set1_epi16(1))
 #include "kernels/x86/dot_x86.h"
 
-/* ---- batches: 16 rows (two x8 groups `gb` bytes apart) x any number of
- * tokens ----
+/* ---- batches (tile8.h) ----
  * The single-token kernels above, called once per token, load and unpack
- * every block again for each token. Here a tile of up to GEMM8_TILE tokens
- * goes through a group's blocks together: each block's BLOCK calls for the
- * tile's tokens are inlined one after another on the same bytes, so the
- * compiler loads and unpacks them once (the unpacking is the same pure
- * function of the same loads; Q4_0, Q5_0 and Q8_0, whose blocks unroll
- * fully) and only the products differ. Each token's eight lane
- * accumulators live in memory (they change once per block),
- * block b into lane b % 8 as in the single-token kernels: the same float
- * operations per row, so the same bits as the reference (quant.h). */
-#define GEMM8_TILE 8
-#define GEMM8_TILE_FN(NAME, BYTES, BLOCK, ACT)                                                                   \
-    static inline __attribute__((always_inline)) void NAME##_tile(int64_t nb, const uint8_t *w, const char *act,  \
-                                                                  size_t act_row, int tt, float *y, size_t ys) {  \
-        __m256 lanes[GEMM8_TILE][8];                                                                              \
-        for (int t = 0; t < tt; t++)                                                                              \
-            for (int j = 0; j < 8; j++) lanes[t][j] = _mm256_setzero_ps();                                        \
-        for (int64_t b = 0; b < nb; b++) {                                                                        \
-            const uint8_t *wp = w + (size_t)b * (BYTES);                                                          \
-            _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++)                                                  \
-                lanes[t][b % 8] = BLOCK(wp, (const ACT *)(act + (size_t)t * act_row) + b, lanes[t][b % 8]);       \
-        }                                                                                                         \
-        for (int t = 0; t < tt; t++) store_rows8(lanes[t], y + (size_t)t * ys);                                   \
-    }                                                                                                             \
-    GEMM8_DRIVER(NAME, ACT)
-/* 16 rows: each of the two groups in tiles of tokens, then the rest as one
- * tile of a constant size */
-#define GEMM8_TAIL(NAME, K)                                                                                       \
-    case K:                                                                                                       \
-        NAME##_tile(nb, w, a + (size_t)t * act_row, act_row, K, y + (size_t)t * ys + 8 * g, ys);                 \
-        break;
-#define GEMM8_DRIVER(NAME, ACT)                                                                                   \
-    static void NAME(int64_t n, const void *w8, size_t gb, const void *act, size_t act_row, int T, float *y,      \
-                     size_t ys) {                                                                                 \
-        const char *a = act;                                                                                      \
-        int64_t nb = n / (int64_t)(sizeof(((ACT *)0)->qs));                                                       \
-        for (int g = 0; g < 2; g++) {                                                                             \
-            const uint8_t *w = (const uint8_t *)w8 + (size_t)g * gb;                                              \
-            int t = 0;                                                                                            \
-            for (; t + GEMM8_TILE <= T; t += GEMM8_TILE)                                                          \
-                NAME##_tile(nb, w, a + (size_t)t * act_row, act_row, GEMM8_TILE, y + (size_t)t * ys + 8 * g, ys); \
-            _Static_assert(GEMM8_TILE == 8, "the cases below cover 1..7 tokens");                                 \
-            switch (T - t) { /* a constant token count each, so the tile's loop unrolls */                        \
-                GEMM8_TAIL(NAME, 7) GEMM8_TAIL(NAME, 6) GEMM8_TAIL(NAME, 5) GEMM8_TAIL(NAME, 4)                   \
-                GEMM8_TAIL(NAME, 3) GEMM8_TAIL(NAME, 2) GEMM8_TAIL(NAME, 1)                                       \
-            default: break;                                                                                       \
-            }                                                                                                     \
-        }                                                                                                         \
+ * every block again for each token. In a tile the 32-element formats'
+ * BLOCK calls for the tile's tokens are inlined one after another on the
+ * same bytes, so the compiler loads and unpacks them once (the unpacking is
+ * the same pure function of the same loads; Q4_0, Q5_0 and Q8_0, whose
+ * blocks unroll fully) and only the products differ. Each token's eight
+ * lane accumulators live in memory (they change once per block). */
+#define LANES8 __m256
+#define LANES8_ZERO(l) ((l) = _mm256_setzero_ps())
+#define LANES8_STORE(l8, y) store_rows8((l8), (y))
+#include "kernels/tile8.h"
+#define Q32_TILE_BLOCK(NAME, BLOCK)                                                                               \
+    static inline __attribute__((always_inline)) void NAME(const uint8_t *wp, const char *ab, size_t act_row,    \
+                                                           int tt, __m256 *acc, int lane) {                       \
+        _Pragma("GCC unroll 8") for (int t = 0; t < tt; t++)                                                      \
+            acc[t * 8 + lane] = BLOCK(wp, TILE8_ACT(desk_q8a, t), acc[t * 8 + lane]);                             \
     }
-GEMM8_TILE_FN(gemm16_q4_0_avx2, 144, q4_0_block8, desk_q8a)
-GEMM8_TILE_FN(gemm16_q5_0_avx2, 176, q5_0_block8, desk_q8a)
-GEMM8_TILE_FN(gemm16_q8_0_avx2, 272, q8_0_block8, desk_q8a)
-/* The K-quants' tiles: TILE_BLOCK(wp, a, tt, acc, lane) takes one
- * super-block of the group through every token of the tile at once. */
-#define GEMM8_TILE_K(NAME, BYTES, TILE_BLOCK)                                                                     \
-    static inline __attribute__((always_inline)) void NAME##_tile(int64_t nb, const uint8_t *w, const char *act,  \
-                                                                  size_t act_row, int tt, float *y, size_t ys) {  \
-        __m256 lanes[GEMM8_TILE][8];                                                                              \
-        for (int t = 0; t < tt; t++)                                                                              \
-            for (int j = 0; j < 8; j++) lanes[t][j] = _mm256_setzero_ps();                                        \
-        for (int64_t b = 0; b < nb; b++) {                                                                        \
-            const desk_q8k *a[GEMM8_TILE];                                                                        \
-            for (int t = 0; t < tt; t++) a[t] = (const desk_q8k *)(act + (size_t)t * act_row) + b;                \
-            TILE_BLOCK(w + (size_t)b * (BYTES), a, tt, &lanes[0][0], (int)(b % 8));                               \
-        }                                                                                                         \
-        for (int t = 0; t < tt; t++) store_rows8(lanes[t], y + (size_t)t * ys);                                   \
-    }                                                                                                             \
-    GEMM8_DRIVER(NAME, desk_q8k)
+Q32_TILE_BLOCK(q4_0_tile_block, q4_0_block8)
+Q32_TILE_BLOCK(q5_0_tile_block, q5_0_block8)
+Q32_TILE_BLOCK(q8_0_tile_block, q8_0_block8)
+GEMM8_TILE_FN(gemm16_q4_0_avx2, 144, desk_q8a, q4_0_tile_block)
+GEMM8_TILE_FN(gemm16_q5_0_avx2, 176, desk_q8a, q5_0_tile_block)
+GEMM8_TILE_FN(gemm16_q8_0_avx2, 272, desk_q8a, q8_0_tile_block)
 
 /* Q4_K: the inlined super-block is a loop the compiler does not unpack
  * once for the tile, so this does: each 32-byte chunk's nibbles of the 8
  * rows are unpacked into registers spilled to L1 once, then every token
  * takes them through maddubs (16-bit chains of 8, ACC_U8S8_SHORT). The same
  * integer sums and float steps as q4_K_block8. */
-static inline __attribute__((always_inline)) void q4_K_tile_block(const uint8_t *wp, const desk_q8k *const *a, int tt,
+static inline __attribute__((always_inline)) void q4_K_tile_block(const uint8_t *wp, const char *ab, size_t act_row, int tt,
                                                                   __m256 *acc, int lane) {
+    const desk_q8k *a[GEMM8_TILE];
+    for (int t = 0; t < tt; t++) a[t] = TILE8_ACT(desk_q8k, t);
     const __m256i m4 = _mm256_set1_epi8(0xF);
     const uint8_t *qp = wp + 160;
     __m256i sumi[GEMM8_TILE];
@@ -122,14 +78,16 @@ static inline __attribute__((always_inline)) void q4_K_tile_block(const uint8_t 
     }
     for (int t = 0; t < tt; t++) acc[t * 8 + lane] = q4_K_finish(wp, a[t], sumi[t], acc[t * 8 + lane]);
 }
-GEMM8_TILE_K(gemm16_q4_K_avx2, 1184, q4_K_tile_block)
+GEMM8_TILE_FN(gemm16_q4_K_avx2, 1184, desk_q8k, q4_K_tile_block)
 /* Q6_K the same way: for each half h and each of its two sub-block
  * columns kk, the four groups' quants of all four quarters (16 registers,
  * spilled to L1) are unpacked once, and every token multiplies them
  * (pairs at most 2 * 63 * 127, so 32-bit sums as in q6_K_block8) and
  * scales its four sub-block sums. The same integer sums and float steps. */
-static inline __attribute__((always_inline)) void q6_K_tile_block(const uint8_t *wp, const desk_q8k *const *a, int tt,
+static inline __attribute__((always_inline)) void q6_K_tile_block(const uint8_t *wp, const char *ab, size_t act_row, int tt,
                                                                   __m256 *acc, int lane) {
+    const desk_q8k *a[GEMM8_TILE];
+    for (int t = 0; t < tt; t++) a[t] = TILE8_ACT(desk_q8k, t);
     const __m256i m4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);
     const uint8_t *qp = wp + 144;
     __m256i isum[GEMM8_TILE];
@@ -166,7 +124,7 @@ static inline __attribute__((always_inline)) void q6_K_tile_block(const uint8_t 
         acc[t * 8 + lane] = _mm256_add_ps(acc[t * 8 + lane], _mm256_mul_ps(d, _mm256_cvtepi32_ps(is)));
     }
 }
-GEMM8_TILE_K(gemm16_q6_K_avx2, 1680, q6_K_tile_block)
+GEMM8_TILE_FN(gemm16_q6_K_avx2, 1680, desk_q8k, q6_K_tile_block)
 
 static bool avx2_usable(void) {
     __builtin_cpu_init();
