@@ -11,7 +11,9 @@
  *            mistral  GQA, untied, rope base 1e6
  *            qwen2    GQA, q/k/v biases, NEOX RoPE, tied, byte-level BPE vocabulary
  *            wide     like llama3 at the Llama-3.2-1B layer shape, 2 layers (quick speed tests)
- *            llama1b  the Llama-3.2-1B shape: 16 layers, dim 2048, 32/8 heads, FFN 8192, tied
+ *            llama1b  the Llama-3.2-1B shape: 16 layers, dim 2048, 32/8 heads, FFN 8192, tied, RoPE
+ *                     scaling from rope_freqs.weight as llama.cpp's converter writes it (so
+ *                     llama.cpp loads the file too: bench/peer.sh)
  *            qwen05b  the Qwen2.5-0.5B shape: 24 layers, dim 896, 14/2 heads, FFN 4864, tied, biases
  *   VOCAB    optional GGUF whose tokenizer.* metadata is copied (a real tokenizer, e.g. from
  *            make_vocab); the vocabulary size then follows it
@@ -148,7 +150,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(vname, "mistral")) v = (variant){"llama", 45, 256, 512, 2, 8, 2, 256, 1000000.0f, false, false, false, false, false};
     else if (!strcmp(vname, "qwen2")) v = (variant){"qwen2", 41, 256, 512, 2, 4, 2, 256, 1000000.0f, true, true, true, false, false};
     else if (!strcmp(vname, "wide")) v = (variant){"llama", 1742, 2048, 8192, 2, 32, 8, 4096, 500000.0f, true, false, false, true, false};
-    else if (!strcmp(vname, "llama1b")) v = (variant){"llama", 127997, 2048, 8192, 16, 32, 8, 131072, 500000.0f, true, false, false, true, false};
+    else if (!strcmp(vname, "llama1b")) v = (variant){"llama", 127997, 2048, 8192, 16, 32, 8, 131072, 500000.0f, true, false, false, false, true};
     else if (!strcmp(vname, "qwen05b")) v = (variant){"qwen2", 151673, 896, 4864, 24, 14, 2, 32768, 1000000.0f, true, true, true, false, false};
     else { fprintf(stderr, "unknown variant %s\n", vname); return 2; }
     bool km = !strcmp(tname, "Q4_K_M");
