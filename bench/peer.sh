@@ -23,6 +23,9 @@
 #                  git clone node_modules/node-llama-cpp/llama/gitRelease.bundle llama.cpp
 #                  cmake -S llama.cpp -B llama.cpp/build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF
 #                  cmake --build llama.cpp/build --target llama-bench -j
+#   (llama1b files made before bench/peer.sh existed carry "llama3" RoPE-scaling
+#   metadata, which llama.cpp refuses with an assertion: delete llama1b-*.gguf in
+#   WORKDIR and run bench/models.sh again; the files now carry rope_freqs.weight.)
 set -eu
 cd "$(dirname "$0")/.."
 LB=${1:?usage: bench/peer.sh LLAMA_BENCH [THREADS] [ROUNDS] [REPS] [OUT.csv] [WORKDIR]}
