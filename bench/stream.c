@@ -16,7 +16,11 @@
  * Attention, norms and the rest of a decode step are left out: this is the
  * matrix products' share of the decode goal.
  *
- * usage: build/bench/stream [-t THREADS] [-n PASSES] [-T TOKENS] SHAPE TYPE
+ * usage: build/bench/stream [-v] [-t THREADS] [-n PASSES] [-T TOKENS] SHAPE TYPE
+ *        -v: also print each pass's read and product GB/s ("pass READ PRODUCTS")
+ * It reports the ratio over all passes, then over the passes whose read
+ * pass was below and above the median read pass (the memory's slow and fast
+ * phases).
  *        SHAPE: 1b (Llama-3.2-1B) or 05b (Qwen2.5-0.5B); TYPE: Q4_0 Q5_0 Q8_0
  *        Q4_K Q6_K (every matrix that type; K-quants need the 1b shape)
  */
@@ -76,14 +80,16 @@ static int type_by_name(const char *s) {
 
 int main(int argc, char **argv) {
     int threads = desk_n_cores(), passes = 100, T = 1, a = 1;
+    bool verbose = false;
     for (; a + 1 < argc && argv[a][0] == '-'; a += 2) {
+        if (!strcmp(argv[a], "-v")) { verbose = true; a--; continue; }
         if (!strcmp(argv[a], "-t")) threads = atoi(argv[a + 1]);
         else if (!strcmp(argv[a], "-n")) passes = atoi(argv[a + 1]);
         else if (!strcmp(argv[a], "-T")) T = atoi(argv[a + 1]);
         else break;
     }
     if (argc - a != 2 || threads < 1 || passes < 1 || T < 1 || T > 64) {
-        fprintf(stderr, "usage: %s [-t THREADS] [-n PASSES] [-T TOKENS] 1b|05b Q4_0|Q5_0|Q8_0|Q4_K|Q6_K\n", argv[0]);
+        fprintf(stderr, "usage: %s [-v] [-t THREADS] [-n PASSES] [-T TOKENS] 1b|05b Q4_0|Q5_0|Q8_0|Q4_K|Q6_K\n", argv[0]);
         return 2;
     }
     bool big = !strcmp(argv[a], "1b");
@@ -114,6 +120,8 @@ int main(int argc, char **argv) {
     if (!X || !Y[0] || !Y[1] || !Y[2] || !Y[3] || !act || !rbuf || !pool) { fprintf(stderr, "stream: out of memory\n"); return 1; }
     for (int64_t i = 0; i < ff * T; i++) X[i] = rand_weight();
     double t_mm = 0, t_read = 0;
+    double *pass_read = calloc((size_t)passes, sizeof(double)), *pass_mm = calloc((size_t)passes, sizeof(double));
+    if (!pass_read || !pass_mm) { fprintf(stderr, "stream: out of memory\n"); return 1; }
     for (int p = -1; p < passes; p++) { /* p = -1 warms both up */
         double t_pass = desk_read_pass(pool, rbuf + (size_t)(p + 1) % 4 * read_bytes, read_bytes, 8192);
         double t1 = now();
@@ -128,13 +136,34 @@ int main(int argc, char **argv) {
         }
         desk_matmul(pool, &W[nm - 1], X, T, Y[0], act);
         double t2 = now();
-        if (p >= 0) { t_read += t_pass; t_mm += t2 - t1; }
+        if (p >= 0) {
+            t_read += t_pass;
+            t_mm += t2 - t1;
+            pass_read[p] = (double)read_bytes / t_pass / 1e9;
+            pass_mm[p] = bytes / (t2 - t1) / 1e9;
+        }
     }
     double gb_read = (double)read_bytes * passes / t_read / 1e9, gb_mm = bytes * passes / t_mm / 1e9;
     printf("%s %s, %d thread%s, %d token%s, %d passes: weights %.1f MiB, read pass %.1f GB/s, "
            "matrix products %.1f GB/s of weights = %.1f%% of the read pass\n",
            argv[a], argv[a + 1], threads, threads > 1 ? "s" : "", T, T > 1 ? "s" : "", passes, bytes / 1048576.0, gb_read,
            gb_mm, 100.0 * gb_mm / gb_read);
+    if (verbose)
+        for (int i = 0; i < passes; i++) printf("pass %.2f %.2f\n", pass_read[i], pass_mm[i]);
+    /* the passes by their read pass's speed: the memory's slow and fast
+     * halves (the kernels may keep up with one and not the other) */
+    double sorted[passes];
+    memcpy(sorted, pass_read, sizeof sorted);
+    for (int i = 1; i < passes; i++)
+        for (int k = i; k > 0 && sorted[k] < sorted[k - 1]; k--) { double x = sorted[k]; sorted[k] = sorted[k - 1]; sorted[k - 1] = x; }
+    double med = sorted[passes / 2], f[2] = {0, 0}, r[2] = {0, 0}, m[2] = {0, 0};
+    int c[2] = {0, 0};
+    for (int i = 0; i < passes; i++) {
+        int h = pass_read[i] >= med;
+        r[h] += pass_read[i]; m[h] += pass_mm[i]; f[h] += pass_mm[i] / pass_read[i]; c[h]++;
+    }
+    for (int h = 0; h < 2; h++)
+        if (c[h]) printf("  %s half: read %.1f GB/s, products %.1f GB/s, mean fraction %.1f%%\n", h ? "fast" : "slow", r[h] / c[h], m[h] / c[h], 100 * f[h] / c[h]);
     desk_pool_free(pool);
     return 0;
 }

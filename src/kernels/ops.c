@@ -80,7 +80,7 @@ static const char *packed_rows(const desk_mat *W, int64_t r, size_t *stride, int
  * memory are prefetched before the kernels start on it (single tokens): the
  * kernels' own prefetch only reaches that far ahead of where they read, so
  * without it every job and every stripe would start on demand misses.
- * Non-temporal, like the kernels' (dot_x86.h). */
+ * Into L2, like the kernels' (T1, dot_x86.h). */
 static void matmul_rows(const matmul_job *j, int m, int64_t r0, int64_t r1, bool prefetch_start) {
     const desk_mat *W = j->W[m];
     float *Y = j->Y[m];
@@ -94,7 +94,7 @@ static void matmul_rows(const matmul_job *j, int m, int64_t r0, int64_t r1, bool
         int64_t e = run_end < packed_end ? run_end : packed_end; /* a multiple of 8 */
         if (prefetch_start && j->T == 1) {
             size_t span = (size_t)((e - r + UNIT_ROWS - 1) / UNIT_ROWS) * stride;
-            for (size_t o = 0; o < span && o < DESK_DECODE_PREFETCH; o += 64) __builtin_prefetch(g + o, 0, 0);
+            for (size_t o = 0; o < span && o < DESK_DECODE_PREFETCH; o += 64) __builtin_prefetch(g + o, 0, 2); /* T1 */
         }
         for (; r < e; r += UNIT_ROWS, g += stride) { /* a unit: a pair, two groups, or one group at the end */
             if (j->gemm16[m] && r + UNIT_ROWS <= e) { /* a pair (x16, quant.h) or two groups */

@@ -225,19 +225,23 @@ static inline __m256 rows8_block_float(__m256 acc, const uint8_t *wp, const desk
  * block b into lane accumulator b % 8. The main loop takes eight blocks per
  * step so the eight accumulators stay in registers. BLOCK(wp, a, acc) returns
  * acc plus one block's contribution. */
-/* Software prefetch DESK_DECODE_PREFETCH bytes ahead (quant.h), with the
- * non-temporal hint: the weights are read once per token, and a line
- * fetched with T0 is kept in L2 and, when evicted from there, written into
- * the L3 victim cache, displacing useful lines for nothing. A harness that
- * runs the 0.5B shape's 169 matrices in decode order and alternates variants
- * pass by pass (so both see the same memory phase), two threads, Q4_0:
- * 90-92% of a plain read pass with T0 against 93-97% with NTA; one thread
- * 87% against 91-93%; Q4_K +1-3%, Q5_0 +5%, Q6_K +2-5%; Q8_0 already at the
- * limit either way. Without any prefetch a decode streamed at 84-95%. */
+/* Software prefetch DESK_DECODE_PREFETCH bytes ahead (quant.h) into L2
+ * only (T1). Zen 4 puts T1 and T2 lines in L2, not L1 (AMD's documentation
+ * of that core; on older AMD cores and on Intel they go to L2 as well, or
+ * act as T0). Until the sixteenth session these prefetches were
+ * non-temporal (NTA), which on this core bring the line into L1: every line
+ * in flight then holds one of L1's few miss buffers, and one core kept too
+ * few lines in flight to follow the memory in its fast phases. bench/stream,
+ * 1B shape, 2 threads, NTA and T1 builds alternated run by run, each pass
+ * a fraction of the read pass next to it (medians of 100 passes): Q4_K 83 ->
+ * 89%, Q6_K 77 -> 95%, Q8_0 73 -> 89%, Q4_0 (gemm16_avx512.h) 88 -> 92-94%;
+ * in passes whose read pass ran above 50 GB/s Q6_K went from 55% to 92%.
+ * (Against T0, which fills L1 and L2, NTA had won: 0.5B shape, Q4_0 90-92%
+ * with T0, 93-97% with NTA.) */
 #define PF_DIST DESK_DECODE_PREFETCH
 #define GEMV8_PF_BLOCK(WP, BYTES, BLOCK, A, ACC)                                                              \
     do {                                                                                                      \
-        for (int l = 0; l < (BYTES); l += 64) _mm_prefetch((const char *)(WP) + PF_DIST + l, _MM_HINT_NTA);   \
+        for (int l = 0; l < (BYTES); l += 64) _mm_prefetch((const char *)(WP) + PF_DIST + l, _MM_HINT_T1);    \
         ACC = BLOCK((WP), (A), ACC);                                                                          \
     } while (0)
 #define GEMV8_LOOP(NAME, BYTES, BLOCK)                                                                         \
@@ -339,7 +343,7 @@ GEMV8_LOOP(gemv8_q8_0, 272, q8_0_block8)
             for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();                                         \
             for (int64_t b = 0; b < n / QKK; b++) {                                                          \
                 const uint8_t *wp = (const uint8_t *)w8 + (size_t)b * (BYTES);                                \
-                for (int l = 0; l < (BYTES); l += 64) _mm_prefetch((const char *)wp + PF_DIST + l, _MM_HINT_NTA); \
+                for (int l = 0; l < (BYTES); l += 64) _mm_prefetch((const char *)wp + PF_DIST + l, _MM_HINT_T1); \
                 acc[b % 8] = BLOCK(wp, &a[b], acc[b % 8]);                                                    \
             }                                                                                                 \
             store_rows8(acc, y + (size_t)t * ys);                                                             \

@@ -68,9 +68,12 @@ static inline __m128i ld8x2(const uint8_t *p, size_t gb) {
  * again. Two threads, 8 tokens over 64 MiB: Q4_K 437-456 -> 482-498 GMAC/s,
  * Q6_K 286-296 -> 296-305 (4 KiB: 469-491 and 304-326; 3 KiB: 435-448 and
  * 282-291); 8 streams of `desk serve` on 1B Q4_K_M 3-5% faster than with
- * 8 KiB. Non-temporal, as in the single-token kernels (dot_x86.h): the 1B
- * shape's 113 matrices in decode order, alternating pass by pass, 2 threads:
- * 8 tokens +2-5%, 3 tokens +5-6% (Q4_K and Q4_0) over prefetcht0. */
+ * 8 KiB. Into L2 only (prefetcht1), as in the single-token kernels (why:
+ * dot_x86.h). Non-temporal had beaten T0 (1B shape in decode order, 2
+ * threads: 8 tokens +2-5%, 3 tokens +5-6%), and T1 beats non-temporal:
+ * bench/stream -T 8, the builds alternated run by run, medians of 75
+ * passes: Q4_K 14.5 -> 17.2 GB/s of weights (41% -> 50% of the read pass),
+ * Q4_0 18.7 -> 20.6 (54% -> 58%). */
 #define GEMM_PF_DIST 6144
 /* Single tokens on long rows (at least PAIR_BURST_MIN_BLOCKS blocks: 2048
  * elements) of the formats that ask for it prefetch in bursts: every BURST
@@ -97,8 +100,8 @@ static inline void prefetch16(const uint8_t *w8, size_t off, size_t gb, int byte
     size_t o = off + GEMM_PF_DIST;
     const char *p = (const char *)w8 + (o >= gb ? o + gb : o);
     for (int l = 0; l < bytes; l += 64) {
-        __asm__ volatile("prefetchnta %0" : : "m"(p[l]));
-        __asm__ volatile("prefetchnta %0" : : "m"(p[gb + (size_t)l]));
+        __asm__ volatile("prefetcht1 %0" : : "m"(p[l]));
+        __asm__ volatile("prefetcht1 %0" : : "m"(p[gb + (size_t)l]));
     }
 }
 
@@ -106,7 +109,7 @@ static inline void prefetch16(const uint8_t *w8, size_t off, size_t gb, int byte
  * ahead; the pairs of a run of memory follow one another, so this runs on
  * into the next. */
 static inline void prefetch_pair(const uint8_t *wp, int bytes, size_t dist) {
-    for (int l = 0; l < bytes; l += 64) __asm__ volatile("prefetchnta %0" : : "m"(wp[dist + (size_t)l]));
+    for (int l = 0; l < bytes; l += 64) __asm__ volatile("prefetcht1 %0" : : "m"(wp[dist + (size_t)l]));
 }
 
 /* s + the unsigned bytes of w times the 4 signed bytes at p (broadcast to
