@@ -75,20 +75,14 @@ static inline __m128i ld8x2(const uint8_t *p, size_t gb) {
  * passes: Q4_K 14.5 -> 17.2 GB/s of weights (41% -> 50% of the read pass),
  * Q4_0 18.7 -> 20.6 (54% -> 58%). */
 #define GEMM_PF_DIST 6144
-/* Single tokens on long rows (at least PAIR_BURST_MIN_BLOCKS blocks: 2048
- * elements) of the formats that ask for it prefetch in bursts: every BURST
- * steps of two blocks, the next BURST steps' bytes PF_DIST ahead, as the
- * K-quant kernels do per super-block (dot_x86.h), instead of a step's
- * bytes every step. Q8_0 asks (8 steps, 8.5 KiB): bench/stream, two
- * threads, alternating builds, fraction of the read pass: 1B shape 79-97%
- * -> 95-109% (6 of 6 runs better), 0.5B shape (only its down projection
- * has such rows) 6 runs, medians 95.5% -> 97.7%; `desk bench -p 128 -n 64
- * -r 3`, fraction of the probe, 1B Q8_0 0.840/0.793/0.756 -> 0.875/0.901/
- * 0.917, 0.5B Q8_0 0.849/0.839/0.769 -> 0.843/0.915/0.911. For Q4_0 and
- * Q5_0 (4.5 and 5.5 KiB bursts) no change beyond noise on the 1B shape,
- * and without the row-length limit the 0.5B shape lost 10-20 points, so
- * they keep the steady prefetch. */
-#define PAIR_BURST_MIN_BLOCKS 64
+/* Every step prefetches the bytes of one step PF_DIST (single tokens) or
+ * GEMM_PF_DIST (batches) ahead. The fifteenth session had Q8_0 single
+ * tokens prefetch the next 8 steps every 8 steps, which gained with
+ * non-temporal prefetches (bench/stream 1B Q8_0 79-97% -> 95-109% of the
+ * read pass); with T1 the steady prefetch does as well or better (1B,
+ * alternating runs, passes binned by their read pass's speed: 88-89% of
+ * the read pass where bursts read 82-83%, at 34-37 GB/s in two sets; 0.5B
+ * alike), and bursts for Q4_0 lost 3-9 points, so the bursts are gone. */
 #define PAIR_PF_DIST(tt) ((tt) == 1 ? (size_t)PF_DIST : (size_t)GEMM_PF_DIST)
 
 /* Two groups: both groups' bytes GEMM_PF_DIST ahead of byte `off` of the
@@ -178,13 +172,12 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
  * 16 times their value) and their sum, a multiple of 16 and exact, is
  * shifted down once per token: one operation per token instead of two per
  * 64 bytes; for more tokens the shift per 64 bytes is the cheaper. */
-#define GEMM16_BLOCK32(NAME, BLOCK_BYTES, EXTRA, NW, OFF, HI16, BURST, UNPACK)                              \
+#define GEMM16_BLOCK32(NAME, BLOCK_BYTES, EXTRA, NW, OFF, HI16, UNPACK)                                     \
     static inline __attribute__((always_inline)) void NAME##_tile(int64_t nb, const uint8_t *w8, size_t unused, \
                                                                   const char *act, size_t act_row, int tt,   \
                                                                   float *y, size_t ys) {                     \
         const size_t qb = 2 * ((BLOCK_BYTES) - 16 - (EXTRA)), xb = 2 * (EXTRA); /* per block of a pair */    \
         const bool hi16 = (HI16) && tt <= 2;                                                                 \
-        const bool burst = (BURST) && tt == 1 && nb >= PAIR_BURST_MIN_BLOCKS;                                \
         const __m512i m4 = _mm512_set1_epi8(0xF);                                                            \
         __m512 lanes[GEMM_TILE][8];                                                                          \
         for (int t = 0; t < tt; t++)                                                                         \
@@ -192,12 +185,9 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
         for (int64_t b = 0; b < nb; b += 2) { /* blocks in memory order, which the prefetchers follow */    \
             const int nj = nb - b >= 2 ? 2 : 1;                                                              \
             const uint8_t *wp = w8 + (size_t)b * 2 * (BLOCK_BYTES), *xp = wp + nj * qb, *dp = xp + nj * xb;  \
-            if (burst) {                                                                                     \
-                if (b % (2 * ((BURST) + !(BURST))) == 0) /* (no division by 0 where BURST is 0) */          \
-                    prefetch_pair(wp, 4 * (BURST) * (BLOCK_BYTES), PF_DIST);                                 \
-            } else if (nj == 2) {                                                                            \
+            if (nj == 2)                                                                                     \
                 prefetch_pair(wp, 4 * (BLOCK_BYTES), PAIR_PF_DIST(tt)); /* constant: unrolled */             \
-            } else                                                                                           \
+            else                                                                                             \
                 prefetch_pair(wp, 2 * (BLOCK_BYTES), PAIR_PF_DIST(tt));                                      \
             _Pragma("GCC unroll 2") for (int j = 0; j < 2; j++) {                                            \
                 if (j == nj) break;                                                                          \
@@ -248,9 +238,9 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
         w[k + 4] = _mm512_mask_add_epi8(hi, _cvtu64_mask64(mh), hi, _mm512_set1_epi8(0x10));                 \
     }
 
-GEMM16_BLOCK32(gemm16_q4_0, 144, 0, 8, 8, true, 0, UNPACK_Q4_0)
-GEMM16_BLOCK32(gemm16_q5_0, 176, 32, 8, 16, false, 0, UNPACK_Q5_0)
-GEMM16_BLOCK32(gemm16_q8_0, 272, 0, 8, 128, false, 8, UNPACK_Q8_0)
+GEMM16_BLOCK32(gemm16_q4_0, 144, 0, 8, 8, true, UNPACK_Q4_0)
+GEMM16_BLOCK32(gemm16_q5_0, 176, 32, 8, 16, false, UNPACK_Q5_0)
+GEMM16_BLOCK32(gemm16_q8_0, 272, 0, 8, 128, false, UNPACK_Q8_0)
 
 /* ---- K-quants: one super-block at a time, the token accumulators of the
  * eight lanes kept in memory (they change once per super-block) ---- */
