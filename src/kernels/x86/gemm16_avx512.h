@@ -80,9 +80,10 @@ static inline __m128i ld8x2(const uint8_t *p, size_t gb) {
  * tokens prefetch the next 8 steps every 8 steps, which gained with
  * non-temporal prefetches (bench/stream 1B Q8_0 79-97% -> 95-109% of the
  * read pass); with T1 the steady prefetch does as well or better (1B,
- * alternating runs, passes binned by their read pass's speed: 88-89% of
- * the read pass where bursts read 82-83%, at 34-37 GB/s in two sets; 0.5B
- * alike), and bursts for Q4_0 lost 3-9 points, so the bursts are gone. */
+ * alternating runs, passes binned by their read pass's speed: 87.7-88.6%
+ * of the read pass where bursts read 82.2-82.5%, at 34-37 GB/s in two
+ * sets; 0.5B alike), and bursts for Q4_0 lost 4 points in the median, so
+ * the bursts are gone. */
 #define PAIR_PF_DIST(tt) ((tt) == 1 ? (size_t)PF_DIST : (size_t)GEMM_PF_DIST)
 
 /* Two groups: both groups' bytes GEMM_PF_DIST ahead of byte `off` of the
