@@ -227,8 +227,8 @@ static inline __m256 rows8_block_float(__m256 acc, const uint8_t *wp, const desk
  * acc plus one block's contribution. */
 /* Software prefetch DESK_DECODE_PREFETCH bytes ahead (quant.h) into L2
  * only (T1). Zen 4 puts T1 and T2 lines in L2, not L1 (AMD's documentation
- * of that core; on older AMD cores and on Intel they go to L2 as well, or
- * act as T0). Until the sixteenth session these prefetches were
+ * of that core; Intel's cores fill L2 with T1 too, older AMD cores treat it
+ * as T0). Until the sixteenth session these prefetches were
  * non-temporal (NTA), which on this core bring the line into L1: every line
  * in flight then holds one of L1's few miss buffers, and one core kept too
  * few lines in flight to follow the memory in its fast phases. bench/stream,
