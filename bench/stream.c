@@ -69,6 +69,11 @@ static int make_mat(desk_mat *w, int type, int64_t rows, int64_t cols) {
     return 0; /* the rows stay too: rows past the last whole group of 8 are read from them */
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 static int type_by_name(const char *s) {
     static const struct { const char *name; int type; } T[] = {{"Q4_0", DESK_TYPE_Q4_0}, {"Q5_0", DESK_TYPE_Q5_0},
                                                               {"Q8_0", DESK_TYPE_Q8_0}, {"Q4_K", DESK_TYPE_Q4_K},
@@ -152,10 +157,10 @@ int main(int argc, char **argv) {
         for (int i = 0; i < passes; i++) printf("pass %.2f %.2f\n", pass_read[i], pass_mm[i]);
     /* the passes by their read pass's speed: the memory's slow and fast
      * halves (the kernels may keep up with one and not the other) */
-    double sorted[passes];
-    memcpy(sorted, pass_read, sizeof sorted);
-    for (int i = 1; i < passes; i++)
-        for (int k = i; k > 0 && sorted[k] < sorted[k - 1]; k--) { double x = sorted[k]; sorted[k] = sorted[k - 1]; sorted[k - 1] = x; }
+    double *sorted = malloc((size_t)passes * sizeof *sorted);
+    if (!sorted) { fprintf(stderr, "stream: out of memory\n"); return 1; }
+    memcpy(sorted, pass_read, (size_t)passes * sizeof *sorted);
+    qsort(sorted, (size_t)passes, sizeof *sorted, cmp_double);
     double med = sorted[passes / 2], f[2] = {0, 0}, r[2] = {0, 0}, m[2] = {0, 0};
     int c[2] = {0, 0};
     for (int i = 0; i < passes; i++) {
@@ -164,6 +169,9 @@ int main(int argc, char **argv) {
     }
     for (int h = 0; h < 2; h++)
         if (c[h]) printf("  %s half: read %.1f GB/s, products %.1f GB/s, mean fraction %.1f%%\n", h ? "fast" : "slow", r[h] / c[h], m[h] / c[h], 100 * f[h] / c[h]);
+    free(sorted);
+    free(pass_read);
+    free(pass_mm);
     desk_pool_free(pool);
     return 0;
 }
