@@ -333,6 +333,11 @@ typedef struct {
 } desk_ctx_timing;
 desk_ctx_timing desk_ctx_timing_get(const desk_ctx *c);
 void desk_ctx_timing_reset(desk_ctx *c);
+/* One pass of the bandwidth probe's read loop (desk_probe_bandwidth) over
+ * `bytes` of buf on the context's own threads, `prefetch` bytes of software
+ * prefetch ahead (0: none); returns GB/s. For benchmarks: a pass between two
+ * decode steps sees the memory in the same state as the steps around it. */
+double desk_ctx_read_pass(desk_ctx *c, const void *buf, size_t bytes, size_t prefetch);
 
 /* -------------------------------------------------------------- 7. sampling */
 

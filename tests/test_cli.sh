@@ -72,6 +72,12 @@ $D bench -m "$M2" -p 8 -n 4 -r 2 > "$TMP/bench.txt" && grep -Eq \
     "$TMP/bench.txt" && ok || bad "bench table: $(cat "$TMP/bench.txt")"
 awk -F'"bandwidth_fraction":' 'NF == 2 { split($2, v, /[,}]/); exit !(v[1] > 0 && v[1] < 3) } NF != 2 { exit 1 }' \
     "$TMP/bench.json" && ok || bad "bench --json bandwidth_fraction out of range: $(cat "$TMP/bench.json")"
+# the decode paired token by token with read passes: a fraction, and the passes' GB/s
+for k in paired_fraction paired_read_gb_s; do
+    awk -F"\"$k\":" 'NF == 2 { split($2, v, /[,}]/); exit !(v[1] > 0 && v[1] < 1000) } NF != 2 { exit 1 }' \
+        "$TMP/bench.json" && ok || bad "bench --json $k missing or not positive: $(cat "$TMP/bench.json")"
+done
+grep -Eq "^decode paired +median [0-9]+% of the read passes either side of each token" "$TMP/bench.txt" && ok || bad "bench table: paired line"
 # attention's share of the prefill and decode time (desk_ctx_timing): some, never all of it
 for k in prefill_attention_fraction decode_attention_fraction; do
     awk -F"\"$k\":" 'NF == 2 { split($2, v, /[,}]/); exit !(v[1] > 0 && v[1] < 1) } NF != 2 { exit 1 }' \

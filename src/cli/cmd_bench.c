@@ -91,6 +91,40 @@ static double probe_in_child(int threads) {
     return bw;
 }
 
+typedef struct { double fraction, read_gb_s; } paired;
+
+/* cmd_bench's paired decode: nd tokens after the np-token prompt, a read
+ * pass before each and after the last; medians over the tokens. An
+ * allocation failure leaves *out zero (no figure) rather than failing. */
+static desk_status pair_decode(desk_ctx *c, const int32_t *toks, long np, long nd, int32_t V, uint64_t bytes_per_token,
+                               paired *out, desk_error *err) {
+    const size_t region = (size_t)64 << 20;
+    char *buf = aligned_alloc(64, 2 * region);
+    double *rd = malloc((size_t)(nd + 1) * sizeof *rd), *fr = malloc((size_t)nd * sizeof *fr), *step = malloc((size_t)nd * sizeof *step);
+    desk_status st = DESK_OK;
+    if (!buf || !rd || !fr || !step) goto done;
+    memset(buf, 1, 2 * region); /* really mapped */
+    desk_ctx_seq_truncate(c, 0, 0);
+    if ((st = desk_ctx_eval(c, 0, toks, (int)np, err))) goto done;
+    int32_t t = argmax(desk_ctx_logits(c, 0), V);
+    for (long k = 0; k <= nd; k++) {
+        double a = desk_ctx_read_pass(c, buf + (size_t)(k % 2) * region, region, 8192);
+        double b = desk_ctx_read_pass(c, buf + (size_t)((k + 1) % 2) * region, region, 0);
+        rd[k] = a > b ? a : b;
+        if (k == nd) break;
+        double t0 = now_s();
+        if ((st = desk_ctx_eval(c, 0, &t, 1, err))) goto done;
+        t = argmax(desk_ctx_logits(c, 0), V);
+        step[k] = now_s() - t0;
+    }
+    for (long k = 0; k < nd; k++) fr[k] = (double)bytes_per_token / step[k] / 1e9 / (0.5 * (rd[k] + rd[k + 1]));
+    out->fraction = median(fr, (int)nd);
+    out->read_gb_s = median(rd, (int)nd + 1);
+done:
+    free(buf); free(rd); free(fr); free(step);
+    return st;
+}
+
 static void bench_usage(FILE *f) {
     fprintf(f, "usage: desk bench -m MODEL.gguf [-p 512] [-n 128] [-t THREADS] [-r REPS] [-b BATCH] [--kv-type T] [--json | --csv]\n"
                "  -p N     prompt tokens to prefill (default 512)\n"
@@ -183,8 +217,21 @@ int cmd_bench(int argc, char **argv) {
         rbw[r] = probe[r] > probe[r + 1] ? probe[r] : probe[r + 1];
         frac[r] = rbw[r] > 0 ? dec[r] * (double)in.bytes_per_token / (rbw[r] * 1e9) : 0;
     }
+    uint64_t rss = peak_rss(); /* before the paired read passes' buffer */
+    /* Decode paired with read passes: once more, each decoded token between
+     * two read passes on the same threads, and the token's weight bytes/s
+     * divided by the mean of the passes either side of it. Both see the
+     * memory in the same phase (bench/stream does the same for the matrix
+     * products alone), where the probes above, around whole repetitions,
+     * may catch another; best of the probe's ways of reading, each pass
+     * reads two 64 MiB regions, with and without software prefetch, and
+     * counts the faster. */
+    paired pr = {0};
+    if (nd > 0 && pair_decode(c, toks, np, nd, V, in.bytes_per_token, &pr, &err)) {
+        fprintf(stderr, "desk bench: %s\n", err.msg);
+        goto done;
+    }
     stat2 sp = stats(pre, (int)reps), sd = stats(dec, (int)reps), st = stats(ttft, (int)reps);
-    uint64_t rss = peak_rss();
     double bps = sd.mean * (double)in.bytes_per_token, bw = median(rbw, (int)reps), fr = median(frac, (int)reps);
     /* Attention reads the KV cache of every position so far: decoded token k
      * (0-based) attends over np + k + 1 positions. Its mean over the decode,
@@ -206,18 +253,18 @@ int cmd_bench(int argc, char **argv) {
                "\"ttft_ms\":{\"mean\":%.2f,\"sd\":%.2f},\"decode_gb_s\":%.3f,\"read_bandwidth_gb_s\":%.3f,"
                "\"bandwidth_fraction\":%.4f,\"kv_bytes_per_token\":%.0f,\"decode_total_gb_s\":%.3f,"
                "\"total_bandwidth_fraction\":%.4f,\"prefill_attention_fraction\":%.4f,\"decode_attention_fraction\":%.4f,"
-               "\"peak_rss_bytes\":%llu}\n",
+               "\"paired_fraction\":%.4f,\"paired_read_gb_s\":%.3f,\"peak_rss_bytes\":%llu}\n",
                name, in.arch, (long long)in.n_params, (unsigned long long)in.bytes_per_token, n_threads, ci.kernel,
                desk_type_name(kv_type), np, nd, reps,
                sp.mean, sp.sd, sd.mean, sd.sd, st.mean, st.sd, bps / 1e9, bw, fr, kv_tok, total_bps / 1e9, total_fr,
-               att_pre, att_dec, (unsigned long long)rss);
+               att_pre, att_dec, pr.fraction, pr.read_gb_s, (unsigned long long)rss);
     } else if (fmt == 2) {
         printf("model,threads,kernels,prompt_tokens,decode_tokens,reps,prefill_tok_s,prefill_sd,decode_tok_s,decode_sd,ttft_ms,"
                "decode_gb_s,read_bandwidth_gb_s,bandwidth_fraction,peak_rss_bytes,kv_bytes_per_token,decode_total_gb_s,"
-               "total_bandwidth_fraction,prefill_attention_fraction,decode_attention_fraction\n");
-        printf("%s,%d,%s,%ld,%ld,%ld,%.2f,%.2f,%.2f,%.2f,%.2f,%.3f,%.3f,%.4f,%llu,%.0f,%.3f,%.4f,%.4f,%.4f\n", name, n_threads,
-               ci.kernel, np, nd, reps, sp.mean, sp.sd, sd.mean, sd.sd, st.mean, bps / 1e9, bw, fr, (unsigned long long)rss, kv_tok,
-               total_bps / 1e9, total_fr, att_pre, att_dec);
+               "total_bandwidth_fraction,prefill_attention_fraction,decode_attention_fraction,paired_fraction,paired_read_gb_s\n");
+        printf("%s,%d,%s,%ld,%ld,%ld,%.2f,%.2f,%.2f,%.2f,%.2f,%.3f,%.3f,%.4f,%llu,%.0f,%.3f,%.4f,%.4f,%.4f,%.4f,%.3f\n", name,
+               n_threads, ci.kernel, np, nd, reps, sp.mean, sp.sd, sd.mean, sd.sd, st.mean, bps / 1e9, bw, fr, (unsigned long long)rss,
+               kv_tok, total_bps / 1e9, total_fr, att_pre, att_dec, pr.fraction, pr.read_gb_s);
     } else {
         char b1[32], b2[32];
         printf("model            %s (%s, %.2f B parameters, %s read per token)\n", name, in.arch, (double)in.n_params / 1e9,
@@ -229,6 +276,9 @@ int cmd_bench(int argc, char **argv) {
                nd, sd.mean, sd.sd, bps / 1e9, fr * 100);
         for (long r = 0; r < reps && r < 9; r++) printf("%s%.0f%% of %.1f", r ? ", " : "", frac[r] * 100, rbw[r]);
         printf("%s)\n", reps > 9 ? ", ..." : "");
+        if (pr.fraction > 0)
+            printf("decode paired    median %.0f%% of the read passes either side of each token (tokens alternated with read\n"
+                   "                 passes on the same threads; median pass %.1f GB/s)\n", pr.fraction * 100, pr.read_gb_s);
         printf("KV cache read    %s per decoded token (mean); with the weights %.1f GB/s, %.0f%% of the read bandwidth\n",
                cli_bytes((uint64_t)kv_tok, b1, sizeof b1), total_bps / 1e9, total_fr * 100);
         printf("attention        %.0f%% of prefill time, %.0f%% of decode time (scores, softmax, weighted sum over the KV cache)\n",

@@ -77,10 +77,10 @@ static const char *packed_rows(const desk_mat *W, int64_t r, size_t *stride, int
 
 /* rows [r0, r1) of matrix m for every token; r0 is a unit's first row.
  * With prefetch_start, the first DESK_DECODE_PREFETCH bytes of each run of
- * memory are prefetched before the kernels start on it (single tokens): the
- * kernels' own prefetch only reaches that far ahead of where they read, so
- * without it every job and every stripe would start on demand misses.
- * Into L2, like the kernels' (T1, dot_x86.h). */
+ * memory are prefetched before the kernels start on it (single tokens), into
+ * L2 (T1): the kernels leave the streaming to the hardware prefetchers
+ * (dot_x86.h), which take a few misses to find a new run. Against no
+ * prefetch at all, `desk bench` alternating builds came out even. */
 static void matmul_rows(const matmul_job *j, int m, int64_t r0, int64_t r1, bool prefetch_start) {
     const desk_mat *W = j->W[m];
     float *Y = j->Y[m];

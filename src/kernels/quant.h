@@ -185,9 +185,9 @@ void desk_repack16(int type, const void *rows, size_t row_bytes, int64_t n, void
  * groups of 8 rows from `rows`, as a pair when `pairs` and there are two,
  * else as x8 groups one after the other (none when groups is 0). */
 void desk_repack_unit(int type, const void *rows, size_t row_bytes, int64_t n, int groups, bool pairs, void *dst);
-/* How far ahead (bytes) the single-token row-group kernels prefetch the
- * packed weights they stream; the matmul driver prefetches the first this
- * many bytes of every run of memory it hands to them (ops.c). */
+/* The bytes the matmul driver prefetches at the start of every run of
+ * packed memory it hands to the single-token kernels (ops.c); the kernels
+ * themselves leave the rest to the hardware prefetchers (dot_x86.h). */
 #define DESK_DECODE_PREFETCH 8192
 
 /* y[t * y_stride + i] = vec_dot(row i, act row t) for the 8 rows of a packed

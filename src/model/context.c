@@ -398,6 +398,11 @@ desk_status desk_ctx_decode(desk_ctx *c, const desk_batch *b, desk_error *err) {
 desk_ctx_timing desk_ctx_timing_get(const desk_ctx *c) { return c->timing; }
 void desk_ctx_timing_reset(desk_ctx *c) { memset(&c->timing, 0, sizeof c->timing); }
 
+double desk_ctx_read_pass(desk_ctx *c, const void *buf, size_t bytes, size_t prefetch) {
+    double t = desk_read_pass(c->pool, buf, bytes, prefetch);
+    return t > 0 ? (double)bytes / t / 1e9 : 0;
+}
+
 const float *desk_ctx_batch_logits(const desk_ctx *c, int i) {
     if (i < 0 || i >= c->p.n_batch || c->out_index[i] < 0) return NULL;
     return c->logits_rows + (size_t)c->out_index[i] * (size_t)c->m->info.n_vocab;

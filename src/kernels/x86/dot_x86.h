@@ -225,25 +225,20 @@ static inline __m256 rows8_block_float(__m256 acc, const uint8_t *wp, const desk
  * block b into lane accumulator b % 8. The main loop takes eight blocks per
  * step so the eight accumulators stay in registers. BLOCK(wp, a, acc) returns
  * acc plus one block's contribution. */
-/* Software prefetch DESK_DECODE_PREFETCH bytes ahead (quant.h) into L2
- * only (T1). Zen 4 puts T1 and T2 lines in L2, not L1 (AMD's documentation
- * of that core; Intel's cores fill L2 with T1 too, older AMD cores treat it
- * as T0). Until the sixteenth session these prefetches were
- * non-temporal (NTA), which on this core bring the line into L1: every line
- * in flight then holds one of L1's few miss buffers, and one core kept too
- * few lines in flight to follow the memory in its fast phases. bench/stream,
- * 1B shape, 2 threads, NTA and T1 builds alternated run by run, each pass
- * a fraction of the read pass next to it (medians of 100 passes): Q4_K 83 ->
- * 89%, Q6_K 77 -> 95%, Q8_0 73 -> 89%, Q4_0 (gemm16_avx512.h) 88 -> 92-94%;
- * in passes whose read pass ran above 50 GB/s Q6_K went from 55% to 92%.
- * (Against T0, which fills L1 and L2, NTA had won: 0.5B shape, Q4_0 90-92%
- * with T0, 93-97% with NTA.) */
-#define PF_DIST DESK_DECODE_PREFETCH
-#define GEMV8_PF_BLOCK(WP, BYTES, BLOCK, A, ACC)                                                              \
-    do {                                                                                                      \
-        for (int l = 0; l < (BYTES); l += 64) _mm_prefetch((const char *)(WP) + PF_DIST + l, _MM_HINT_T1);    \
-        ACC = BLOCK((WP), (A), ACC);                                                                          \
-    } while (0)
+/* No software prefetch: the weights stream on the hardware prefetchers,
+ * which follow a thread's run of packed memory (one per thread and
+ * matrix, the matrices of a step one after another, llama.c); the matmul
+ * driver prefetches only the first DESK_DECODE_PREFETCH bytes of each run
+ * (ops.c). Until the seventeenth session every block prefetched its bytes
+ * 8 KiB ahead, first non-temporally, then into L2 (prefetcht1, which on
+ * Zen 4 beat NTA by 4-18 points of the read pass: NTA fills L1, and every
+ * line in flight held one of L1's few miss buffers). Without them the
+ * kernels keep up with the memory in its fast phase too, which neither
+ * hint did. bench/stream, 2 threads, alternating builds run by run,
+ * products as a fraction of the read pass next to them (T1 -> none):
+ * 1B Q4_K 92.4% -> 99.7% and 89.7% -> 98.0%, Q6_K 95% -> 100-102%, Q8_0
+ * 78-81% -> 94-95%, Q4_0 88-92% -> 93-94%; 0.5B Q8_0 90% -> 94-95%.
+ * `desk bench` decode (1B Q8_0, fast memory): 74% -> 101% of the probe. */
 #define GEMV8_LOOP(NAME, BYTES, BLOCK)                                                                         \
     static void NAME(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) { \
         int64_t nb = n / QK;                                                                                  \
@@ -255,10 +250,10 @@ static inline __m256 rows8_block_float(__m256 acc, const uint8_t *wp, const desk
             int64_t b = 0;                                                                                    \
             for (; b + 8 <= nb; b += 8)                                                                       \
                 _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++)                                           \
-                    GEMV8_PF_BLOCK(wp + (size_t)(b + j) * (BYTES), BYTES, BLOCK, &a[b + j], acc[j]);           \
-            /* the last nb % 8 blocks, still in registers and still prefetching */                           \
+                    acc[j] = BLOCK(wp + (size_t)(b + j) * (BYTES), &a[b + j], acc[j]);                         \
+            /* the last nb % 8 blocks, still in registers */                                                 \
             _Pragma("GCC unroll 7") for (int j = 0; j < 7; j++)                                              \
-                if (b + j < nb) GEMV8_PF_BLOCK(wp + (size_t)(b + j) * (BYTES), BYTES, BLOCK, &a[b + j], acc[j]); \
+                if (b + j < nb) acc[j] = BLOCK(wp + (size_t)(b + j) * (BYTES), &a[b + j], acc[j]);           \
             store_rows8(acc, y + (size_t)t * ys);                                                             \
         }                                                                                                     \
     }
@@ -343,7 +338,6 @@ GEMV8_LOOP(gemv8_q8_0, 272, q8_0_block8)
             for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();                                         \
             for (int64_t b = 0; b < n / QKK; b++) {                                                          \
                 const uint8_t *wp = (const uint8_t *)w8 + (size_t)b * (BYTES);                                \
-                for (int l = 0; l < (BYTES); l += 64) _mm_prefetch((const char *)wp + PF_DIST + l, _MM_HINT_T1); \
                 acc[b % 8] = BLOCK(wp, &a[b], acc[b % 8]);                                                    \
             }                                                                                                 \
             store_rows8(acc, y + (size_t)t * ys);                                                             \

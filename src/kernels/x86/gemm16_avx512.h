@@ -58,33 +58,23 @@ static inline __m128i ld8x2(const uint8_t *p, size_t gb) {
     return _mm_set_epi64x((long long)hi, (long long)lo);
 }
 
-/* Software prefetch. Inline assembly, because GCC 12 silently deleted the
- * _mm_prefetch calls of these kernels (objdump showed no prefetcht0 in any
- * gemm16_*); with them, 8 tokens on weights streamed from memory went from
- * 110 to 199 GMAC/s on one core. Batches prefetch GEMM_PF_DIST ahead,
- * shorter than the single-token distance (PF_DIST, dot_x86.h, which one
- * token uses here too): a tile spends several times as long on each byte,
+/* Software prefetch, for batches only: a single token streams on the
+ * hardware prefetchers (why: dot_x86.h). Inline assembly, because GCC 12
+ * silently deleted the _mm_prefetch calls of these kernels (objdump showed
+ * no prefetcht0 in any gemm16_*); with them, 8 tokens on weights streamed
+ * from memory went from 110 to 199 GMAC/s on one core. Batches prefetch
+ * GEMM_PF_DIST ahead, shorter than the 8 KiB single tokens used while they
+ * prefetched: a tile spends several times as long on each byte,
  * and lines fetched 8 KiB ahead probably wait long enough to be evicted
  * again. Two threads, 8 tokens over 64 MiB: Q4_K 437-456 -> 482-498 GMAC/s,
  * Q6_K 286-296 -> 296-305 (4 KiB: 469-491 and 304-326; 3 KiB: 435-448 and
  * 282-291); 8 streams of `desk serve` on 1B Q4_K_M 3-5% faster than with
- * 8 KiB. Into L2 only (prefetcht1), as in the single-token kernels (why:
- * dot_x86.h). Non-temporal had beaten T0 (1B shape in decode order, 2
- * threads: 8 tokens +2-5%, 3 tokens +5-6%), and T1 beats non-temporal:
- * bench/stream -T 8, the builds alternated run by run, medians of 75
- * passes: Q4_K 14.5 -> 17.2 GB/s of weights (41% -> 50% of the read pass),
- * Q4_0 18.7 -> 20.6 (54% -> 58%). */
+ * 8 KiB. Into L2 only (prefetcht1): non-temporal had beaten T0 (1B shape
+ * in decode order, 2 threads: 8 tokens +2-5%, 3 tokens +5-6%), and T1
+ * beats non-temporal: bench/stream -T 8, the builds alternated run by run,
+ * medians of 75 passes: Q4_K 14.5 -> 17.2 GB/s of weights (41% -> 50% of
+ * the read pass), Q4_0 18.7 -> 20.6 (54% -> 58%). */
 #define GEMM_PF_DIST 6144
-/* Every step prefetches the bytes of one step PF_DIST (single tokens) or
- * GEMM_PF_DIST (batches) ahead. The fifteenth session had Q8_0 single
- * tokens prefetch the next 8 steps every 8 steps, which gained with
- * non-temporal prefetches (bench/stream 1B Q8_0 79-97% -> 95-109% of the
- * read pass); with T1 the steady prefetch does as well or better (1B,
- * alternating runs, passes binned by their read pass's speed: 87.7-88.6%
- * of the read pass where bursts read 82.2-82.5%, at 34-37 GB/s in two
- * sets; 0.5B alike), and bursts for Q4_0 lost 4 points in the median, so
- * the bursts are gone. */
-#define PAIR_PF_DIST(tt) ((tt) == 1 ? (size_t)PF_DIST : (size_t)GEMM_PF_DIST)
 
 /* Two groups: both groups' bytes GEMM_PF_DIST ahead of byte `off` of the
  * pair of groups starting at w8. Past the end of a group the two streams
@@ -100,11 +90,11 @@ static inline void prefetch16(const uint8_t *w8, size_t off, size_t gb, int byte
     }
 }
 
-/* Pairs: the `bytes` at wp (the blocks about to be read), `dist` bytes
- * ahead; the pairs of a run of memory follow one another, so this runs on
- * into the next. */
-static inline void prefetch_pair(const uint8_t *wp, int bytes, size_t dist) {
-    for (int l = 0; l < bytes; l += 64) __asm__ volatile("prefetcht1 %0" : : "m"(wp[dist + (size_t)l]));
+/* Pairs: the `bytes` at wp (the blocks about to be read), GEMM_PF_DIST
+ * bytes ahead; the pairs of a run of memory follow one another, so this
+ * runs on into the next. */
+static inline void prefetch_pair(const uint8_t *wp, int bytes) {
+    for (int l = 0; l < bytes; l += 64) __asm__ volatile("prefetcht1 %0" : : "m"(wp[GEMM_PF_DIST + (size_t)l]));
 }
 
 /* s + the unsigned bytes of w times the 4 signed bytes at p (broadcast to
@@ -186,10 +176,12 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
         for (int64_t b = 0; b < nb; b += 2) { /* blocks in memory order, which the prefetchers follow */    \
             const int nj = nb - b >= 2 ? 2 : 1;                                                              \
             const uint8_t *wp = w8 + (size_t)b * 2 * (BLOCK_BYTES), *xp = wp + nj * qb, *dp = xp + nj * xb;  \
-            if (nj == 2)                                                                                     \
-                prefetch_pair(wp, 4 * (BLOCK_BYTES), PAIR_PF_DIST(tt)); /* constant: unrolled */             \
-            else                                                                                             \
-                prefetch_pair(wp, 2 * (BLOCK_BYTES), PAIR_PF_DIST(tt));                                      \
+            if (tt > 1) { /* batches only (above) */                                                         \
+                if (nj == 2)                                                                                 \
+                    prefetch_pair(wp, 4 * (BLOCK_BYTES)); /* constant: unrolled */                           \
+                else                                                                                         \
+                    prefetch_pair(wp, 2 * (BLOCK_BYTES));                                                    \
+            }                                                                                                \
             _Pragma("GCC unroll 2") for (int j = 0; j < 2; j++) {                                            \
                 if (j == nj) break;                                                                          \
                 const uint8_t *qp = wp + j * qb, *mp = xp + j * xb;                                          \
