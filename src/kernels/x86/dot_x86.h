@@ -237,8 +237,9 @@ static inline __m256 rows8_block_float(__m256 acc, const uint8_t *wp, const desk
  * hint did. bench/stream, 2 threads, alternating builds run by run,
  * products as a fraction of the read pass next to them (T1 -> none):
  * 1B Q4_K 92.4% -> 99.7% and 89.7% -> 98.0%, Q6_K 95% -> 100-102%, Q8_0
- * 78-81% -> 94-95%, Q4_0 88-92% -> 93-94%; 0.5B Q8_0 90% -> 94-95%.
- * `desk bench` decode (1B Q8_0, fast memory): 74% -> 101% of the probe. */
+ * 78-81% -> 94-95%, Q4_0 88-92% -> 93-94%; 0.5B Q8_0 90-91% -> 94-95%.
+ * `desk bench` decode, paired token by token with read passes (1B Q8_0):
+ * 76-77% -> 104-105% of them (bench/RESULTS.md). */
 #define GEMV8_LOOP(NAME, BYTES, BLOCK)                                                                         \
     static void NAME(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) { \
         int64_t nb = n / QK;                                                                                  \
