@@ -94,15 +94,19 @@ static double probe_in_child(int threads) {
 typedef struct { double fraction, read_gb_s; } paired;
 
 /* cmd_bench's paired decode: nd tokens after the np-token prompt, a read
- * pass before each and after the last; medians over the tokens. An
- * allocation failure leaves *out zero (no figure) rather than failing. */
+ * pass before each and after the last; medians over the tokens. Without
+ * memory for the read passes it says so and leaves *out zero (no figure:
+ * the table leaves the line out, JSON and CSV give 0). */
 static desk_status pair_decode(desk_ctx *c, const int32_t *toks, long np, long nd, int32_t V, uint64_t bytes_per_token,
                                paired *out, desk_error *err) {
     const size_t region = (size_t)64 << 20;
     char *buf = aligned_alloc(64, 2 * region);
     double *rd = malloc((size_t)(nd + 1) * sizeof *rd), *fr = malloc((size_t)nd * sizeof *fr), *step = malloc((size_t)nd * sizeof *step);
     desk_status st = DESK_OK;
-    if (!buf || !rd || !fr || !step) goto done;
+    if (!buf || !rd || !fr || !step) {
+        fprintf(stderr, "desk bench: no paired decode figure: out of memory for its 128 MiB read buffer\n");
+        goto done;
+    }
     memset(buf, 1, 2 * region); /* really mapped */
     desk_ctx_seq_truncate(c, 0, 0);
     if ((st = desk_ctx_eval(c, 0, toks, (int)np, err))) goto done;
@@ -220,12 +224,12 @@ int cmd_bench(int argc, char **argv) {
     uint64_t rss = peak_rss(); /* before the paired read passes' buffer */
     /* Decode paired with read passes: once more, each decoded token between
      * two read passes on the same threads, and the token's weight bytes/s
-     * divided by the mean of the passes either side of it. Both see the
-     * memory in the same phase (bench/stream does the same for the matrix
-     * products alone), where the probes above, around whole repetitions,
-     * may catch another; best of the probe's ways of reading, each pass
-     * reads two 64 MiB regions, with and without software prefetch, and
-     * counts the faster. */
+     * divided by the mean of the passes either side of it. Token and passes
+     * see the memory in the same phase (bench/stream does the same for the
+     * matrix products alone), where the probes above, around whole
+     * repetitions, may catch the other one. Each pass reads 64 MiB with and
+     * 64 MiB without software prefetch and counts the faster of the two, as
+     * the probe keeps its best way of reading. */
     paired pr = {0};
     if (nd > 0 && pair_decode(c, toks, np, nd, V, in.bytes_per_token, &pr, &err)) {
         fprintf(stderr, "desk bench: %s\n", err.msg);
