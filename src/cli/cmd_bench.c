@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -100,7 +101,15 @@ typedef struct { double fraction, read_gb_s; } paired;
 static desk_status pair_decode(desk_ctx *c, const int32_t *toks, long np, long nd, int32_t V, uint64_t bytes_per_token,
                                paired *out, desk_error *err) {
     const size_t region = (size_t)64 << 20;
-    char *buf = aligned_alloc(64, 2 * region);
+    /* on huge pages where the system allows, as the packed weights are
+     * (desk_aligned_alloc): on 4 KiB pages the passes read 10-20% slower
+     * (a TLB walk and a halt of the hardware prefetchers at every page),
+     * which flattered the decode */
+    char *buf = NULL;
+    if (posix_memalign((void **)&buf, (size_t)2 << 20, 2 * region)) buf = NULL;
+#ifdef MADV_HUGEPAGE
+    if (buf) madvise(buf, 2 * region, MADV_HUGEPAGE);
+#endif
     double *rd = malloc((size_t)(nd + 1) * sizeof *rd), *fr = malloc((size_t)nd * sizeof *fr), *step = malloc((size_t)nd * sizeof *step);
     desk_status st = DESK_OK;
     if (!buf || !rd || !fr || !step) {
