@@ -59,8 +59,8 @@ static inline __m128i ld8x2(const uint8_t *p, size_t gb) {
 }
 
 /* Software prefetch into L2, for batches only: a single token streams on
- * the hardware prefetchers (why: dot_x86.h; Q4_0 and Q5_0 pairs add a short
- * one into L1, below). Inline assembly, because GCC 12
+ * the hardware prefetchers (why: dot_x86.h; pairs add a shorter one of
+ * their own, prefetch_single). Inline assembly, because GCC 12
  * silently deleted the _mm_prefetch calls of these kernels (objdump showed
  * no prefetcht0 in any gemm16_*); with them, 8 tokens on weights streamed
  * from memory went from 110 to 199 GMAC/s on one core. Batches prefetch
@@ -98,19 +98,25 @@ static inline void prefetch_pair(const uint8_t *wp, int bytes) {
     for (int l = 0; l < bytes; l += 64) __asm__ volatile("prefetcht1 %0" : : "m"(wp[GEMM_PF_DIST + (size_t)l]));
 }
 
-/* A single token on Q4_0 and Q5_0 pairs: the hardware prefetchers bring
- * the weights into L2 (a far software prefetch made every type slower,
- * dot_x86.h), but these kernels still stalled on their first load of each
- * pair (perf annotate: a third of the kernel's samples on it), so the next
- * pair's lines go into L1, SINGLE_PF_DIST ahead. bench/stream, 2 threads,
- * none -> 256 bytes, alternated run by run, products as a fraction of the
- * read pass next to them: 1B Q4_0 84-90% -> 87-98% (median 95.8%), 0.5B
- * Q4_0 80-85% -> 89-92%, 1B Q5_0 89-90% -> 90-96%. 512 and 1024 bytes gained
- * less; Q8_0 pairs, the eight-row K-quant kernels and the AVX2 Q4_0 kernel
- * gained nothing or lost (bench/RESULTS.md, eighteenth session). */
-#define SINGLE_PF_DIST 256
-static inline void prefetch_pair_l1(const uint8_t *wp, int bytes) {
-    for (int l = 0; l < bytes; l += 64) __asm__ volatile("prefetcht0 %0" : : "m"(wp[SINGLE_PF_DIST + (size_t)l]));
+/* Single tokens on pairs: the hardware prefetchers bring the weights
+ * toward the core (a prefetch 8 KiB ahead into L2 every block made every
+ * type slower, dot_x86.h), but the pair kernels still stalled on their first
+ * load of each pair (perf annotate of Q4_0: a third of the kernel's samples
+ * on it). So Q4_0 and Q5_0 put the next pair's lines into L1, 256 bytes
+ * ahead, and Q8_0, which reads twice the bytes per product, puts them into
+ * L2, 3 KiB ahead. bench/stream, 2 threads, none -> this, alternated run
+ * by run, products as a fraction of the read pass next to them: 1B Q4_0
+ * 84-90% -> 87-98% (median 95.8%), 0.5B Q4_0 80-85% -> 89-92%, 1B Q5_0
+ * 89-90% -> 90-96%, 1B Q8_0 85-90% -> 84-96% (median 92%), 0.5B Q8_0
+ * 75-92% -> 86-94%. Longer distances gained less; the other hint did not
+ * help either type (Q4_0 with both: no gain); the eight-row K-quant
+ * kernels and AVX2's Q4_0 kernel lost with every variant (bench/RESULTS.md,
+ * eighteenth session). */
+static inline void prefetch_single(const uint8_t *wp, int bytes, int dist, bool l1) {
+    if (l1)
+        for (int l = 0; l < bytes; l += 64) __asm__ volatile("prefetcht0 %0" : : "m"(wp[dist + l]));
+    else
+        for (int l = 0; l < bytes; l += 64) __asm__ volatile("prefetcht1 %0" : : "m"(wp[dist + l]));
 }
 
 /* s + the unsigned bytes of w times the 4 signed bytes at p (broadcast to
@@ -178,9 +184,10 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
  * one or two tokens, Q4_0's high nibbles stay in place (w ^ low nibbles:
  * 16 times their value) and their sum, a multiple of 16 and exact, is
  * shifted down once per token: one operation per token instead of two per
- * 64 bytes; for more tokens the shift per 64 bytes is the cheaper. With
- * PF1, a single token prefetches into L1 (prefetch_pair_l1). */
-#define GEMM16_BLOCK32(NAME, BLOCK_BYTES, EXTRA, NW, OFF, HI16, PF1, UNPACK)                                     \
+ * 64 bytes; for more tokens the shift per 64 bytes is the cheaper. A
+ * single token prefetches PF1_DIST bytes ahead, into L1 if PF1_L1, else
+ * into L2 (prefetch_single). */
+#define GEMM16_BLOCK32(NAME, BLOCK_BYTES, EXTRA, NW, OFF, HI16, PF1_DIST, PF1_L1, UNPACK)                                     \
     static inline __attribute__((always_inline)) void NAME##_tile(int64_t nb, const uint8_t *w8, size_t unused, \
                                                                   const char *act, size_t act_row, int tt,   \
                                                                   float *y, size_t ys) {                     \
@@ -198,8 +205,8 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
                     prefetch_pair(wp, 4 * (BLOCK_BYTES)); /* constant: unrolled */                           \
                 else                                                                                         \
                     prefetch_pair(wp, 2 * (BLOCK_BYTES));                                                    \
-            } else if (PF1) {                                                                                \
-                prefetch_pair_l1(wp, 2 * nj * (BLOCK_BYTES));                                                \
+            } else {                                                                                         \
+                prefetch_single(wp, 2 * nj * (BLOCK_BYTES), (PF1_DIST), (PF1_L1));                           \
             }                                                                                                \
             _Pragma("GCC unroll 2") for (int j = 0; j < 2; j++) {                                            \
                 if (j == nj) break;                                                                          \
@@ -250,9 +257,9 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
         w[k + 4] = _mm512_mask_add_epi8(hi, _cvtu64_mask64(mh), hi, _mm512_set1_epi8(0x10));                 \
     }
 
-GEMM16_BLOCK32(gemm16_q4_0, 144, 0, 8, 8, true, true, UNPACK_Q4_0)
-GEMM16_BLOCK32(gemm16_q5_0, 176, 32, 8, 16, false, true, UNPACK_Q5_0)
-GEMM16_BLOCK32(gemm16_q8_0, 272, 0, 8, 128, false, false, UNPACK_Q8_0)
+GEMM16_BLOCK32(gemm16_q4_0, 144, 0, 8, 8, true, 256, true, UNPACK_Q4_0)
+GEMM16_BLOCK32(gemm16_q5_0, 176, 32, 8, 16, false, 256, true, UNPACK_Q5_0)
+GEMM16_BLOCK32(gemm16_q8_0, 272, 0, 8, 128, false, 3072, false, UNPACK_Q8_0)
 
 /* ---- K-quants: one super-block at a time, the token accumulators of the
  * eight lanes kept in memory (they change once per super-block) ---- */
