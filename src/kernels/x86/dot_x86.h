@@ -239,7 +239,10 @@ static inline __m256 rows8_block_float(__m256 acc, const uint8_t *wp, const desk
  * 1B Q4_K 92.4% -> 99.7% and 89.7% -> 98.0%, Q6_K 95% -> 100-102%, Q8_0
  * 78-81% -> 94-95%, Q4_0 88-92% -> 93-94%; 0.5B Q8_0 90-91% -> 94-95%.
  * `desk bench` decode, paired token by token with read passes (1B Q8_0):
- * 76-77% -> 104-105% of them (bench/RESULTS.md). */
+ * 76-77% -> 104-105% of them (bench/RESULTS.md; those passes ran on 4 KiB
+ * pages, 10-20% slower than on the huge pages the weights are on: 86-96%
+ * by the corrected figure, eighteenth session). The pair kernels
+ * (gemm16_avx512.h) have since taken back a short prefetch of their own. */
 #define GEMV8_LOOP(NAME, BYTES, BLOCK)                                                                         \
     static void NAME(int64_t n, const void *w8, const void *act, size_t act_row, int T, float *y, size_t ys) { \
         int64_t nb = n / QK;                                                                                  \

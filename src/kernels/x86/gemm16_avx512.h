@@ -105,13 +105,13 @@ static inline void prefetch_pair(const uint8_t *wp, int bytes) {
  * on it). So Q4_0 and Q5_0 put the next pair's lines into L1, 256 bytes
  * ahead, and Q8_0, which reads twice the bytes per product, puts them into
  * L2, 3 KiB ahead. bench/stream, 2 threads, none -> this, alternated run
- * by run, products as a fraction of the read pass next to them: 1B Q4_0
- * 84-90% -> 87-98% (median 95.8%), 0.5B Q4_0 80-85% -> 89-92%, 1B Q5_0
- * 89-90% -> 90-96%, 1B Q8_0 85-90% -> 84-96% (median 92%), 0.5B Q8_0
- * 75-92% -> 86-94%. Longer distances gained less; the other hint did not
- * help either type (Q4_0 with both: no gain); the eight-row K-quant
- * kernels and AVX2's Q4_0 kernel lost with every variant (bench/RESULTS.md,
- * eighteenth session). */
+ * by run, products as a fraction of the read pass next to them (medians):
+ * 1B Q4_0 70-90% (86.8%) -> 86-98% (95.8%), 0.5B Q4_0 80-85% -> 89-92%,
+ * 1B Q5_0 89-90% -> 90-96%, 1B Q8_0 85-90% (88.2%) -> 84-96% (92.0%),
+ * 0.5B Q8_0 75-92% -> 86-94%. Longer distances gained less, the other
+ * cache level did not help either type (Q4_0 with both: no gain), and the
+ * eight-row K-quant kernels and AVX2's Q4_0 kernel lost with every variant
+ * (bench/RESULTS.md, eighteenth session). */
 static inline void prefetch_single(const uint8_t *wp, int bytes, int dist, bool l1) {
     if (l1)
         for (int l = 0; l < bytes; l += 64) __asm__ volatile("prefetcht0 %0" : : "m"(wp[dist + l]));
