@@ -187,7 +187,7 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
  * 64 bytes; for more tokens the shift per 64 bytes is the cheaper. A
  * single token prefetches PF1_DIST bytes ahead, into L1 if PF1_L1, else
  * into L2 (prefetch_single). */
-#define GEMM16_BLOCK32(NAME, BLOCK_BYTES, EXTRA, NW, OFF, HI16, PF1_DIST, PF1_L1, UNPACK)                                     \
+#define GEMM16_BLOCK32(NAME, BLOCK_BYTES, EXTRA, NW, OFF, HI16, PF1_DIST, PF1_L1, UNPACK)                       \
     static inline __attribute__((always_inline)) void NAME##_tile(int64_t nb, const uint8_t *w8, size_t unused, \
                                                                   const char *act, size_t act_row, int tt,   \
                                                                   float *y, size_t ys) {                     \
