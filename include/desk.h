@@ -338,6 +338,13 @@ void desk_ctx_timing_reset(desk_ctx *c);
  * prefetch ahead (0: none); returns GB/s. For benchmarks: a pass between two
  * decode steps sees the memory in the same state as the steps around it. */
 double desk_ctx_read_pass(desk_ctx *c, const void *buf, size_t bytes, size_t prefetch);
+/* A buffer for such passes, laid out as the packed weights are: zeroed,
+ * 64-byte aligned, and from 4 MiB up on 2 MiB boundaries, advised as huge
+ * pages where the system has them (on 4 KiB pages a read pass runs 10-20%
+ * slower than the weights stream). NULL without memory; free with
+ * desk_read_buffer_free. */
+void *desk_read_buffer_alloc(size_t bytes);
+void desk_read_buffer_free(void *p);
 
 /* -------------------------------------------------------------- 7. sampling */
 
@@ -392,7 +399,7 @@ void desk_cpu_features(desk_cpu_info *info);
 /* Measured memory read bandwidth in GB/s (1e9 bytes/s): n_threads (0 = all
  * cores) stream a `bytes` buffer (at least 64 MiB) `passes` times in each of
  * four ways (vector loads without, and with three distances of, software
- * prefetch, up to the 8 KiB desk's kernels use); the best pass counts. Returns 0 if the buffer cannot be allocated. */
+ * prefetch, up to 8 KiB); the best pass counts. Returns 0 if the buffer cannot be allocated. */
 double desk_probe_bandwidth(int n_threads, size_t bytes, int passes);
 /* Forces a kernel set ("scalar", "avx2", "avx512", "neon"); for tests and
  * benchmarks. Returns false if this CPU cannot run it. Not thread-safe.

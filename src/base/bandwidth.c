@@ -3,7 +3,8 @@
  * through its share of a buffer much larger than the caches, with and
  * without software prefetch at several distances; the best pass is
  * reported. `desk doctor` and `desk bench` use it to express decode speed as
- * a fraction of what this machine's memory can deliver.
+ * a fraction of what this machine's memory can deliver Also single read passes
+ * and their buffers, for benchmarks that pair reads with decode steps.
  */
 #include "base/base.h"
 
@@ -47,6 +48,9 @@ double desk_read_pass(desk_pool *pool, const void *buf, size_t bytes, size_t pre
     desk_pool_run(pool, probe_read, &j);
     return desk_now_s() - t0;
 }
+
+void *desk_read_buffer_alloc(size_t bytes) { return desk_aligned_alloc(bytes); }
+void desk_read_buffer_free(void *p) { desk_aligned_free(p); }
 
 double desk_probe_bandwidth(int n_threads, size_t bytes, int passes) {
     if (bytes < ((size_t)64 << 20)) bytes = (size_t)64 << 20;

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -101,22 +100,13 @@ typedef struct { double fraction, read_gb_s; } paired;
 static desk_status pair_decode(desk_ctx *c, const int32_t *toks, long np, long nd, int32_t V, uint64_t bytes_per_token,
                                paired *out, desk_error *err) {
     const size_t region = (size_t)64 << 20;
-    /* on huge pages where the system allows, as the packed weights are
-     * (desk_aligned_alloc): on 4 KiB pages the passes read 10-20% slower
-     * (a TLB walk and a halt of the hardware prefetchers at every page),
-     * which flattered the decode */
-    char *buf = NULL;
-    if (posix_memalign((void **)&buf, (size_t)2 << 20, 2 * region)) buf = NULL;
-#ifdef MADV_HUGEPAGE
-    if (buf) madvise(buf, 2 * region, MADV_HUGEPAGE);
-#endif
+    char *buf = desk_read_buffer_alloc(2 * region); /* on huge pages, as the weights are */
     double *rd = malloc((size_t)(nd + 1) * sizeof *rd), *fr = malloc((size_t)nd * sizeof *fr), *step = malloc((size_t)nd * sizeof *step);
     desk_status st = DESK_OK;
     if (!buf || !rd || !fr || !step) {
         fprintf(stderr, "desk bench: no paired decode figure: out of memory for its 128 MiB read buffer\n");
         goto done;
     }
-    memset(buf, 1, 2 * region); /* really mapped */
     desk_ctx_seq_truncate(c, 0, 0);
     if ((st = desk_ctx_eval(c, 0, toks, (int)np, err))) goto done;
     int32_t t = argmax(desk_ctx_logits(c, 0), V);
@@ -134,7 +124,7 @@ static desk_status pair_decode(desk_ctx *c, const int32_t *toks, long np, long n
     out->fraction = median(fr, (int)nd);
     out->read_gb_s = median(rd, (int)nd + 1);
 done:
-    free(buf); free(rd); free(fr); free(step);
+    desk_read_buffer_free(buf); free(rd); free(fr); free(step);
     return st;
 }
 

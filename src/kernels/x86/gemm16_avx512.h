@@ -60,7 +60,7 @@ static inline __m128i ld8x2(const uint8_t *p, size_t gb) {
 
 /* Software prefetch into L2, for batches only: a single token streams on
  * the hardware prefetchers (why: dot_x86.h; pairs add a shorter one of
- * their own, prefetch_single). Inline assembly, because GCC 12
+ * their own, prefetch_pair). Inline assembly, because GCC 12
  * silently deleted the _mm_prefetch calls of these kernels (objdump showed
  * no prefetcht0 in any gemm16_*); with them, 8 tokens on weights streamed
  * from memory went from 110 to 199 GMAC/s on one core. Batches prefetch
@@ -91,12 +91,6 @@ static inline void prefetch16(const uint8_t *w8, size_t off, size_t gb, int byte
     }
 }
 
-/* Pairs: the `bytes` at wp (the blocks about to be read), GEMM_PF_DIST
- * bytes ahead; the pairs of a run of memory follow one another, so this
- * runs on into the next. */
-static inline void prefetch_pair(const uint8_t *wp, int bytes) {
-    for (int l = 0; l < bytes; l += 64) __asm__ volatile("prefetcht1 %0" : : "m"(wp[GEMM_PF_DIST + (size_t)l]));
-}
 
 /* Single tokens on pairs: the hardware prefetchers bring the weights
  * toward the core (a prefetch 8 KiB ahead into L2 every block made every
@@ -112,7 +106,10 @@ static inline void prefetch_pair(const uint8_t *wp, int bytes) {
  * cache level did not help either type (Q4_0 with both: no gain), and the
  * eight-row K-quant kernels and AVX2's Q4_0 kernel lost with every variant
  * (bench/RESULTS.md, eighteenth session). */
-static inline void prefetch_single(const uint8_t *wp, int bytes, int dist, bool l1) {
+/* Pairs, batches and single tokens: the `bytes` at wp (the blocks about to
+ * be read), `dist` bytes ahead, into L1 or else into L2; the pairs of a run
+ * of memory follow one another, so this runs on into the next. */
+static inline void prefetch_pair(const uint8_t *wp, int bytes, int dist, bool l1) {
     if (l1)
         for (int l = 0; l < bytes; l += 64) __asm__ volatile("prefetcht0 %0" : : "m"(wp[dist + l]));
     else
@@ -186,7 +183,7 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
  * shifted down once per token: one operation per token instead of two per
  * 64 bytes; for more tokens the shift per 64 bytes is the cheaper. A
  * single token prefetches PF1_DIST bytes ahead, into L1 if PF1_L1, else
- * into L2 (prefetch_single). */
+ * into L2 (prefetch_pair). */
 #define GEMM16_BLOCK32(NAME, BLOCK_BYTES, EXTRA, NW, OFF, HI16, PF1_DIST, PF1_L1, UNPACK)                       \
     static inline __attribute__((always_inline)) void NAME##_tile(int64_t nb, const uint8_t *w8, size_t unused, \
                                                                   const char *act, size_t act_row, int tt,   \
@@ -202,11 +199,11 @@ static inline void store_lanes16(__m512 lanes[8], float *y) {
             const uint8_t *wp = w8 + (size_t)b * 2 * (BLOCK_BYTES), *xp = wp + nj * qb, *dp = xp + nj * xb;  \
             if (tt > 1) { /* batches only (above) */                                                         \
                 if (nj == 2)                                                                                 \
-                    prefetch_pair(wp, 4 * (BLOCK_BYTES)); /* constant: unrolled */                           \
+                    prefetch_pair(wp, 4 * (BLOCK_BYTES), GEMM_PF_DIST, false); /* constant: unrolled */      \
                 else                                                                                         \
-                    prefetch_pair(wp, 2 * (BLOCK_BYTES));                                                    \
+                    prefetch_pair(wp, 2 * (BLOCK_BYTES), GEMM_PF_DIST, false);                               \
             } else {                                                                                         \
-                prefetch_single(wp, 2 * nj * (BLOCK_BYTES), (PF1_DIST), (PF1_L1));                           \
+                prefetch_pair(wp, 2 * nj * (BLOCK_BYTES), (PF1_DIST), (PF1_L1));                             \
             }                                                                                                \
             _Pragma("GCC unroll 2") for (int j = 0; j < 2; j++) {                                            \
                 if (j == nj) break;                                                                          \
