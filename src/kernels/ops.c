@@ -80,7 +80,14 @@ static const char *packed_rows(const desk_mat *W, int64_t r, size_t *stride, int
  * memory are prefetched before the kernels start on it (single tokens), into
  * L2 (T1): the kernels leave the streaming to the hardware prefetchers
  * (dot_x86.h), which take a few misses to find a new run. Against no
- * prefetch at all, `desk bench` alternating builds came out even. */
+ * prefetch at all, `desk bench` alternating builds came out even. A chunk
+ * that continues its thread's last one is no new run (dot_job): until the
+ * nineteenth session every chunk of ~64 KiB began with this burst, which
+ * stalls until the miss buffers drain; without it a decode step got 1.4-2.1%
+ * faster (1B Q4_0), 1.2% (1B Q8_0), 0.7% (1B Q4_K_M), 1.8% (0.5B Q4_0), in
+ * tokens alternated between the two ways in one process, medians of 400-500
+ * pairs, where the same way against itself read 0.9975-1.0007
+ * (bench/RESULTS.md). Never prefetching gained a little less. */
 static void matmul_rows(const matmul_job *j, int m, int64_t r0, int64_t r1, bool prefetch_start) {
     const desk_mat *W = j->W[m];
     float *Y = j->Y[m];
@@ -114,8 +121,10 @@ static void matmul_rows(const matmul_job *j, int m, int64_t r0, int64_t r1, bool
     }
 }
 
-/* units [u0, u1): split where one matrix ends and the next begins */
-static void run_units(const matmul_job *j, int64_t u0, int64_t u1) {
+/* units [u0, u1): split where one matrix ends and the next begins. `cont`:
+ * they continue the thread's last chunk, so their first run of memory is
+ * already streaming and gets no start-of-run prefetch (matmul_rows). */
+static void run_units(const matmul_job *j, int64_t u0, int64_t u1, bool cont) {
     int nm = j->glu ? 1 : j->n;
     for (int m = 0; m < nm && u0 < u1; m++) {
         int64_t a = u0 > j->first_unit[m] ? u0 : j->first_unit[m], b = u1 < j->first_unit[m + 1] ? u1 : j->first_unit[m + 1];
@@ -123,7 +132,7 @@ static void run_units(const matmul_job *j, int64_t u0, int64_t u1) {
         int64_t rows = j->W[m]->rows, r0 = (a - j->first_unit[m]) * UNIT_ROWS;
         int64_t r1 = (b - j->first_unit[m]) * UNIT_ROWS < rows ? (b - j->first_unit[m]) * UNIT_ROWS : rows;
         if (!j->glu) {
-            matmul_rows(j, m, r0, r1, true);
+            matmul_rows(j, m, r0, r1, !cont || a != u0);
         } else {
             /* unit by unit, gate then up: the order the model lays them out in
              * (llama.c). Up's first bytes need their own prefetch only when
@@ -131,8 +140,9 @@ static void run_units(const matmul_job *j, int64_t u0, int64_t u1) {
             bool up_apart = j->W[1]->unit_stride != 4 * j->W[1]->packed_group;
             for (int64_t r = r0; r < r1; r += UNIT_ROWS) {
                 int64_t re = r + UNIT_ROWS < r1 ? r + UNIT_ROWS : r1;
-                matmul_rows(j, 0, r, re, r == r0);
-                matmul_rows(j, 1, r, re, r == r0 && up_apart);
+                bool start = r == r0 && (!cont || a != u0);
+                matmul_rows(j, 0, r, re, start);
+                matmul_rows(j, 1, r, re, start && up_apart);
             }
             for (int t = 0; t < j->T; t++) {
                 float *g = j->Y[0] + (size_t)t * (size_t)rows;
@@ -148,18 +158,23 @@ static void run_units(const matmul_job *j, int64_t u0, int64_t u1) {
  * stream that the kernels' prefetching carries across chunk boundaries (a
  * shared counter handing out chunks instead restarted the stream at every
  * chunk: short-rowed matrices then streamed at 82% of the read bandwidth).
- * A thread that runs out steals the back half of the largest share left. */
+ * A thread that runs out steals the back half of the largest share left.
+ * Only the first chunk of a share (the thread's own, or a stolen one) gets
+ * the start-of-run prefetch (run_units). */
 static void dot_job(void *arg, int ith, int nth) {
     matmul_job *j = arg;
     unit_share *own = &j->shares[ith];
+    int64_t last_end = -1; /* where this thread's last chunk ended */
     for (;;) {
         uint64_t v = atomic_load_explicit(&own->range, memory_order_relaxed);
         int64_t lo = SHARE_LO(v), hi = SHARE_HI(v);
         if (lo < hi) {
             int64_t take = hi - lo < j->min_chunk ? hi - lo : j->min_chunk;
             if (atomic_compare_exchange_weak_explicit(&own->range, &v, SHARE(lo + take, hi), memory_order_relaxed,
-                                                      memory_order_relaxed))
-                run_units(j, lo, lo + take);
+                                                      memory_order_relaxed)) {
+                run_units(j, lo, lo + take, lo == last_end);
+                last_end = lo + take;
+            }
             continue;
         }
         /* steal: the back half (at least min_chunk units) of the largest share */
