@@ -212,6 +212,31 @@ int main(void) {
         for (int i = 0; i < 2000; i++) all_in &= in_nucleus[desk_sampler_sample(bs, bl)];
         CHECK(all_in, "top-p over 50000 tokens sampled outside the nucleus");
         desk_sampler_free(bs);
+        /* top-k over 50000 tokens (its selection cuts the candidates first):
+         * the 5 best only, in softmax proportion; without min-p, then with
+         * min-p and a penalty on a token far down (both the general path) */
+        for (int pass = 0; pass < 2; pass++) {
+            desk_sampler_params kp = {.temperature = 1, .top_k = 5, .top_p = 1, .min_p = pass ? 0.001f : 0,
+                                      .repeat_penalty = pass ? 1.1f : 1, .repeat_last_n = 64, .seed = 12};
+            CHECK(desk_sampler_new(&kp, BIG, &bs, &e2) == DESK_OK, "big top-k sampler");
+            if (pass) desk_sampler_accept(bs, idx[BIG - 1]);
+            int ck[5] = {0}, nk = 50000, outside = 0;
+            for (int i = 0; i < nk; i++) {
+                int t = desk_sampler_sample(bs, bl), r5 = 0;
+                while (r5 < 5 && idx[r5] != t) r5++;
+                if (r5 < 5) ck[r5]++;
+                else outside++;
+            }
+            double z5 = 0, worst5 = 0;
+            for (int i = 0; i < 5; i++) z5 += exp(bl[idx[i]]);
+            for (int i = 0; i < 5; i++) {
+                double q = exp(bl[idx[i]]) / z5, dev = fabs(ck[i] - nk * q) / sqrt(nk * q * (1 - q));
+                worst5 = dev > worst5 ? dev : worst5;
+            }
+            CHECK(outside == 0, "top-k 5 over 50000 tokens (pass %d): %d draws outside the 5 best", pass, outside);
+            CHECK(worst5 < 5.0, "top-k 5 over 50000 tokens (pass %d): frequencies off by %.1f sd", pass, worst5);
+            desk_sampler_free(bs);
+        }
     }
 
     /* bad parameters are refused */
