@@ -85,7 +85,7 @@ int main(void) {
     for (int topk = 3; topk <= 8; topk += 5) {
         float lk[12];
         for (int i = 0; i < 12; i++) lk[i] = i < 5 ? 3.0f - 0.1f * (float)i : -(float)(i - 5); /* 0, -1, ... */
-        lk[7] = lk[0] - 3.0f; /* p = 0.0498 p_max: just below the cut */
+        lk[7] = lk[0] - 3.0f; /* 0.0 again: p = 0.0498 p_max, just below the cut */
         int pass = 5, want = topk < pass ? topk : pass;
         desk_sampler_params kp = desk_sampler_default_params();
         kp.temperature = 1; kp.top_k = topk; kp.top_p = 1; kp.min_p = 0.05f; kp.seed = 9;

@@ -178,7 +178,7 @@ static int32_t partition(cand *c, int32_t lo, int32_t hi) {
  * best are all there. The quickselect over all 128k of a vocabulary took
  * 0.85-0.88 ms a draw; the cut leaves it a few times k. */
 static int32_t select_best(cand *c, int32_t n, int32_t k) {
-    if (k >= 1 && n > 64 * k) {
+    if (k >= 1 && n > (int64_t)64 * k) {
         float cut = INFINITY;
         for (int32_t g = 0; g < k; g++) {
             int32_t a = (int32_t)((int64_t)n * g / k), b = (int32_t)((int64_t)n * (g + 1) / k);
