@@ -83,18 +83,18 @@ int main(void) {
      * 2.9, 2.8, 2.7, 2.6 pass min-p 0.05 at temperature 1 (p >= 0.05 p_max:
      * logit >= 0.004); 0.0 and below do not. */
     for (int topk = 3; topk <= 8; topk += 5) {
-        float lk[12];
-        for (int i = 0; i < 12; i++) lk[i] = i < 5 ? 3.0f - 0.1f * (float)i : -(float)(i - 5); /* 0, -1, ... */
+        float lk[V]; /* mk: a V-token sampler */
+        for (int i = 0; i < V; i++) lk[i] = i < 5 ? 3.0f - 0.1f * (float)i : -(float)(i - 5); /* 0, -1, ... */
         lk[7] = lk[0] - 3.0f; /* 0.0 again: p = 0.0498 p_max, just below the cut */
         int pass = 5, want = topk < pass ? topk : pass;
         desk_sampler_params kp = desk_sampler_default_params();
         kp.temperature = 1; kp.top_k = topk; kp.top_p = 1; kp.min_p = 0.05f; kp.seed = 9;
         desk_sampler *ks = mk(kp);
-        int ck[12] = {0}, nk = 100000;
+        int ck[V] = {0}, nk = 100000;
         for (int i = 0; i < nk; i++) ck[desk_sampler_sample(ks, lk)]++;
         double zk = 0, worstk = 0;
         for (int i = 0; i < want; i++) zk += exp(lk[i]);
-        for (int i = 0; i < 12; i++) {
+        for (int i = 0; i < V; i++) {
             double q = i < want ? exp(lk[i]) / zk : 0, sd = sqrt(nk * q * (1 - q)) + 1e-9;
             if (i < want && fabs(ck[i] - nk * q) / sd > worstk) worstk = fabs(ck[i] - nk * q) / sd;
             CHECK(i < want || ck[i] == 0, "top-k %d with min-p: token %d drawn %d times", topk, i, ck[i]);
