@@ -3,7 +3,7 @@
  * through its share of a buffer much larger than the caches, with and
  * without software prefetch at several distances; the best pass is
  * reported. `desk doctor` and `desk bench` use it to express decode speed as
- * a fraction of what this machine's memory can deliver Also single read passes
+ * a fraction of what this machine's memory can deliver. Also single read passes
  * and their buffers, for benchmarks that pair reads with decode steps.
  */
 #include "base/base.h"

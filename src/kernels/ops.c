@@ -131,8 +131,9 @@ static void run_units(const matmul_job *j, int64_t u0, int64_t u1, bool cont) {
         if (a >= b) continue;
         int64_t rows = j->W[m]->rows, r0 = (a - j->first_unit[m]) * UNIT_ROWS;
         int64_t r1 = (b - j->first_unit[m]) * UNIT_ROWS < rows ? (b - j->first_unit[m]) * UNIT_ROWS : rows;
+        bool start = !cont || a != u0; /* a new run: not this thread's last one continued */
         if (!j->glu) {
-            matmul_rows(j, m, r0, r1, !cont || a != u0);
+            matmul_rows(j, m, r0, r1, start);
         } else {
             /* unit by unit, gate then up: the order the model lays them out in
              * (llama.c). Up's first bytes need their own prefetch only when
@@ -140,9 +141,8 @@ static void run_units(const matmul_job *j, int64_t u0, int64_t u1, bool cont) {
             bool up_apart = j->W[1]->unit_stride != 4 * j->W[1]->packed_group;
             for (int64_t r = r0; r < r1; r += UNIT_ROWS) {
                 int64_t re = r + UNIT_ROWS < r1 ? r + UNIT_ROWS : r1;
-                bool start = r == r0 && (!cont || a != u0);
-                matmul_rows(j, 0, r, re, start);
-                matmul_rows(j, 1, r, re, start && up_apart);
+                matmul_rows(j, 0, r, re, start && r == r0);
+                matmul_rows(j, 1, r, re, start && r == r0 && up_apart);
             }
             for (int t = 0; t < j->T; t++) {
                 float *g = j->Y[0] + (size_t)t * (size_t)rows;
